@@ -1,0 +1,361 @@
+"""The command line: parse options, build settings, call the library, map errors to exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import (
+    SANDBOX_MERCHANT_NO,
+    GatewayConfig,
+    SendOptions,
+    default_journal_path,
+    gateway_from_env,
+    journal_path,
+    mobile_pattern,
+    protocol_from_env,
+)
+from .errors import BatchpayError, RefusedError
+from .journal import Journal, JournalRow
+from .payrun import (
+    SANDBOX_NOTIFY_URL,
+    Plan,
+    Summary,
+    check_expectations,
+    dry_run_sign,
+    load,
+    next_step,
+    problem_lines,
+    reload,
+    require_valid,
+    run_exit_code,
+    sandbox_gateway,
+    send,
+    sheet_rows,
+    summarize,
+    write,
+)
+from .results import default_output
+
+NO_TERMINAL = (
+    "refused: no terminal to confirm on; check the count and total, then pass --yes "
+    "(and --expect-count/--expect-total to guard a scheduled run). Nothing was sent"
+)
+
+
+class UserError(click.ClickException):
+    """A BatchpayError shown as one line, with the error's own exit code."""
+
+    def __init__(self, error: BatchpayError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"batchpay: error: {self.format_message()}", err=True)
+
+
+class Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BatchpayError as exc:
+            raise UserError(exc) from None
+
+
+@click.group(cls=Group)
+@click.version_option(__version__, prog_name="batchpay")
+def cli() -> None:
+    """Pay many beneficiaries at once from a payroll spreadsheet through the Vexora gateway.
+
+    \b
+    Example:
+        batchpay run samples/payroll.xlsx --sandbox --yes
+    """
+
+
+def sheet_option(func: Any) -> Any:
+    return click.option(
+        "--sheet", metavar="NAME", help="Worksheet of a workbook (default: the first)."
+    )(func)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@sheet_option
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as one JSON object.")
+def validate(file: Path, sheet: str | None, as_json: bool) -> None:
+    """Read and validate FILE; print every problem by sheet row and column. Sends nothing.
+
+    Exit code 0 when every row is valid, 1 otherwise.
+
+    \b
+    Example:
+        batchpay validate samples/payroll-with-errors.csv
+    """
+    loaded = load(file, sheet=sheet, mobile_pattern=mobile_pattern(os.environ))
+    v = loaded.validation
+    total = int(v.amounts.sum())
+    if as_json:
+        problems = [
+            {"row": p.row, "column": p.column, "value": p.value, "problem": p.rule}
+            for p in v.problems
+        ]
+        document = {
+            "file": loaded.where, "rows": len(v.fields), "valid": v.valid_count,
+            "invalid": len(v.fields) - v.valid_count, "total_valid_amount": total,
+            "problems": problems,
+        }  # fmt: skip
+        click.echo(json.dumps(document, ensure_ascii=False))
+    else:
+        for line in problem_lines(loaded):
+            click.echo(line)
+        click.echo(
+            f"{loaded.where}: {len(v.fields)} rows, {v.valid_count} valid, "
+            f"{len(v.fields) - v.valid_count} invalid; valid rows total {total:,}"
+        )
+    sys.exit(1 if v.problems else 0)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), help="Result file (.xlsx or .csv)."
+)
+@click.option("--dry-run", is_flag=True, help="Validate, assign tradeNos and sign; send nothing.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask to confirm the count and total.")
+@click.option(
+    "--expect-count",
+    type=click.IntRange(min=0),
+    help="Refuse unless this many rows are to be sent.",
+)
+@click.option(
+    "--expect-total", type=click.IntRange(min=0), help="Refuse unless the rows to send total this."
+)
+@click.option(
+    "--skip-invalid", is_flag=True, help="Send the valid rows even when some are invalid."
+)
+@sheet_option
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True)
+@click.option(
+    "--rate", type=click.FloatRange(min=0, min_open=True), help="At most R requests a second."
+)
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="Seconds per attempt.")  # fmt: skip
+@click.option("--max-attempts", type=click.IntRange(1, 100), default=5, show_default=True)
+@click.option("--journal", "journal_option", metavar="PATH", help="The SQLite journal.")
+@click.option("--sandbox", is_flag=True, help="Use the built-in simulated gateway (own journal).")
+@click.option("--json", "as_json", is_flag=True, help="Print the final summary as one JSON object.")
+def run(
+    file: Path,
+    output: Path | None,
+    dry_run: bool,
+    yes: bool,
+    expect_count: int | None,
+    expect_total: int | None,
+    skip_invalid: bool,
+    sheet: str | None,
+    concurrency: int,
+    rate: float | None,
+    timeout: float,
+    max_attempts: int,
+    journal_option: str | None,
+    sandbox: bool,
+    as_json: bool,
+) -> None:
+    """Validate FILE, confirm the count and total, send one payout per row, write the results.
+
+    Re-running the same file is always safe: rows already placed are reported, not sent again.
+
+    \b
+    Example:
+        batchpay run samples/payroll.xlsx --sandbox --yes
+        batchpay run payroll.xlsx --expect-count 120 --expect-total 1530000 --yes
+    """
+    env = os.environ
+    protocol = protocol_from_env(env)
+    config = None if sandbox else gateway_from_env(env)  # settings first: exit 2, nothing read
+    loaded = load(file, sheet=sheet, mobile_pattern=mobile_pattern(env))
+    for line in problem_lines(loaded):
+        click.echo(line, err=True)
+    require_valid(loaded, skip_invalid)
+    rows = sheet_rows(loaded, SANDBOX_NOTIFY_URL if config is None else config.notify_url)
+    options = SendOptions(
+        concurrency=concurrency, rate=rate, timeout=timeout, max_attempts=max_attempts
+    )
+    output = output or default_output(file)
+    journal_file = journal_path(journal_option, env, sandbox=sandbox)
+    started = time.monotonic()
+    requests, stopped = 0, False
+    with Journal(journal_file) as journal:
+        plan = Plan(*journal.plan(rows, source=str(file)))
+        to_send = plan.to_send
+        check_expectations(to_send, expect_count, expect_total)
+        if plan.already_placed:
+            click.echo(
+                f"batch {plan.batch_id}: {plan.already_placed} row(s) were already placed and are "
+                "not sent again",
+                err=True,
+            )
+        if to_send and not dry_run:
+            confirm(
+                to_send,
+                plan.batch_id,
+                loaded.where,
+                yes,
+                "the sandbox" if sandbox else _host(config),
+            )
+            requests, stopped = asyncio.run(_send(config, protocol, options, journal, to_send))
+        elif dry_run:
+            dry_run_sign(config or GatewayConfig("", "", "dry-run"), to_send)
+        latest = reload(journal, plan)
+    write(output, loaded, latest)
+    counts, amounts = summarize(latest, int(loaded.validation.invalid.sum()))
+    code = (
+        (1 if loaded.validation.problems else 0)
+        if dry_run
+        else run_exit_code(latest, stopped=stopped)
+    )
+    summary = Summary(
+        batch_id=plan.batch_id, source=str(file), result_file=str(output), journal=str(journal_file),
+        counts=counts, amounts=amounts, requests=requests, seconds=time.monotonic() - started,
+        exit_code=code, dry_run=dry_run, stopped=stopped, next_step="" if dry_run else next_step(counts, str(file)),
+    )  # fmt: skip
+    show_summary(summary, as_json)
+    sys.exit(code)
+
+
+def _host(config: GatewayConfig | None) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(config.payout_url).netloc if config else "the gateway"
+
+
+async def _send(
+    config: GatewayConfig | None,
+    protocol: Any,
+    options: SendOptions,
+    journal: Journal,
+    rows: list[JournalRow],
+) -> tuple[int, bool]:
+    if config is None:
+        async with sandbox_gateway(protocol) as (sandbox_config, _):
+            progress, stopped = await send(sandbox_config, options, journal, rows)
+    else:
+        progress, stopped = await send(config, options, journal, rows)
+    return progress.requests, stopped
+
+
+def confirm(rows: list[JournalRow], batch_id: str, where: str, yes: bool, target: str) -> None:
+    total = sum(r.amount for r in rows)
+    question = f"Send {len(rows)} payout(s) totalling {total:,} from {where} (batch {batch_id}) to {target}?"
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise RefusedError(NO_TERMINAL)
+    if not click.confirm(question, default=False, err=True):
+        raise RefusedError("refused at the confirmation; nothing was sent")
+
+
+def show_summary(summary: Summary, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary.as_json(), ensure_ascii=False))
+        return
+    mode = "dry run, nothing sent" if summary.dry_run else f"{summary.requests} request(s)"
+    click.echo(f"batch {summary.batch_id} ({mode}, {summary.seconds:.1f} s)")
+    for outcome, count in summary.counts.items():
+        click.echo(f"  {outcome:<11} {count:>7}  {summary.amounts[outcome]:>15,}")
+    click.echo(f"result file: {summary.result_file}")
+    if summary.stopped:
+        click.echo("stopped early: run the same command again to resume")
+    if summary.next_step:
+        click.echo(f"next: {summary.next_step}")
+
+
+@cli.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Default: a free port.")
+@click.option("--fault", "faults", multiple=True, metavar="KIND=RATE",
+              help="Inject a fault into a share of first requests: 429, 503, hang, reset, garbage, "
+              "500 or bad_sign, e.g. --fault 503=0.1.")  # fmt: skip
+@click.option(
+    "--latency", type=click.FloatRange(min=0), default=0.0, help="Seconds added to every answer."
+)
+@click.option("--seed", type=int, help="Seed for the faults' randomness.")
+def sandbox_command(
+    host: str, port: int, faults: tuple[str, ...], latency: float, seed: int | None
+) -> None:
+    """Run the simulated Vexora gateway until Ctrl-C, and print the settings that use it.
+
+    It takes BATCHPAY_SECRET or BATCHPAY_SECRET_FILE when set; otherwise it makes a secret and
+    keeps it in a file readable by you only, whose path it prints.
+
+    \b
+    Example:
+        batchpay sandbox --port 8099 --fault 503=0.1
+    """
+    from .sandbox import Faults, SandboxGateway, SandboxServer
+
+    rates = {}
+    for item in faults:
+        kind, _, value = item.partition("=")
+        try:
+            rates[kind] = float(value or "1")
+        except ValueError:
+            raise click.BadParameter(f"{item!r} is not KIND=RATE", param_hint="--fault") from None
+    try:
+        fault_plan = Faults(rates=rates, latency=latency, seed=seed)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--fault") from None
+    env = os.environ
+    merchant = env.get("BATCHPAY_MERCHANT_NO") or SANDBOX_MERCHANT_NO
+    secret_file = _sandbox_secret_file(env)
+    secret = env.get("BATCHPAY_SECRET") or secret_file.read_text(encoding="utf-8").strip()
+    gateway = SandboxGateway(
+        merchant, secret, faults=fault_plan, mobile_pattern=mobile_pattern(env)
+    )
+    server = SandboxServer(gateway, host=host, port=port)
+
+    async def serve() -> None:
+        await server.start()
+        click.echo(f"sandbox gateway on {server.base_url} (Ctrl-C stops it). Use it with:")
+        click.echo(f"  export BATCHPAY_URL={server.payout_url}")
+        click.echo(f"  export BATCHPAY_QUERY_URL={server.query_url}")
+        click.echo(f"  export BATCHPAY_MERCHANT_NO={merchant}")
+        if not env.get("BATCHPAY_SECRET"):
+            click.echo(f"  export BATCHPAY_SECRET_FILE={secret_file}")
+        click.echo(f"  export BATCHPAY_NOTIFY_URL={SANDBOX_NOTIFY_URL}")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        click.echo("sandbox stopped", err=True)
+
+
+def _sandbox_secret_file(env: os._Environ[str] | dict[str, str]) -> Path:
+    if env.get("BATCHPAY_SECRET_FILE"):
+        return Path(env["BATCHPAY_SECRET_FILE"]).expanduser()
+    path = default_journal_path(sandbox=True).with_name("sandbox-secret")
+    if not path.exists():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as stream:
+            stream.write(secrets.token_hex(16))
+    return path
+
+
+def main() -> None:
+    cli(prog_name="batchpay")

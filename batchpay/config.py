@@ -1,0 +1,163 @@
+"""Settings, read once into frozen objects. Options override the environment.
+
+Every value the gateway contract marks as *decided* is a setting here, because a real merchant
+account may differ: the duplicate-tradeNo codes, the statuses that mean "still processing",
+the amount's text form, the mobile rule and whether empty values are left out of the signature.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+from .errors import ConfigError
+
+APP_NAME = "batchpay"
+DEFAULT_MOBILE_PATTERN = "0[0-9]{9}"
+SANDBOX_MERCHANT_NO = "SANDBOX-MERCHANT"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The gateway contract's decided values."""
+
+    duplicate_codes: frozenset[str] = frozenset({"1002"})
+    processing_statuses: frozenset[str] = frozenset({"0015"})
+    paid_status: str = "0000"
+    amount_decimals: bool = False  # True sends "100.00" instead of "100"
+    sign_skip_empty: bool = True
+
+    def amount_text(self, amount: int) -> str:
+        return f"{amount}.00" if self.amount_decimals else str(amount)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Where and as whom to send. The secret never appears in repr() or str()."""
+
+    payout_url: str
+    merchant_no: str
+    secret: str = field(repr=False)
+    query_url: str | None = None
+    notify_url: str | None = None
+    protocol: Protocol = field(default_factory=Protocol)
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    concurrency: int = 8
+    rate: float | None = None
+    timeout: float = 30.0
+    max_attempts: int = 5
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+
+
+def default_journal_path(*, sandbox: bool = False) -> Path:
+    name = "sandbox-journal.sqlite3" if sandbox else "journal.sqlite3"
+    return Path(platformdirs.user_data_dir(APP_NAME)) / name
+
+
+def journal_path(option: str | None, env: Mapping[str, str], *, sandbox: bool) -> Path:
+    """--journal, else $BATCHPAY_JOURNAL, else the user data directory.
+
+    A sandbox run never uses the real journal unless --journal names one explicitly.
+    """
+    if option:
+        return Path(option).expanduser()
+    if not sandbox and env.get("BATCHPAY_JOURNAL"):
+        return Path(env["BATCHPAY_JOURNAL"]).expanduser()
+    return default_journal_path(sandbox=sandbox)
+
+
+def _codes(value: str | None, default: frozenset[str]) -> frozenset[str]:
+    if value is None or not value.strip():
+        return default
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {value!r}")
+
+
+def protocol_from_env(env: Mapping[str, str]) -> Protocol:
+    amount_format = env.get("BATCHPAY_AMOUNT_FORMAT", "integer").strip().lower()
+    if amount_format not in {"integer", "decimal"}:
+        raise ConfigError(
+            f"BATCHPAY_AMOUNT_FORMAT must be 'integer' or 'decimal', not {amount_format!r}"
+        )
+    return Protocol(
+        duplicate_codes=_codes(env.get("BATCHPAY_DUPLICATE_CODES"), Protocol.duplicate_codes),
+        processing_statuses=_codes(
+            env.get("BATCHPAY_PROCESSING_STATUSES"), Protocol.processing_statuses
+        ),
+        amount_decimals=amount_format == "decimal",
+        sign_skip_empty=_flag(env, "BATCHPAY_SIGN_SKIP_EMPTY", True),
+    )
+
+
+def mobile_pattern(env: Mapping[str, str]) -> str:
+    pattern = env.get("BATCHPAY_MOBILE_PATTERN") or DEFAULT_MOBILE_PATTERN
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(f"BATCHPAY_MOBILE_PATTERN is not a valid pattern: {exc}") from None
+    return pattern
+
+
+def read_secret(env: Mapping[str, str]) -> str:
+    if env.get("BATCHPAY_SECRET"):
+        return env["BATCHPAY_SECRET"]
+    secret_file = env.get("BATCHPAY_SECRET_FILE")
+    if secret_file:
+        try:
+            secret = Path(secret_file).expanduser().read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read BATCHPAY_SECRET_FILE {secret_file}: {exc.strerror}"
+            ) from None
+        if not secret:
+            raise ConfigError(f"BATCHPAY_SECRET_FILE {secret_file} is empty")
+        return secret
+    raise ConfigError("no signing secret: set BATCHPAY_SECRET_FILE (or BATCHPAY_SECRET)")
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    value = (env.get(name) or "").strip()
+    if value and not re.fullmatch(r"https?://[^\s/]+\S*", value):
+        raise ConfigError(f"{name} must be an http:// or https:// address, not {value!r}")
+    return value or None
+
+
+def gateway_from_env(env: Mapping[str, str] | None = None) -> GatewayConfig:
+    """The real gateway's settings; a missing one is a ConfigError (exit 2)."""
+    env = os.environ if env is None else env
+    missing = [n for n in ("BATCHPAY_URL", "BATCHPAY_MERCHANT_NO") if not env.get(n)]
+    if missing:
+        raise ConfigError(
+            f"missing setting{'s' if len(missing) > 1 else ''}: {', '.join(missing)} "
+            "(or use --sandbox to try the built-in simulated gateway)"
+        )
+    payout_url = _url(env, "BATCHPAY_URL")
+    assert payout_url is not None
+    return GatewayConfig(
+        payout_url=payout_url,
+        merchant_no=env["BATCHPAY_MERCHANT_NO"].strip(),
+        secret=read_secret(env),
+        query_url=_url(env, "BATCHPAY_QUERY_URL"),
+        notify_url=_url(env, "BATCHPAY_NOTIFY_URL"),
+        protocol=protocol_from_env(env),
+    )

@@ -1,0 +1,122 @@
+"""The Vexora client: one attempt in, one typed Answer out.
+
+This is the only module that knows aiohttp's exceptions; each is mapped here to an Answer whose
+``error`` says what happened, so the rest of batchpay reasons about answers, never exceptions.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from .config import GatewayConfig
+from .outcomes import Answer
+from .signing import sign
+
+PAYOUT_FIELDS = (
+    "amount", "accountNo", "mobile", "email", "firstname", "lastname", "tradeNo", "notifyUrl",
+    "remark",
+)  # fmt: skip
+
+CONNECT_ERROR = "connect"  # the connection was never made: nothing was sent
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def parse_envelope(http_status: int, body: bytes, retry_after: float | None) -> Answer:
+    """An HTTP answer's body read as the gateway's envelope (both layers)."""
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return Answer(http_status=http_status, error="unreadable body", retry_after=retry_after)
+    if not isinstance(document, dict) or "code" not in document:
+        return Answer(http_status=http_status, error="unreadable body", retry_after=retry_after)
+    data = document.get("data")
+    data = data if isinstance(data, dict) else {}
+    return Answer(
+        http_status=http_status,
+        code=_text(document.get("code")),
+        msg=_text(document.get("msg")),
+        status=_text(data.get("status")),
+        message=_text(data.get("message")),
+        platform_trade_no=_text(data.get("platFormTradeNo")),
+        retry_after=retry_after,
+        has_envelope=True,
+    )
+
+
+class GatewayClient:
+    """Signs and posts payout requests and status queries over one aiohttp session."""
+
+    def __init__(
+        self, config: GatewayConfig, session: aiohttp.ClientSession, *, timeout: float
+    ) -> None:
+        self.config = config
+        self.session = session
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+
+    @property
+    def can_query(self) -> bool:
+        return self.config.query_url is not None
+
+    def payout_body(self, fields: Mapping[str, str]) -> dict[str, str]:
+        body = {name: fields[name] for name in PAYOUT_FIELDS if fields.get(name)}
+        body["amount"] = self.config.protocol.amount_text(int(fields["amount"]))
+        return self._signed(body)
+
+    def _signed(self, body: dict[str, str]) -> dict[str, str]:
+        body["timestamp"] = str(time.time_ns() // 1_000_000)  # fresh for every attempt
+        body["sign"] = sign(
+            body, self.config.secret, skip_empty=self.config.protocol.sign_skip_empty
+        )
+        return body
+
+    async def pay(self, fields: Mapping[str, str]) -> Answer:
+        return await self._post(self.config.payout_url, self.payout_body(fields))
+
+    async def query(self, trade_no: str) -> Answer:
+        assert self.config.query_url is not None
+        return await self._post(self.config.query_url, self._signed({"tradeNo": trade_no}))
+
+    async def _post(self, url: str, body: dict[str, Any]) -> Answer:
+        headers = {"merchantNo": self.config.merchant_no}
+        try:
+            async with self.session.post(
+                url, json=body, headers=headers, timeout=self.timeout
+            ) as response:
+                retry_after = _retry_after(response.headers.get("Retry-After"))
+                raw = await response.read()
+                return parse_envelope(response.status, raw, retry_after)
+        except TimeoutError:
+            return Answer(error="timeout")
+        except aiohttp.ClientConnectorError as exc:
+            return Answer(error=f"{CONNECT_ERROR}: {exc.os_error.strerror or type(exc).__name__}")
+        except aiohttp.ClientPayloadError:
+            return Answer(error="unreadable body")
+        except aiohttp.ClientError as exc:
+            return Answer(error=f"connection: {type(exc).__name__}")

@@ -1,0 +1,328 @@
+"""The journal: one SQLite file (WAL) that remembers every batch, row, tradeNo and attempt.
+
+The safety rule it exists for: a row's tradeNo is committed before the first request for it
+leaves, and never changes. A batch is the multiset of a file's normalized rows, so the same
+content, re-read in any order or format, resumes the same batch with the same tradeNos.
+
+Answers are recorded in grouped commits (``flush``). Losing the last group to a crash is safe:
+the rows it held are re-sent under the same tradeNo, which the gateway deduplicates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, JournalError
+from .outcomes import FINAL, Outcome
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id     TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL UNIQUE,
+    source       TEXT NOT NULL,
+    row_count    INTEGER NOT NULL,
+    created_at   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rows (
+    batch_id          TEXT NOT NULL REFERENCES batches(batch_id),
+    position          INTEGER NOT NULL,
+    row_key           TEXT NOT NULL,
+    sheet_row         INTEGER NOT NULL,
+    trade_no          TEXT UNIQUE,
+    assigned          INTEGER NOT NULL,
+    amount            INTEGER NOT NULL,
+    fields            TEXT NOT NULL,
+    outcome           TEXT NOT NULL,
+    code              TEXT NOT NULL DEFAULT '',
+    msg               TEXT NOT NULL DEFAULT '',
+    status            TEXT NOT NULL DEFAULT '',
+    message           TEXT NOT NULL DEFAULT '',
+    platform_trade_no TEXT NOT NULL DEFAULT '',
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    updated_at        TEXT NOT NULL,
+    PRIMARY KEY (batch_id, position)
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    id          INTEGER PRIMARY KEY,
+    trade_no    TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    sent_at     TEXT NOT NULL,
+    http_status INTEGER,
+    code        TEXT NOT NULL DEFAULT '',
+    status      TEXT NOT NULL DEFAULT '',
+    verdict     TEXT NOT NULL,
+    detail      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS attempts_trade_no ON attempts(trade_no);
+"""
+
+_FINAL_SQL = ", ".join(f"'{o.value}'" for o in sorted(FINAL, key=lambda o: o.value))
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def new_trade_no() -> str:
+    """The contract's recommended form: yyyyMMddHHmmss + random digits."""
+    stamp = dt.datetime.now().strftime("%Y%m%d%H%M%S")
+    return f"{stamp}{secrets.randbelow(10**10):010d}"
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    """One row of the file, as the journal plans it."""
+
+    sheet_row: int
+    fields: dict[str, str]  # the payout fields, normalized; tradeNo '' when not given
+    amount: int
+    valid: bool
+
+    @property
+    def key(self) -> str:
+        return json.dumps(self.fields, sort_keys=True, ensure_ascii=False)
+
+
+@dataclass
+class JournalRow:
+    position: int
+    sheet_row: int
+    trade_no: str | None
+    assigned: bool
+    amount: int
+    fields: dict[str, str]
+    outcome: Outcome
+    code: str = ""
+    msg: str = ""
+    status: str = ""
+    message: str = ""
+    platform_trade_no: str = ""
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Update:
+    """An answer to record: the row's new state and the attempt that produced it."""
+
+    trade_no: str
+    outcome: Outcome
+    kind: str  # "pay" or "query"
+    verdict: str
+    http_status: int | None = None
+    code: str = ""
+    msg: str = ""
+    status: str = ""
+    message: str = ""
+    platform_trade_no: str = ""
+    detail: str = ""
+    counts_as_attempt: bool = True
+
+
+def content_hash(rows: Sequence[SheetRow]) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(row.key for row in rows):
+        digest.update(key.encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._pending: list[Update] = []
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                # Owner-only from the first byte: the journal holds account numbers.
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise JournalError(f"cannot open the journal {path}: {exc}") from None
+
+    def close(self) -> None:
+        self.flush()
+        self.db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- planning ---------------------------------------------------------------------------
+
+    def plan(self, rows: Sequence[SheetRow], source: str) -> tuple[str, list[JournalRow]]:
+        """The batch for these rows, created with every tradeNo committed, or resumed.
+
+        Returns the batch id and the journal rows in the order of ``rows``.
+        """
+        digest = content_hash(rows)
+        with self._transaction() as db:
+            found = db.execute(
+                "SELECT batch_id FROM batches WHERE content_hash = ?", (digest,)
+            ).fetchone()
+            batch_id = self._create(db, digest, rows, source) if found is None else found[0]
+        return batch_id, self._match(batch_id, rows)
+
+    def _create(
+        self, db: sqlite3.Connection, digest: str, rows: Sequence[SheetRow], source: str
+    ) -> str:
+        given = [r.fields["tradeNo"] for r in rows if r.valid and r.fields["tradeNo"]]
+        for chunk_start in range(0, len(given), 500):
+            chunk = given[chunk_start : chunk_start + 500]
+            used = db.execute(
+                "SELECT trade_no, batch_id, sheet_row FROM rows WHERE trade_no IN "
+                f"({','.join('?' * len(chunk))}) LIMIT 1",
+                chunk,
+            ).fetchone()
+            if used:
+                raise InputError(
+                    f"tradeNo {used[0]} was already used in batch {used[1]} (row {used[2]}); "
+                    "a tradeNo must be unique forever: remove it or give a new one"
+                )
+        batch_id = digest[:12]
+        stamp = now()
+        db.execute(
+            "INSERT INTO batches VALUES (?, ?, ?, ?, ?)",
+            (batch_id, digest, source, len(rows), stamp),
+        )
+        taken: set[str] = set()
+        records = []
+        for position, row in enumerate(rows):
+            trade_no: str | None = None
+            assigned = False
+            if row.valid:
+                trade_no = row.fields["tradeNo"]
+                if not trade_no:
+                    trade_no, assigned = self._fresh_trade_no(db, taken), True
+                taken.add(trade_no)
+            fields = {**row.fields, "tradeNo": trade_no or row.fields["tradeNo"]}
+            outcome = Outcome.PENDING if row.valid else Outcome.INVALID
+            records.append(
+                (
+                    batch_id, position, row.key, row.sheet_row, trade_no, int(assigned),
+                    row.amount, json.dumps(fields, ensure_ascii=False), outcome.value, stamp,
+                )
+            )  # fmt: skip
+        db.executemany(
+            "INSERT INTO rows (batch_id, position, row_key, sheet_row, trade_no, assigned, "
+            "amount, fields, outcome, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            records,
+        )
+        return batch_id
+
+    @staticmethod
+    def _fresh_trade_no(db: sqlite3.Connection, taken: set[str]) -> str:
+        while True:
+            candidate = new_trade_no()
+            if candidate in taken:
+                continue
+            if db.execute("SELECT 1 FROM rows WHERE trade_no = ?", (candidate,)).fetchone():
+                continue
+            return candidate
+
+    def _match(self, batch_id: str, rows: Sequence[SheetRow]) -> list[JournalRow]:
+        """Pair each row of the file with its journal row by content (any order)."""
+        by_key: dict[str, list[JournalRow]] = {}
+        for key, row in self._rows(batch_id):
+            by_key.setdefault(key, []).append(row)
+        matched = []
+        for row in rows:
+            candidates = by_key.get(row.key)
+            if not candidates:
+                raise JournalError(f"batch {batch_id} in {self.path} does not match the file")
+            journal_row = candidates.pop(0)
+            journal_row.sheet_row = row.sheet_row  # report where the row stands in this file
+            matched.append(journal_row)
+        return matched
+
+    def _rows(self, batch_id: str) -> Iterable[tuple[str, JournalRow]]:
+        cursor = self.db.execute(
+            "SELECT row_key, position, sheet_row, trade_no, assigned, amount, fields, outcome, "
+            "code, msg, status, message, platform_trade_no, attempts FROM rows "
+            "WHERE batch_id = ? ORDER BY position",
+            (batch_id,),
+        )
+        for r in cursor:
+            yield r[0], JournalRow(
+                position=r[1], sheet_row=r[2], trade_no=r[3], assigned=bool(r[4]), amount=r[5],
+                fields=json.loads(r[6]), outcome=Outcome(r[7]), code=r[8], msg=r[9],
+                status=r[10], message=r[11], platform_trade_no=r[12], attempts=r[13],
+            )  # fmt: skip
+
+    def rows(self, batch_id: str) -> list[JournalRow]:
+        return [row for _, row in self._rows(batch_id)]
+
+    def attempts(self, trade_no: str) -> list[dict[str, Any]]:
+        cursor = self.db.execute(
+            "SELECT kind, sent_at, http_status, code, status, verdict, detail FROM attempts "
+            "WHERE trade_no = ? ORDER BY id",
+            (trade_no,),
+        )
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, r, strict=True)) for r in cursor]
+
+    # -- recording --------------------------------------------------------------------------
+
+    def record(self, update: Update) -> None:
+        """Queue an answer; it is written by the next flush()."""
+        self._pending.append(update)
+
+    @property
+    def unflushed(self) -> int:
+        return len(self._pending)
+
+    def flush(self) -> None:
+        """Commit the queued answers in one transaction.
+
+        A final outcome (paid, failed, rejected) is never replaced by another outcome.
+        """
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        stamp = now()
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO attempts (trade_no, kind, sent_at, http_status, code, status, "
+                "verdict, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (u.trade_no, u.kind, stamp, u.http_status, u.code, u.status, u.verdict,
+                     u.detail[:500])
+                    for u in pending
+                ],
+            )  # fmt: skip
+            db.executemany(
+                "UPDATE rows SET outcome = ?, code = ?, msg = ?, status = ?, message = ?, "
+                "platform_trade_no = CASE WHEN ? = '' THEN platform_trade_no ELSE ? END, "
+                "attempts = attempts + ?, updated_at = ? "
+                f"WHERE trade_no = ? AND outcome NOT IN ({_FINAL_SQL})",
+                [
+                    (u.outcome.value, u.code, u.msg[:500], u.status, u.message[:500],
+                     u.platform_trade_no, u.platform_trade_no, int(u.counts_as_attempt),
+                     stamp, u.trade_no)
+                    for u in pending
+                ],
+            )  # fmt: skip

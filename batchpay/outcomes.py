@@ -1,0 +1,88 @@
+"""What an answer from the gateway means: pure functions, table-tested.
+
+``classify`` turns one answer (to a payout request or to a status query) into a Verdict;
+``placed_outcome`` turns a placed order's ``data.status`` into an Outcome; ``exit_code`` turns
+a run's outcomes into the CLI contract's exit code.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .config import Protocol
+
+
+class Outcome(enum.StrEnum):
+    INVALID = "invalid"
+    PENDING = "pending"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+    PROCESSING = "processing"
+    PAID = "paid"
+    FAILED = "failed"
+
+
+FINAL = frozenset({Outcome.INVALID, Outcome.REJECTED, Outcome.PAID, Outcome.FAILED})
+PLACED = frozenset({Outcome.PROCESSING, Outcome.PAID, Outcome.FAILED})
+TO_SEND = frozenset({Outcome.PENDING, Outcome.UNKNOWN})
+
+
+class Verdict(enum.StrEnum):
+    PLACED = "placed"  # outer code 0000: the order exists; data.status says how it stands
+    DUPLICATE = "duplicate"  # the gateway already holds this tradeNo
+    REFUSED = "refused"  # payout: not placed. query: the gateway has no such order
+    RETRY = "retry"  # 429 or 503: not processed; try again later
+    UNKNOWN = "unknown"  # timeout, reset, other 5xx, unreadable body: it may have been placed
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One attempt's answer, as the gateway client saw it."""
+
+    http_status: int | None = None  # None: no HTTP answer at all
+    error: str = ""  # why there is no usable answer: timeout, connection, unreadable body
+    code: str = ""
+    msg: str = ""
+    status: str = ""
+    message: str = ""
+    platform_trade_no: str = ""
+    retry_after: float | None = None
+    has_envelope: bool = False  # a JSON body with an outer code was read
+
+
+def classify(answer: Answer, protocol: Protocol) -> Verdict:
+    if answer.http_status in (429, 503) or answer.error.startswith("connect:"):
+        # Not processed: the gateway said so, or no connection was ever made.
+        return Verdict.RETRY
+    if answer.http_status is None or answer.http_status >= 500 or not answer.has_envelope:
+        # No answer, a server error, or a body we cannot read: the order may exist. A 4xx
+        # without an envelope was refused by something in front of the gateway.
+        if answer.http_status is not None and 400 <= answer.http_status < 500:
+            return Verdict.REFUSED
+        return Verdict.UNKNOWN
+    if answer.code == "0000":
+        return Verdict.PLACED
+    if answer.code in protocol.duplicate_codes:
+        return Verdict.DUPLICATE
+    return Verdict.REFUSED
+
+
+def placed_outcome(status: str, protocol: Protocol) -> Outcome:
+    """A placed order's outcome from its data.status."""
+    if status == protocol.paid_status:
+        return Outcome.PAID
+    if status == "" or status in protocol.processing_statuses:
+        return Outcome.PROCESSING
+    return Outcome.FAILED
+
+
+def exit_code(outcomes: Iterable[Outcome], *, stopped: bool = False) -> int:
+    """0 all placed and not failed; 3 some rejected, failed or unknown; 4 some still pending."""
+    seen = set(outcomes)
+    if stopped or Outcome.PENDING in seen:
+        return 4
+    if seen & {Outcome.REJECTED, Outcome.FAILED, Outcome.UNKNOWN, Outcome.INVALID}:
+        return 3
+    return 0

@@ -1,0 +1,248 @@
+"""The whole job as a library: read -> validate -> plan in the journal -> send -> results.
+
+cli.py parses options and calls these; tests and other programs can call them directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import SANDBOX_MERCHANT_NO, GatewayConfig, Protocol, SendOptions
+from .dispatch import Dispatcher, Progress
+from .errors import ConfigError, InvalidRowsError, RefusedError
+from .journal import Journal, JournalRow, SheetRow
+from .outcomes import TO_SEND, Outcome, exit_code
+from .results import ResultRow, write_results
+from .sandbox import SandboxGateway, SandboxServer
+from .sheet import CANONICAL, Sheet, read_sheet
+from .signing import sign
+from .validate import Validation, validate
+
+SANDBOX_NOTIFY_URL = "http://127.0.0.1:9/notify"
+
+
+@dataclass
+class Loaded:
+    sheet: Sheet
+    validation: Validation
+
+    @property
+    def where(self) -> str:
+        return self.sheet.where
+
+
+def load(path: Path, *, sheet: str | None, mobile_pattern: str) -> Loaded:
+    loaded_sheet = read_sheet(path, sheet=sheet)
+    return Loaded(loaded_sheet, validate(loaded_sheet, mobile_pattern))
+
+
+def sheet_rows(loaded: Loaded, notify_url: str | None) -> list[SheetRow]:
+    """The rows as the journal plans them; a valid row without notifyUrl takes the default."""
+    fields = loaded.validation.fields
+    invalid = loaded.validation.invalid
+    if notify_url is None:
+        lacking = (fields["notifyUrl"] == "") & ~invalid
+        if lacking.any():
+            first = int(loaded.sheet.row_numbers[int(lacking.to_numpy().argmax())])
+            raise ConfigError(
+                f"{loaded.where}: {int(lacking.sum())} row(s) have no notifyUrl (first: row "
+                f"{first}); set BATCHPAY_NOTIFY_URL or fill the column"
+            )
+    records = fields[list(CANONICAL)].to_dict("records")
+    rows = []
+    for position, record in enumerate(records):
+        valid = not bool(invalid[position])
+        if valid and not record["notifyUrl"] and notify_url:
+            record["notifyUrl"] = notify_url
+        rows.append(
+            SheetRow(
+                sheet_row=int(loaded.sheet.row_numbers[position]),
+                fields=record,
+                amount=int(loaded.validation.amounts[position]),
+                valid=valid,
+            )
+        )
+    return rows
+
+
+@dataclass
+class Plan:
+    batch_id: str
+    rows: list[JournalRow]  # in file order
+
+    @property
+    def to_send(self) -> list[JournalRow]:
+        return [r for r in self.rows if r.outcome in TO_SEND]
+
+    @property
+    def already_placed(self) -> int:
+        return sum(1 for r in self.rows if r.outcome not in TO_SEND | {Outcome.INVALID})
+
+
+def check_expectations(
+    rows: list[JournalRow], expect_count: int | None, expect_total: int | None
+) -> None:
+    count, total = len(rows), sum(r.amount for r in rows)
+    if expect_count is not None and expect_count != count:
+        raise RefusedError(
+            f"refused: {count} rows to send, but --expect-count says {expect_count}; nothing sent"
+        )
+    if expect_total is not None and expect_total != total:
+        raise RefusedError(
+            f"refused: the rows to send total {total}, but --expect-total says {expect_total}; "
+            "nothing sent"
+        )
+
+
+def dry_run_sign(config: GatewayConfig, rows: list[JournalRow]) -> None:
+    """Sign every row as a send would, so a dry run exercises everything but the network."""
+    for row in rows:
+        sign(row.fields, config.secret, skip_empty=config.protocol.sign_skip_empty)
+
+
+@dataclass
+class Summary:
+    batch_id: str
+    source: str
+    result_file: str
+    journal: str
+    counts: dict[str, int]
+    amounts: dict[str, int]
+    requests: int = 0
+    seconds: float = 0.0
+    exit_code: int = 0
+    dry_run: bool = False
+    stopped: bool = False
+    next_step: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "batch": self.batch_id, "source": self.source, "result_file": self.result_file,
+            "journal": self.journal, "counts": self.counts, "amounts": self.amounts,
+            "requests": self.requests, "seconds": round(self.seconds, 3),
+            "exit_code": self.exit_code, "dry_run": self.dry_run, "stopped": self.stopped,
+            "next_step": self.next_step,
+        }  # fmt: skip
+
+
+def summarize(rows: list[JournalRow], invalid_count: int) -> tuple[dict[str, int], dict[str, int]]:
+    counts: Counter[str] = Counter()
+    amounts: Counter[str] = Counter()
+    for row in rows:
+        counts[row.outcome.value] += 1
+        amounts[row.outcome.value] += row.amount
+    order = [o.value for o in Outcome]
+    return (
+        {k: counts[k] for k in order if counts[k]},
+        {k: amounts[k] for k in order if counts[k]},
+    )
+
+
+def next_step(counts: dict[str, int], source: str) -> str:
+    if counts.get("pending"):
+        return f"run the same command again to send the {counts['pending']} pending row(s)"
+    if counts.get("unknown"):
+        return (
+            f"{counts['unknown']} row(s) are unknown: do not pay them by hand; run the same "
+            "command again (it asks the gateway first) or check them with the gateway"
+        )
+    if counts.get("rejected") or counts.get("failed"):
+        return "see the msg and message columns of the rejected and failed rows"
+    return ""
+
+
+def result_rows(loaded: Loaded, rows: list[JournalRow]) -> list[ResultRow]:
+    errors = loaded.validation.row_errors
+    return [
+        ResultRow(None if row.outcome is Outcome.INVALID else row, errors[i])
+        for i, row in enumerate(rows)
+    ]
+
+
+def write(path: Path, loaded: Loaded, rows: list[JournalRow]) -> None:
+    write_results(path, loaded.sheet, result_rows(loaded, rows))
+
+
+def reload(journal: Journal, plan: Plan) -> list[JournalRow]:
+    """The plan's rows with their latest state, in file order."""
+    latest = {row.position: row for row in journal.rows(plan.batch_id)}
+    fresh = []
+    for row in plan.rows:
+        current = latest[row.position]
+        current.sheet_row = row.sheet_row
+        fresh.append(current)
+    return fresh
+
+
+@contextlib.asynccontextmanager
+async def sandbox_gateway(
+    protocol: Protocol,
+) -> AsyncIterator[tuple[GatewayConfig, SandboxGateway]]:
+    """An in-process sandbox with its own merchant and a secret made for this run only."""
+    secret = secrets.token_hex(16)
+    gateway = SandboxGateway(SANDBOX_MERCHANT_NO, secret)
+    server = SandboxServer(gateway)
+    await server.start()
+    try:
+        yield (
+            GatewayConfig(
+                payout_url=server.payout_url,
+                query_url=server.query_url,
+                merchant_no=SANDBOX_MERCHANT_NO,
+                secret=secret,
+                notify_url=SANDBOX_NOTIFY_URL,
+                protocol=protocol,
+            ),
+            gateway,
+        )
+    finally:
+        await server.stop()
+
+
+async def send(
+    config: GatewayConfig,
+    options: SendOptions,
+    journal: Journal,
+    rows: list[JournalRow],
+    on_progress: Callable[[Progress], None] | None = None,
+) -> tuple[Progress, bool]:
+    """Send the rows; SIGINT or SIGTERM stops starting new rows. Returns (progress, stopped)."""
+    dispatcher = Dispatcher(config, options, journal, on_progress=on_progress)
+    loop = asyncio.get_running_loop()
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, dispatcher.stop.set)
+            installed.append(signum)
+    try:
+        progress = await dispatcher.send(rows)
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+    return progress, dispatcher.stop.is_set()
+
+
+def require_valid(loaded: Loaded, skip_invalid: bool) -> None:
+    if loaded.validation.problems and not skip_invalid:
+        count = int(loaded.validation.invalid.sum())
+        raise InvalidRowsError(
+            f"{loaded.where}: {count} invalid row(s); nothing was sent. Fix them, or pass "
+            "--skip-invalid to send the valid rows only"
+        )
+
+
+def problem_lines(loaded: Loaded) -> list[str]:
+    return [f"{loaded.where}: {p.describe()}" for p in loaded.validation.problems]
+
+
+def run_exit_code(rows: list[JournalRow], *, stopped: bool) -> int:
+    return exit_code((r.outcome for r in rows), stopped=stopped)

@@ -1,0 +1,276 @@
+"""A simulated Vexora gateway (aiohttp.web) that implements the gateway contract faithfully:
+merchantNo header, signature check, field rules, dedup by tradeNo with the duplicate code,
+status query, and ``0015`` (processing) on placement.
+
+Faults can be switched on for trials and tests: each is a kind and a probability, applied to a
+tradeNo's first request (or to every request with ``every_request``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from .signing import verify
+
+PAYOUT_PATH = "/v1/paypro/payOut"
+QUERY_PATH = "/v1/paypro/queryPayOutResult"
+
+OK, DUPLICATE, UNKNOWN_MERCHANT, BAD_SIGN, BAD_PARAM, NOT_FOUND = (
+    "0000", "1002", "1001", "1003", "1004", "1005",
+)  # fmt: skip
+PROCESSING = "0015"
+
+# Faults that answer without placing the order, and faults that place it and then fail to
+# answer properly (the client cannot know the order exists).
+FAULTS_BEFORE = ("429", "503")
+FAULTS_AFTER = ("hang", "reset", "garbage", "500")
+FAULT_KINDS = FAULTS_BEFORE + FAULTS_AFTER + ("bad_sign",)
+
+RULES = {
+    "amount": r"[0-9]+(?:\.[0-9]{2})?",
+    "accountNo": r"[0-9]+",
+    "mobile": r"0[0-9]{9}",
+    "email": r"[^@\s]+@[^@\s]+\.[^@\s]+",
+    "firstname": r".*\S.*",
+    "lastname": r".*\S.*",
+    "tradeNo": r"\S+",
+    "notifyUrl": r"https?://\S+",
+    "timestamp": r"[0-9]{10,16}",
+}
+
+
+@dataclass
+class Faults:
+    rates: dict[str, float] = field(default_factory=dict)  # kind -> probability
+    every_request: bool = False
+    latency: float = 0.0  # seconds added to every answer
+    jitter: float = 0.0  # up to this many seconds more, at random
+    hang_seconds: float = 3600.0
+    retry_after: float = 0.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.rates) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kind(s): {', '.join(sorted(unknown))}")
+        self.rng = random.Random(self.seed)
+
+    def pick(self, first_request: bool) -> str | None:
+        if not (first_request or self.every_request):
+            return None
+        for kind, rate in self.rates.items():
+            if rate > 0 and self.rng.random() < rate:
+                return kind
+        return None
+
+
+@dataclass
+class Order:
+    trade_no: str
+    platform_trade_no: str
+    amount: str
+    fields: dict[str, str]
+    status: str = PROCESSING
+    created_at: float = field(default_factory=time.time)
+
+
+class SandboxGateway:
+    def __init__(
+        self,
+        merchant_no: str,
+        secret: str,
+        *,
+        faults: Faults | None = None,
+        mobile_pattern: str = RULES["mobile"],
+    ) -> None:
+        self.merchant_no = merchant_no
+        self._secret = secret
+        self.faults = faults or Faults()
+        self.rules = {**RULES, "mobile": mobile_pattern}
+        self.orders: dict[str, Order] = {}
+        self.payout_requests: list[str] = []  # tradeNo of every payout request, in order
+        self._seen: set[str] = set()
+        self.query_requests: list[str] = []
+        self._lock = threading.Lock()
+
+    # -- the app ----------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024)
+        app.router.add_post(PAYOUT_PATH, self.handle_payout)
+        app.router.add_post(QUERY_PATH, self.handle_query)
+        return app
+
+    def _envelope(self, code: str, msg: str, data: Mapping[str, Any] | None = None) -> web.Response:
+        body = {
+            "msg": msg,
+            "code": code,
+            "timestamp": int(time.time() * 1000),
+            "success": code == OK,
+            "data": dict(data) if data else None,
+        }
+        return web.json_response(body)
+
+    async def _read(
+        self, request: web.Request
+    ) -> tuple[dict[str, Any] | None, web.Response | None]:
+        if request.headers.get("merchantNo") != self.merchant_no:
+            return None, self._envelope(UNKNOWN_MERCHANT, "unknown merchant")
+        try:
+            body = await request.json()
+        except ValueError:
+            return None, self._envelope(BAD_PARAM, "body is not JSON")
+        if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
+            return None, self._envelope(BAD_PARAM, "every value must be a string")
+        if not verify(body, self._secret):
+            return None, self._envelope(BAD_SIGN, "signature error")
+        return body, None
+
+    async def _delay(self) -> None:
+        wait = self.faults.latency + (
+            random.uniform(0, self.faults.jitter) if self.faults.jitter else 0
+        )
+        if wait:
+            await asyncio.sleep(wait)
+
+    async def handle_payout(self, request: web.Request) -> web.StreamResponse:
+        await self._delay()
+        body, refusal = await self._read(request)
+        trade_no = str(body.get("tradeNo", "")) if body else ""
+        with self._lock:
+            first = trade_no not in self._seen
+            self._seen.add(trade_no)
+            self.payout_requests.append(trade_no)
+            fault = self.faults.pick(first)
+        if fault == "bad_sign":
+            return self._envelope(BAD_SIGN, "signature error")
+        if fault in FAULTS_BEFORE:
+            headers = {"Retry-After": f"{self.faults.retry_after:g}"}
+            return web.Response(status=int(fault), text="try again later", headers=headers)
+        if refusal is not None:
+            return refusal
+        assert body is not None
+        for name, pattern in self.rules.items():
+            if not re.fullmatch(pattern, body.get(name, "")):
+                return self._envelope(BAD_PARAM, f"parameter error: {name}")
+        if int(body["amount"].split(".")[0]) < 100:
+            return self._envelope(BAD_PARAM, "parameter error: amount below minimum 100")
+        with self._lock:
+            if trade_no in self.orders:
+                return self._envelope(DUPLICATE, "duplicate tradeNo")
+            order = Order(trade_no, "sbx" + secrets.token_hex(8), body["amount"], dict(body))
+            self.orders[trade_no] = order
+        if fault in FAULTS_AFTER:
+            return await self._fail_after_placing(request, fault)
+        return self._envelope(OK, "success", self._order_data(order, body.get("remark", "")))
+
+    async def _fail_after_placing(self, request: web.Request, fault: str) -> web.StreamResponse:
+        if fault == "hang":
+            await asyncio.sleep(self.faults.hang_seconds)
+        elif fault == "reset" and request.transport is not None:
+            request.transport.abort()
+        elif fault == "garbage":
+            return web.Response(status=200, text="<html>gateway error", content_type="text/html")
+        return web.Response(status=500, text="internal error")
+
+    @staticmethod
+    def _order_data(order: Order, remark: str) -> dict[str, str]:
+        return {
+            "tradeNo": order.trade_no,
+            "platFormTradeNo": order.platform_trade_no,
+            "status": order.status,
+            "message": "Processing" if order.status == PROCESSING else "",
+            "remark": remark,
+        }
+
+    async def handle_query(self, request: web.Request) -> web.StreamResponse:
+        await self._delay()
+        body, refusal = await self._read(request)
+        if refusal is not None:
+            return refusal
+        assert body is not None
+        trade_no = body.get("tradeNo", "")
+        with self._lock:
+            self.query_requests.append(trade_no)
+            order = self.orders.get(trade_no)
+        if order is None:
+            return self._envelope(NOT_FOUND, "order not found")
+        data = {
+            "tradeNo": order.trade_no,
+            "platFormTradeNo": order.platform_trade_no,
+            "orderAmount": order.amount,
+            "payAmount": order.amount if order.status == OK else "0",
+            "status": order.status,
+            "message": "Processing" if order.status == PROCESSING else "",
+            "successTime": "",
+        }
+        return self._envelope(OK, "success", data)
+
+
+class SandboxServer:
+    """Runs a SandboxGateway on 127.0.0.1 and a free port, in the current event loop."""
+
+    def __init__(self, gateway: SandboxGateway, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.gateway = gateway
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.gateway.app(), access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def payout_url(self) -> str:
+        return self.base_url + PAYOUT_PATH
+
+    @property
+    def query_url(self) -> str:
+        return self.base_url + QUERY_PATH
+
+
+@contextmanager
+def serve_in_thread(gateway: SandboxGateway) -> Iterator[SandboxServer]:
+    """The sandbox on a loopback port, served from a thread of its own (for tests and CLI)."""
+    server = SandboxServer(gateway)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start())
+        started.set()
+        loop.run_forever()
+        loop.run_until_complete(server.stop())
+        loop.close()
+
+    thread = threading.Thread(target=run, name="batchpay-sandbox", daemon=True)
+    thread.start()
+    started.wait(10)
+    try:
+        yield server
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

@@ -1,0 +1,277 @@
+"""Read a beneficiary sheet (CSV or workbook) with every cell as text.
+
+Each row keeps its sheet row number (the header is row 1 of a CSV; in a workbook, the row the
+header stands on), and each workbook cell keeps its source type (text, number, date, bool,
+empty): an account number that a spreadsheet stored as a number reads back as plausible digits,
+and only its type tells that digits may have been lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import difflib
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+
+REQUIRED = ("amount", "accountNo", "mobile", "email", "firstname", "lastname")
+OPTIONAL = ("tradeNo", "remark", "notifyUrl")
+CANONICAL = REQUIRED + OPTIONAL
+
+CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods", ".xlsb"}
+
+TEXT, NUMBER, DATE, BOOL, EMPTY = "text", "number", "date", "bool", "empty"
+
+
+def normalize_header(header: str) -> str:
+    """Header names match ignoring case, spaces, underscores and hyphens."""
+    return re.sub(r"[\s_\-]+", "", header).casefold()
+
+
+_BY_NORMAL = {normalize_header(name): name for name in CANONICAL}
+
+
+@dataclass
+class Sheet:
+    """A sheet read as text. ``frame`` has one column per header position (0..n-1)."""
+
+    path: Path
+    sheet_name: str | None
+    headers: list[str]
+    frame: pd.DataFrame
+    row_numbers: np.ndarray
+    columns: dict[str, int]  # canonical name -> header position
+    cell_types: pd.DataFrame | None = None  # same shape as frame; None for CSV (all text)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}" + (f" (sheet {self.sheet_name!r})" if self.sheet_name else "")
+
+    def has(self, canonical: str) -> bool:
+        return canonical in self.columns
+
+    def header_of(self, canonical: str) -> str:
+        return self.headers[self.columns[canonical]]
+
+    def text(self, canonical: str) -> pd.Series:
+        """The column's values, surrounding white space removed; '' where it is absent."""
+        if canonical not in self.columns:
+            return pd.Series([""] * len(self.frame), index=self.frame.index, dtype=object)
+        return self.frame[self.columns[canonical]].str.strip()
+
+    def types(self, canonical: str) -> pd.Series | None:
+        if self.cell_types is None or canonical not in self.columns:
+            return None
+        return self.cell_types[self.columns[canonical]]
+
+
+@dataclass
+class _Table:
+    """Cells as text, before the header is interpreted. ``rows[i]`` is sheet row header_row+1+i."""
+
+    header: list[str]
+    header_row: int
+    rows: list[list[str]]
+    types: list[list[str]] | None = None
+
+
+def read_sheet(path: Path, *, sheet: str | None = None) -> Sheet:
+    """Read ``path`` as a beneficiary sheet; InputError names the file and what is wrong."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a spreadsheet")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty")
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        if sheet:
+            raise InputError(f"{path}: --sheet applies to workbooks, not to a CSV file")
+        return _build(path, None, _read_csv(path))
+    if suffix in WORKBOOK_SUFFIXES:
+        sheet_name, table = _read_workbook(path, sheet)
+        return _build(path, sheet_name, table)
+    raise InputError(
+        f"{path}: unsupported file type {suffix or '(none)'}; use .csv, .xlsx, .xlsm, .xls or .ods"
+    )
+
+
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f'{path}: not UTF-8 text (byte {exc.start}); save it as "CSV UTF-8" and try again'
+        ) from None
+
+
+def _read_csv(path: Path) -> _Table:
+    text = _decode(path)
+    if "\x00" in text:
+        raise InputError(f"{path}: this is not a text CSV file (it holds binary data)")
+    try:
+        delimiter = csv.Sniffer().sniff(text[:65536], delimiters=",;\t").delimiter
+    except csv.Error:
+        delimiter = ","
+    try:
+        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
+    except csv.Error as exc:
+        raise InputError(f"{path}: not a readable CSV file ({exc})") from None
+    return _table(path, records, None)
+
+
+def _table(path: Path, rows: list[list[str]], types: list[list[str]] | None) -> _Table:
+    """Find the header: the first row with any text. Rows above it are blank."""
+    first = next((i for i, row in enumerate(rows) if any(c.strip() for c in row)), None)
+    if first is None:
+        raise InputError(f"{path}: the file has no header and no rows")
+    return _Table(
+        header=rows[first],
+        header_row=first + 1,
+        rows=rows[first + 1 :],
+        types=None if types is None else types[first + 1 :],
+    )
+
+
+def _cell(value: object) -> tuple[str, str]:
+    """A workbook cell as (text, source type)."""
+    if value is None or value == "":
+        return "", EMPTY
+    if isinstance(value, str):
+        return value, TEXT
+    if isinstance(value, bool):
+        return ("TRUE" if value else "FALSE"), BOOL
+    if isinstance(value, int):
+        return str(value), NUMBER
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value)), NUMBER
+        return repr(value), NUMBER
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat(), DATE
+    if isinstance(value, dt.timedelta):
+        return str(value), DATE
+    return str(value), TEXT
+
+
+def _read_workbook(path: Path, sheet: str | None) -> tuple[str, _Table]:
+    from python_calamine import CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own error types for every malformed file
+        raise InputError(
+            f"{path}: cannot open it as a workbook ({_short(exc)}); is it password-protected, "
+            "damaged, or a CSV file with a workbook's name?"
+        ) from None
+    names: Sequence[str] = workbook.sheet_names
+    if not names:
+        raise InputError(f"{path}: the workbook has no sheets")
+    if sheet is None:
+        name = names[0]
+    elif sheet in names:
+        name = sheet
+    else:
+        raise InputError(f"{path}: no sheet named {sheet!r}; its sheets are {', '.join(names)}")
+    try:
+        # skip_empty_area=False starts at A1, so list index + 1 is the sheet row number.
+        values = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    except Exception as exc:
+        raise InputError(f"{path}: cannot read sheet {name!r} ({_short(exc)})") from None
+    texts: list[list[str]] = []
+    types: list[list[str]] = []
+    for row in values:
+        cells = [_cell(v) for v in row]
+        texts.append([c[0] for c in cells])
+        types.append([c[1] for c in cells])
+    return name, _table(path, texts, types)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:120] if text else type(exc).__name__
+
+
+def _build(path: Path, sheet_name: str | None, table: _Table) -> Sheet:
+    where = f"{path}" + (f" (sheet {sheet_name!r})" if sheet_name else "")
+    header = [h.strip() for h in table.header]
+    # Columns with neither a header nor any value (a workbook's used range can run wide) go.
+    width = len(header)
+    while (
+        width
+        and not header[width - 1]
+        and not any(len(r) >= width and r[width - 1].strip() for r in table.rows)
+    ):
+        width -= 1
+    header = header[:width]
+    columns: dict[str, int] = {}
+    for position, name in enumerate(header):
+        canonical = _BY_NORMAL.get(normalize_header(name))
+        if canonical is None:
+            continue
+        if canonical in columns:
+            first = header[columns[canonical]]
+            raise InputError(
+                f"{where}: columns {first!r} and {name!r} both mean {canonical}; keep one of them"
+            )
+        columns[canonical] = position
+    missing = [name for name in REQUIRED if name not in columns]
+    if missing:
+        raise InputError(f"{where}: " + _missing_message(missing, header))
+
+    keep: list[int] = []
+    texts: list[list[str]] = []
+    kinds: list[list[str]] = []
+    for i, row in enumerate(table.rows):
+        if len(row) > width and any(c.strip() for c in row[width:]):
+            raise InputError(
+                f"{where}: row {table.header_row + 1 + i} has values beyond the last header "
+                f"column ({width} columns); give those values a header or remove them"
+            )
+        if not any(c.strip() for c in row[:width]):
+            continue  # blank rows are skipped; row numbers still count them
+        keep.append(table.header_row + 1 + i)
+        texts.append((row + [""] * width)[:width])
+        if table.types is not None:
+            kinds.append((table.types[i] + [EMPTY] * width)[:width])
+    if not keep:
+        raise InputError(f"{where}: the sheet has a header but no rows")
+    frame = pd.DataFrame(texts, columns=range(width), dtype=object)
+    cell_types = None if table.types is None else pd.DataFrame(kinds, columns=range(width))
+    return Sheet(
+        path=path,
+        sheet_name=sheet_name,
+        headers=header,
+        frame=frame,
+        row_numbers=np.asarray(keep, dtype=np.int64),
+        columns=columns,
+        cell_types=cell_types,
+    )
+
+
+def _missing_message(missing: list[str], header: list[str]) -> str:
+    parts = []
+    normal = {normalize_header(h): h for h in header if h}
+    for name in missing:
+        close = difflib.get_close_matches(normalize_header(name), list(normal), n=1, cutoff=0.6)
+        hint = f" (closest header: {normal[close[0]]!r})" if close else ""
+        parts.append(f"{name}{hint}")
+    return (
+        f"missing required column{'s' if len(missing) > 1 else ''}: {', '.join(parts)}; "
+        f"the header row has {', '.join(repr(h) for h in header if h) or 'no names'}"
+    )
