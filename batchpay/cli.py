@@ -6,16 +6,15 @@ import asyncio
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
 from . import __version__
 from .config import (
     SANDBOX_MERCHANT_NO,
-    GatewayConfig,
     SendOptions,
     default_journal_path,
     gateway_from_env,
@@ -24,25 +23,8 @@ from .config import (
     protocol_from_env,
 )
 from .errors import BatchpayError, RefusedError
-from .journal import Journal, JournalRow
-from .payrun import (
-    SANDBOX_NOTIFY_URL,
-    Plan,
-    Summary,
-    check_expectations,
-    dry_run_sign,
-    load,
-    next_step,
-    problem_lines,
-    reload,
-    require_valid,
-    run_exit_code,
-    sandbox_gateway,
-    send,
-    sheet_rows,
-    summarize,
-    write,
-)
+from .journal import JournalRow
+from .payrun import SANDBOX_NOTIFY_URL, RunRequest, Summary, load, problem_lines, run_batch
 from .results import default_output
 
 NO_TERMINAL = (
@@ -56,7 +38,7 @@ class UserError(click.ClickException):
 
     def __init__(self, error: BatchpayError) -> None:
         super().__init__(str(error))
-        self.exit_code = error.exit_code
+        self.exit_code = error.exit_code  # type: ignore[misc]
 
     def show(self, file: Any = None) -> None:
         click.echo(f"batchpay: error: {self.format_message()}", err=True)
@@ -147,8 +129,13 @@ def validate(file: Path, sheet: str | None, as_json: bool) -> None:
 @click.option(
     "--rate", type=click.FloatRange(min=0, min_open=True), help="At most R requests a second."
 )
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
-              help="Seconds per attempt.")  # fmt: skip
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds per attempt.",
+)
 @click.option("--max-attempts", type=click.IntRange(1, 100), default=5, show_default=True)
 @click.option("--journal", "journal_option", metavar="PATH", help="The SQLite journal.")
 @click.option("--sandbox", is_flag=True, help="Use the built-in simulated gateway (own journal).")
@@ -182,80 +169,33 @@ def run(
     env = os.environ
     protocol = protocol_from_env(env)
     config = None if sandbox else gateway_from_env(env)  # settings first: exit 2, nothing read
-    loaded = load(file, sheet=sheet, mobile_pattern=mobile_pattern(env))
-    for line in problem_lines(loaded):
-        click.echo(line, err=True)
-    require_valid(loaded, skip_invalid)
-    rows = sheet_rows(loaded, SANDBOX_NOTIFY_URL if config is None else config.notify_url)
-    options = SendOptions(
-        concurrency=concurrency, rate=rate, timeout=timeout, max_attempts=max_attempts
+    request = RunRequest(
+        file=file,
+        output=output or default_output(file),
+        journal=journal_path(journal_option, env, sandbox=sandbox),
+        options=SendOptions(concurrency, rate, timeout, max_attempts),
+        protocol=protocol,
+        config=config,
+        sheet=sheet,
+        mobile_pattern=mobile_pattern(env),
+        dry_run=dry_run,
+        skip_invalid=skip_invalid,
+        expect_count=expect_count,
+        expect_total=expect_total,
     )
-    output = output or default_output(file)
-    journal_file = journal_path(journal_option, env, sandbox=sandbox)
-    started = time.monotonic()
-    requests, stopped = 0, False
-    with Journal(journal_file) as journal:
-        plan = Plan(*journal.plan(rows, source=str(file)))
-        to_send = plan.to_send
-        check_expectations(to_send, expect_count, expect_total)
-        if plan.already_placed:
-            click.echo(
-                f"batch {plan.batch_id}: {plan.already_placed} row(s) were already placed and are "
-                "not sent again",
-                err=True,
-            )
-        if to_send and not dry_run:
-            confirm(
-                to_send,
-                plan.batch_id,
-                loaded.where,
-                yes,
-                "the sandbox" if sandbox else _host(config),
-            )
-            requests, stopped = asyncio.run(_send(config, protocol, options, journal, to_send))
-        elif dry_run:
-            dry_run_sign(config or GatewayConfig("", "", "dry-run"), to_send)
-        latest = reload(journal, plan)
-    write(output, loaded, latest)
-    counts, amounts = summarize(latest, int(loaded.validation.invalid.sum()))
-    code = (
-        (1 if loaded.validation.problems else 0)
-        if dry_run
-        else run_exit_code(latest, stopped=stopped)
-    )
-    summary = Summary(
-        batch_id=plan.batch_id, source=str(file), result_file=str(output), journal=str(journal_file),
-        counts=counts, amounts=amounts, requests=requests, seconds=time.monotonic() - started,
-        exit_code=code, dry_run=dry_run, stopped=stopped, next_step="" if dry_run else next_step(counts, str(file)),
-    )  # fmt: skip
+    target = "the sandbox gateway" if config is None else urlsplit(config.payout_url).netloc
+
+    def ask(rows: list[JournalRow], batch_id: str) -> None:
+        confirm(rows, f"{file} (batch {batch_id})", target, yes=yes)
+
+    summary = run_batch(request, ask, lambda line: click.echo(line, err=True))
     show_summary(summary, as_json)
-    sys.exit(code)
+    sys.exit(summary.exit_code)
 
 
-def _host(config: GatewayConfig | None) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(config.payout_url).netloc if config else "the gateway"
-
-
-async def _send(
-    config: GatewayConfig | None,
-    protocol: Any,
-    options: SendOptions,
-    journal: Journal,
-    rows: list[JournalRow],
-) -> tuple[int, bool]:
-    if config is None:
-        async with sandbox_gateway(protocol) as (sandbox_config, _):
-            progress, stopped = await send(sandbox_config, options, journal, rows)
-    else:
-        progress, stopped = await send(config, options, journal, rows)
-    return progress.requests, stopped
-
-
-def confirm(rows: list[JournalRow], batch_id: str, where: str, yes: bool, target: str) -> None:
+def confirm(rows: list[JournalRow], source: str, target: str, *, yes: bool) -> None:
     total = sum(r.amount for r in rows)
-    question = f"Send {len(rows)} payout(s) totalling {total:,} from {where} (batch {batch_id}) to {target}?"
+    question = f"Send {len(rows)} payout(s) totalling {total:,} from {source} to {target}?"
     if yes:
         return
     if not sys.stdin.isatty():

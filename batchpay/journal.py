@@ -174,9 +174,13 @@ class Journal:
 
     # -- planning ---------------------------------------------------------------------------
 
-    def plan(self, rows: Sequence[SheetRow], source: str) -> tuple[str, list[JournalRow]]:
+    def plan(
+        self, rows: Sequence[SheetRow], source: str, *, notify_url: str | None = None
+    ) -> tuple[str, list[JournalRow]]:
         """The batch for these rows, created with every tradeNo committed, or resumed.
 
+        ``notify_url`` fills the rows that have none when the batch is created; it is not part
+        of the batch's content, so changing the setting never makes a second batch.
         Returns the batch id and the journal rows in the order of ``rows``.
         """
         digest = content_hash(rows)
@@ -184,11 +188,19 @@ class Journal:
             found = db.execute(
                 "SELECT batch_id FROM batches WHERE content_hash = ?", (digest,)
             ).fetchone()
-            batch_id = self._create(db, digest, rows, source) if found is None else found[0]
+            if found is None:
+                batch_id = self._create(db, digest, rows, source, notify_url)
+            else:
+                batch_id = found[0]
         return batch_id, self._match(batch_id, rows)
 
     def _create(
-        self, db: sqlite3.Connection, digest: str, rows: Sequence[SheetRow], source: str
+        self,
+        db: sqlite3.Connection,
+        digest: str,
+        rows: Sequence[SheetRow],
+        source: str,
+        notify_url: str | None,
     ) -> str:
         given = [r.fields["tradeNo"] for r in rows if r.valid and r.fields["tradeNo"]]
         for chunk_start in range(0, len(given), 500):
@@ -219,7 +231,11 @@ class Journal:
                 if not trade_no:
                     trade_no, assigned = self._fresh_trade_no(db, taken), True
                 taken.add(trade_no)
-            fields = {**row.fields, "tradeNo": trade_no or row.fields["tradeNo"]}
+            fields = {
+                **row.fields,
+                "tradeNo": trade_no or row.fields["tradeNo"],
+                "notifyUrl": row.fields["notifyUrl"] or (notify_url if row.valid else "") or "",
+            }
             outcome = Outcome.PENDING if row.valid else Outcome.INVALID
             records.append(
                 (
@@ -249,13 +265,15 @@ class Journal:
         by_key: dict[str, list[JournalRow]] = {}
         for key, row in self._rows(batch_id):
             by_key.setdefault(key, []).append(row)
+        for same in by_key.values():
+            same.reverse()  # identical rows pair up in their order of position
         matched = []
-        for row in rows:
-            candidates = by_key.get(row.key)
+        for sheet_row in rows:
+            candidates = by_key.get(sheet_row.key)
             if not candidates:
                 raise JournalError(f"batch {batch_id} in {self.path} does not match the file")
-            journal_row = candidates.pop(0)
-            journal_row.sheet_row = row.sheet_row  # report where the row stands in this file
+            journal_row = candidates.pop()
+            journal_row.sheet_row = sheet_row.sheet_row  # where the row stands in this file
             matched.append(journal_row)
         return matched
 

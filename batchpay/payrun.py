@@ -9,13 +9,20 @@ import asyncio
 import contextlib
 import secrets
 import signal
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import SANDBOX_MERCHANT_NO, GatewayConfig, Protocol, SendOptions
+from .config import (
+    DEFAULT_MOBILE_PATTERN,
+    SANDBOX_MERCHANT_NO,
+    GatewayConfig,
+    Protocol,
+    SendOptions,
+)
 from .dispatch import Dispatcher, Progress
 from .errors import ConfigError, InvalidRowsError, RefusedError
 from .journal import Journal, JournalRow, SheetRow
@@ -45,7 +52,8 @@ def load(path: Path, *, sheet: str | None, mobile_pattern: str) -> Loaded:
 
 
 def sheet_rows(loaded: Loaded, notify_url: str | None) -> list[SheetRow]:
-    """The rows as the journal plans them; a valid row without notifyUrl takes the default."""
+    """The rows as the journal plans them. Without a default notify URL, every valid row
+    must carry its own."""
     fields = loaded.validation.fields
     invalid = loaded.validation.invalid
     if notify_url is None:
@@ -56,12 +64,10 @@ def sheet_rows(loaded: Loaded, notify_url: str | None) -> list[SheetRow]:
                 f"{loaded.where}: {int(lacking.sum())} row(s) have no notifyUrl (first: row "
                 f"{first}); set BATCHPAY_NOTIFY_URL or fill the column"
             )
-    records = fields[list(CANONICAL)].to_dict("records")
+    records: list[dict[str, str]] = fields[list(CANONICAL)].to_dict("records")  # type: ignore[assignment]
     rows = []
     for position, record in enumerate(records):
         valid = not bool(invalid[position])
-        if valid and not record["notifyUrl"] and notify_url:
-            record["notifyUrl"] = notify_url
         rows.append(
             SheetRow(
                 sheet_row=int(loaded.sheet.row_numbers[position]),
@@ -122,7 +128,6 @@ class Summary:
     dry_run: bool = False
     stopped: bool = False
     next_step: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -134,7 +139,7 @@ class Summary:
         }  # fmt: skip
 
 
-def summarize(rows: list[JournalRow], invalid_count: int) -> tuple[dict[str, int], dict[str, int]]:
+def summarize(rows: list[JournalRow]) -> tuple[dict[str, int], dict[str, int]]:
     counts: Counter[str] = Counter()
     amounts: Counter[str] = Counter()
     for row in rows:
@@ -147,7 +152,7 @@ def summarize(rows: list[JournalRow], invalid_count: int) -> tuple[dict[str, int
     )
 
 
-def next_step(counts: dict[str, int], source: str) -> str:
+def next_step(counts: dict[str, int]) -> str:
     if counts.get("pending"):
         return f"run the same command again to send the {counts['pending']} pending row(s)"
     if counts.get("unknown"):
@@ -244,5 +249,79 @@ def problem_lines(loaded: Loaded) -> list[str]:
     return [f"{loaded.where}: {p.describe()}" for p in loaded.validation.problems]
 
 
-def run_exit_code(rows: list[JournalRow], *, stopped: bool) -> int:
-    return exit_code((r.outcome for r in rows), stopped=stopped)
+@dataclass(frozen=True)
+class RunRequest:
+    """What ``batchpay run`` was asked to do."""
+
+    file: Path
+    output: Path
+    journal: Path
+    options: SendOptions
+    protocol: Protocol
+    config: GatewayConfig | None  # None: the in-process sandbox
+    sheet: str | None = None
+    mobile_pattern: str = DEFAULT_MOBILE_PATTERN
+    dry_run: bool = False
+    skip_invalid: bool = False
+    expect_count: int | None = None
+    expect_total: int | None = None
+
+
+Confirm = Callable[[list[JournalRow], str], None]  # (rows to send, batch id); raises to refuse
+
+
+def run_batch(request: RunRequest, confirm: Confirm, say: Callable[[str], None]) -> Summary:
+    """The whole job. ``say`` receives notes for the operator (problems, resumed rows)."""
+    started = time.monotonic()
+    loaded = load(request.file, sheet=request.sheet, mobile_pattern=request.mobile_pattern)
+    for line in problem_lines(loaded):
+        say(line)
+    require_valid(loaded, request.skip_invalid)
+    config = request.config
+    notify_url = SANDBOX_NOTIFY_URL if config is None else config.notify_url
+    rows = sheet_rows(loaded, notify_url)
+    requests, stopped = 0, False
+    with Journal(request.journal) as journal:
+        plan = Plan(*journal.plan(rows, source=str(request.file), notify_url=notify_url))
+        to_send = plan.to_send
+        check_expectations(to_send, request.expect_count, request.expect_total)
+        if plan.already_placed:
+            say(
+                f"batch {plan.batch_id}: {plan.already_placed} row(s) were already placed and "
+                "are not sent again"
+            )
+        if request.dry_run:
+            dry_run_sign(config or GatewayConfig("", "", secrets.token_hex(8)), to_send)
+        elif to_send:
+            confirm(to_send, plan.batch_id)
+            requests, stopped = asyncio.run(
+                _send_to(config, request.protocol, request.options, journal, to_send)
+            )
+        latest = reload(journal, plan)
+    write(request.output, loaded, latest)
+    counts, amounts = summarize(latest)
+    if request.dry_run:
+        code = 1 if loaded.validation.problems else 0
+    else:
+        code = exit_code((r.outcome for r in latest), stopped=stopped)
+    return Summary(
+        batch_id=plan.batch_id, source=str(request.file), result_file=str(request.output),
+        journal=str(request.journal), counts=counts, amounts=amounts, requests=requests,
+        seconds=time.monotonic() - started, exit_code=code, dry_run=request.dry_run,
+        stopped=stopped, next_step="" if request.dry_run else next_step(counts),
+    )  # fmt: skip
+
+
+async def _send_to(
+    config: GatewayConfig | None,
+    protocol: Protocol,
+    options: SendOptions,
+    journal: Journal,
+    rows: list[JournalRow],
+) -> tuple[int, bool]:
+    if config is None:
+        async with sandbox_gateway(protocol) as (sandbox_config, _):
+            progress, stopped = await send(sandbox_config, options, journal, rows)
+    else:
+        progress, stopped = await send(config, options, journal, rows)
+    return progress.requests, stopped

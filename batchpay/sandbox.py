@@ -263,14 +263,20 @@ def serve_in_thread(gateway: SandboxGateway) -> Iterator[SandboxServer]:
         loop.run_until_complete(server.start())
         started.set()
         loop.run_forever()
-        loop.run_until_complete(server.stop())
+        # Cancel what is still open (a hanging handler) before the loop closes.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
 
     thread = threading.Thread(target=run, name="batchpay-sandbox", daemon=True)
     thread.start()
-    started.wait(10)
+    if not started.wait(10):
+        raise RuntimeError("the sandbox gateway did not start")
     try:
         yield server
     finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)

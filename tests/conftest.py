@@ -1,0 +1,50 @@
+"""Shared fixtures: a real sandbox gateway over loopback HTTP, real files, a real journal."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import MERCHANT, SECRET, Sandbox, payroll_rows, write_csv
+
+from batchpay.sandbox import SandboxGateway, serve_in_thread
+
+
+@pytest.fixture
+def payroll_csv(tmp_path: Path) -> Path:
+    return write_csv(tmp_path / "payroll.csv", payroll_rows(12))
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    gateway = SandboxGateway(MERCHANT, SECRET)
+    with serve_in_thread(gateway) as server:
+        yield Sandbox(gateway, server)
+
+
+@pytest.fixture
+def journal_path(tmp_path: Path) -> Path:
+    return tmp_path / "journal.sqlite3"
+
+
+@pytest.fixture
+def gateway_env(
+    sandbox: Sandbox, journal_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """The environment a real run against the sandbox gets (query URL included)."""
+    for name in list(os.environ):
+        if name.startswith("BATCHPAY_"):
+            monkeypatch.delenv(name)
+    env = {
+        "BATCHPAY_URL": sandbox.server.payout_url,
+        "BATCHPAY_QUERY_URL": sandbox.server.query_url,
+        "BATCHPAY_MERCHANT_NO": MERCHANT,
+        "BATCHPAY_SECRET": SECRET,
+        "BATCHPAY_NOTIFY_URL": "https://merchant.example.com/vexora/notify",
+        "BATCHPAY_JOURNAL": str(journal_path),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env

@@ -1,0 +1,63 @@
+"""Plain helpers for the tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from batchpay.cli import cli
+from batchpay.sandbox import Faults, SandboxGateway, SandboxServer
+
+MERCHANT = "M-TEST-001"
+SECRET = "test-secret-Zq8w"
+HEADER = [
+    "Employee",
+    "First Name",
+    "Last Name",
+    "Account No",
+    "Mobile",
+    "Email",
+    "Amount",
+    "Remark",
+]
+
+
+def payroll_rows(count: int, *, start: int = 0) -> list[list[str]]:
+    rows = []
+    for i in range(start, start + count):
+        rows.append(
+            [
+                f"E{i:05d}", f"Siti{i}", "Rahayu", f"00{880123456789000 + i}", f"09{i % 10**8:08d}",
+                f"siti{i}@example.co.id", str(1000 + i), f"Payroll {i}",
+            ]
+        )  # fmt: skip
+    return rows
+
+
+def write_csv(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def invoke(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+@dataclass
+class Sandbox:
+    gateway: SandboxGateway
+    server: SandboxServer
+
+    @property
+    def faults(self) -> Faults:
+        return self.gateway.faults
+
+    @faults.setter
+    def faults(self, value: Faults) -> None:
+        self.gateway.faults = value

@@ -1,0 +1,112 @@
+"""The journal: tradeNos committed before sending, batches by content, final states kept."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from batchpay.errors import InputError
+from batchpay.journal import Journal, SheetRow, Update
+from batchpay.outcomes import Outcome
+
+FIELDS = ("amount", "accountNo", "mobile", "email", "firstname", "lastname", "tradeNo", "remark",
+          "notifyUrl")  # fmt: skip
+
+
+def row(i: int, *, trade_no: str = "", valid: bool = True) -> SheetRow:
+    values = [str(1000 + i), f"00{i:010d}", f"09{i:08d}", f"p{i}@example.com", f"F{i}", "L", trade_no,
+              "", "https://n.example.com/cb"]  # fmt: skip
+    return SheetRow(sheet_row=i + 2, fields=dict(zip(FIELDS, values, strict=True)), amount=1000 + i,
+                    valid=valid)  # fmt: skip
+
+
+@pytest.fixture
+def journal_at(tmp_path: Path) -> Iterator[Callable[[Path], Journal]]:
+    opened: list[Journal] = []
+
+    def open_journal(folder: Path) -> Journal:
+        opened.append(Journal(folder / "j.sqlite3"))
+        return opened[-1]
+
+    yield open_journal
+    for journal in opened:
+        journal.close()
+
+
+def test_plan_commits_every_trade_number_before_returning(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    journal = Journal(path)
+    batch_id, rows = journal.plan([row(i) for i in range(50)], source="p.csv")
+    # A second connection, as a crash-and-restart would have, sees every tradeNo.
+    with sqlite3.connect(path) as other:
+        stored = dict(other.execute("SELECT position, trade_no FROM rows WHERE batch_id = ?",
+                                    (batch_id,)))  # fmt: skip
+    assert stored == {r.position: r.trade_no for r in rows}
+    assert all(len(t) == 24 and t.isdigit() for t in stored.values())
+    assert len(set(stored.values())) == 50
+    journal.close()
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_same_content_in_any_order_resumes_the_batch_with_the_same_trade_numbers(
+    tmp_path: Path, journal_at: Callable[[Path], Journal]
+) -> None:
+    journal = journal_at(tmp_path)
+    first_id, first = journal.plan([row(i) for i in range(5)], source="a.csv")
+    again_id, again = journal.plan([row(i) for i in reversed(range(5))], source="b.xlsx")
+    assert again_id == first_id
+    assert [r.trade_no for r in again] == [r.trade_no for r in reversed(first)]
+    other_id, _ = journal.plan([row(i) for i in range(6)], source="c.csv")
+    assert other_id != first_id
+
+
+def test_identical_rows_are_distinct_rows_with_their_own_trade_numbers(
+    tmp_path: Path, journal_at: Callable[[Path], Journal]
+) -> None:
+    journal = journal_at(tmp_path)
+    _, rows = journal.plan([row(1), row(1)], source="a.csv")
+    assert rows[0].trade_no != rows[1].trade_no
+    _, again = journal.plan([row(1), row(1)], source="a.csv")
+    assert {r.trade_no for r in again} == {r.trade_no for r in rows}
+
+
+def test_a_trade_number_from_the_file_is_kept_and_cannot_be_used_by_another_batch(
+    tmp_path: Path, journal_at: Callable[[Path], Journal]
+) -> None:
+    journal = journal_at(tmp_path)
+    _, rows = journal.plan([row(1, trade_no="PAY-1"), row(2)], source="a.csv")
+    assert rows[0].trade_no == "PAY-1" and not rows[0].assigned
+    assert rows[1].assigned
+    with pytest.raises(InputError, match="tradeNo PAY-1 was already used in batch"):
+        journal.plan([row(7, trade_no="PAY-1")], source="b.csv")
+
+
+def test_invalid_rows_get_no_trade_number(
+    tmp_path: Path, journal_at: Callable[[Path], Journal]
+) -> None:
+    journal = journal_at(tmp_path)
+    _, rows = journal.plan([row(1, valid=False), row(2)], source="a.csv")
+    assert rows[0].trade_no is None and rows[0].outcome is Outcome.INVALID
+    assert rows[1].outcome is Outcome.PENDING
+
+
+def test_a_final_outcome_is_never_replaced(
+    tmp_path: Path, journal_at: Callable[[Path], Journal]
+) -> None:
+    journal = journal_at(tmp_path)
+    batch_id, rows = journal.plan([row(1)], source="a.csv")
+    trade_no = rows[0].trade_no
+    assert trade_no
+    journal.record(Update(trade_no, Outcome.PAID, "query", "placed", 200, "0000", status="0000",
+                          platform_trade_no="P1"))  # fmt: skip
+    journal.flush()
+    journal.record(Update(trade_no, Outcome.PROCESSING, "pay", "placed", 200, "0000",
+                          status="0015"))  # fmt: skip
+    journal.flush()
+    [stored] = journal.rows(batch_id)
+    assert stored.outcome is Outcome.PAID
+    assert stored.platform_trade_no == "P1"
+    assert [a["kind"] for a in journal.attempts(trade_no)] == ["query", "pay"]
