@@ -124,15 +124,21 @@ def _read_csv(path: Path) -> _Table:
     text = _decode(path)
     if "\x00" in text:
         raise InputError(f"{path}: this is not a text CSV file (it holds binary data)")
-    try:
-        delimiter = csv.Sniffer().sniff(text[:65536], delimiters=",;\t").delimiter
-    except csv.Error:
-        delimiter = ","
+    delimiter = _delimiter(text)
     try:
         records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
     except csv.Error as exc:
         raise InputError(f"{path}: not a readable CSV file ({exc})") from None
     return _table(path, records, None)
+
+
+def _delimiter(text: str) -> str:
+    """The header line's most frequent of , ; and tab. Sniffing the header alone is robust to
+    quoted data fields that hold delimiters and newlines, which confuse csv.Sniffer."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {d: header.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
 
 
 def _table(path: Path, rows: list[list[str]], types: list[list[str]] | None) -> _Table:
@@ -159,7 +165,9 @@ def _cell(value: object) -> tuple[str, str]:
     if isinstance(value, int):
         return str(value), NUMBER
     if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e15:
+        # A whole number reads back as digits, however large: 8.80123456789012e17 becomes
+        # 880123456789011968, plausible and wrong, which is why the type is kept beside it.
+        if value.is_integer():
             return str(int(value)), NUMBER
         return repr(value), NUMBER
     if isinstance(value, dt.datetime | dt.date | dt.time):
@@ -210,13 +218,9 @@ def _short(exc: Exception) -> str:
 def _build(path: Path, sheet_name: str | None, table: _Table) -> Sheet:
     where = f"{path}" + (f" (sheet {sheet_name!r})" if sheet_name else "")
     header = [h.strip() for h in table.header]
-    # Columns with neither a header nor any value (a workbook's used range can run wide) go.
+    # The sheet is as wide as its last header; a value beyond it has no column to belong to.
     width = len(header)
-    while (
-        width
-        and not header[width - 1]
-        and not any(len(r) >= width and r[width - 1].strip() for r in table.rows)
-    ):
+    while width and not header[width - 1]:
         width -= 1
     header = header[:width]
     columns: dict[str, int] = {}

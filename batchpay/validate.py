@@ -139,7 +139,9 @@ def validate(sheet: Sheet, mobile_pattern: str = DEFAULT_MOBILE_PATTERN) -> Vali
     row_errors = [""] * len(fields)
     problems = []
     seen: set[tuple[int, str]] = set()
-    for position, column, _, rule in sorted(failures):
+    # Problems in the order a reader meets them: by row, then by the column's place in the file.
+    failures.sort(key=lambda f: (f[0], sheet.columns.get(f[1], -1), f[2]))
+    for position, column, _, rule in failures:
         if (position, column) in seen:
             continue  # one problem per cell: the first rule that fails
         seen.add((position, column))

@@ -17,8 +17,10 @@ FIELDS = ("amount", "accountNo", "mobile", "email", "firstname", "lastname", "tr
 
 
 def row(i: int, *, trade_no: str = "", valid: bool = True) -> SheetRow:
-    values = [str(1000 + i), f"00{i:010d}", f"09{i:08d}", f"p{i}@example.com", f"F{i}", "L", trade_no,
-              "", "https://n.example.com/cb"]  # fmt: skip
+    values = [
+        str(1000 + i), f"00{i:010d}", f"09{i:08d}", f"p{i}@example.com", f"F{i}", "L", trade_no,
+        "", "https://n.example.com/cb",
+    ]  # fmt: skip
     return SheetRow(sheet_row=i + 2, fields=dict(zip(FIELDS, values, strict=True)), amount=1000 + i,
                     valid=valid)  # fmt: skip
 

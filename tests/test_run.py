@@ -237,3 +237,22 @@ def test_the_secret_appears_in_no_output_journal_or_result_file(
     for path in [journal_path, *journal_path.parent.glob("*")]:
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_result_workbook_cells_are_text_and_never_formulas(
+    sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path
+) -> None:
+    rows = payroll_rows(2)
+    rows[0][7] = '=HYPERLINK("http://evil.example","click")'
+    rows[1][7] = "@SUM(A1:A2)"
+    path = write_csv(tmp_path / "p.csv", rows)
+    assert invoke("run", str(path), "--yes", "-o", str(tmp_path / "r.xlsx")).exit_code == 0
+    workbook = openpyxl.load_workbook(tmp_path / "r.xlsx")
+    sheet = workbook.active
+    assert all(cell.data_type == "s" for row in sheet.iter_rows() for cell in row if cell.value)
+    assert sheet["H2"].value == rows[0][7]
+    assert sheet["D2"].value == rows[0][3] and sheet["D2"].value.startswith("00")
+    workbook.close()
+    assert invoke("run", str(path), "--yes", "-o", str(tmp_path / "r.csv")).exit_code == 0
+    text = (tmp_path / "r.csv").read_text(encoding="utf-8-sig")
+    assert "'=HYPERLINK" in text and "'@SUM" in text

@@ -1,0 +1,125 @@
+"""The sandbox gateway keeps the contract: merchant, signature, fields, dedup, query."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from helpers import MERCHANT, SECRET, Sandbox, invoke, payroll_rows, write_csv
+
+from batchpay.signing import sign
+
+
+def post(url: str, body: dict[str, str], merchant: str = MERCHANT) -> dict[str, object]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", "merchantNo": merchant},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer: dict[str, object] = json.loads(response.read())
+    return answer
+
+
+def payout(trade_no: str, secret: str = SECRET, **changes: str) -> dict[str, str]:
+    body = {
+        "amount": "1500", "accountNo": "000123456789", "mobile": "0917123456",
+        "email": "maria@example.ph", "firstname": "Maria", "lastname": "Santos",
+        "tradeNo": trade_no, "notifyUrl": "https://merchant.example.com/n",
+        "timestamp": str(int(time.time() * 1000)), **changes,
+    }  # fmt: skip
+    body["sign"] = sign(body, secret)
+    return body
+
+
+def test_placement_answers_processing_and_a_second_request_is_a_duplicate(
+    sandbox: Sandbox,
+) -> None:
+    first = post(sandbox.server.payout_url, payout("T-1"))
+    assert first["code"] == "0000"
+    assert isinstance(first["data"], dict) and first["data"]["status"] == "0015"
+    second = post(sandbox.server.payout_url, payout("T-1"))
+    assert second["code"] == "1002"
+    assert len(sandbox.gateway.orders) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "merchant", "code"),
+    [
+        (payout("T-2", secret="wrong"), MERCHANT, "1003"),
+        (payout("T-3"), "SOMEONE-ELSE", "1001"),
+        (payout("T-4", amount="99"), MERCHANT, "1004"),
+        (payout("T-5", mobile="63917123456"), MERCHANT, "1004"),
+    ],
+    ids=["bad-signature", "unknown-merchant", "amount-below-100", "bad-mobile"],
+)
+def test_refusals_place_nothing(
+    sandbox: Sandbox, body: dict[str, str], merchant: str, code: str
+) -> None:
+    assert post(sandbox.server.payout_url, body, merchant)["code"] == code
+    assert sandbox.gateway.orders == {}
+
+
+def test_query_finds_a_placed_order_and_not_an_unknown_one(sandbox: Sandbox) -> None:
+    post(sandbox.server.payout_url, payout("T-6"))
+    query = {"tradeNo": "T-6", "timestamp": str(int(time.time() * 1000))}
+    query["sign"] = sign(query, SECRET)
+    found = post(sandbox.server.query_url, query)
+    assert found["code"] == "0000"
+    assert isinstance(found["data"], dict) and found["data"]["orderAmount"] == "1500"
+    missing = {"tradeNo": "T-404", "timestamp": query["timestamp"]}
+    missing["sign"] = sign(missing, SECRET)
+    assert post(sandbox.server.query_url, missing)["code"] == "1005"
+
+
+def test_a_wrong_secret_gets_every_row_rejected_and_exit_3(
+    sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("BATCHPAY_SECRET", "not-the-secret")
+    result = invoke("run", str(write_csv(tmp_path / "p.csv", payroll_rows(3))), "--yes", "--json")
+    assert result.exit_code == 3
+    assert json.loads(result.stdout)["counts"] == {"rejected": 3}
+    assert "signature error" in (tmp_path / "p.result.csv").read_text(encoding="utf-8-sig")
+    assert sandbox.gateway.orders == {}
+
+
+def test_the_sandbox_command_serves_a_run_from_another_process(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHPAY_")}
+    env["HOME"] = str(tmp_path / "home")
+    env.pop("XDG_DATA_HOME", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "batchpay", "sandbox"], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        exports: dict[str, str] = {}
+        assert server.stdout is not None
+        while len(exports) < 5:
+            line = server.stdout.readline()
+            assert line, server.stderr.read() if server.stderr else "sandbox ended"
+            match = re.match(r"\s+export (BATCHPAY_\w+)=(\S+)", line)
+            if match:
+                exports[match[1]] = match[2]
+        secret_file = Path(exports["BATCHPAY_SECRET_FILE"])
+        assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
+        payroll = write_csv(tmp_path / "p.csv", payroll_rows(5))
+        run_env = {**env, **exports, "BATCHPAY_JOURNAL": str(tmp_path / "j.sqlite3")}
+        done = subprocess.run(
+            [sys.executable, "-m", "batchpay", "run", str(payroll), "--yes", "--json"],
+            env=run_env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["counts"] == {"processing": 5}
+        assert secret_file.read_text().strip() not in done.stdout + done.stderr
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=10)
+    assert server.returncode == 0
