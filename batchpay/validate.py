@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,8 +59,13 @@ class Validation:
 
 @cache
 def sheet_rules() -> dict[str, Any]:
-    text = resources.files("batchpay.schemas").joinpath("sheet.json").read_text("utf-8")
-    rules: dict[str, Any] = json.loads(text)["columns"]
+    try:
+        # Installed: the top-level schemas/ folder ships as the package batchpay.schemas.
+        source = resources.files("batchpay.schemas").joinpath("sheet.json")
+    except ModuleNotFoundError:
+        # Run from a source tree without installing (python -m batchpay in a clone).
+        source = Path(__file__).resolve().parent.parent / "schemas" / "sheet.json"
+    rules: dict[str, Any] = json.loads(source.read_text("utf-8"))["columns"]
     return rules
 
 

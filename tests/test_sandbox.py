@@ -96,8 +96,8 @@ def test_the_sandbox_command_serves_a_run_from_another_process(tmp_path: Path) -
     env["HOME"] = str(tmp_path / "home")
     env.pop("XDG_DATA_HOME", None)
     server = subprocess.Popen(
-        [sys.executable, "-m", "batchpay", "sandbox"], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "batchpay", "sandbox"], env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         exports: dict[str, str] = {}
@@ -114,7 +114,7 @@ def test_the_sandbox_command_serves_a_run_from_another_process(tmp_path: Path) -
         run_env = {**env, **exports, "BATCHPAY_JOURNAL": str(tmp_path / "j.sqlite3")}
         done = subprocess.run(
             [sys.executable, "-m", "batchpay", "run", str(payroll), "--yes", "--json"],
-            env=run_env, capture_output=True, text=True, timeout=60,
+            env=run_env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["counts"] == {"processing": 5}
