@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -54,13 +55,21 @@ class Group(click.Group):
 
 @click.group(cls=Group)
 @click.version_option(__version__, prog_name="batchpay")
-def cli() -> None:
+@click.option("-v", "--verbose", count=True, help="Log each request to stderr (-vv: more).")
+def cli(verbose: int) -> None:
     """Pay many beneficiaries at once from a payroll spreadsheet through the Vexora gateway.
 
     \b
     Example:
         batchpay run samples/payroll.xlsx --sandbox --yes
     """
+    if verbose:
+        # Logs go to stderr; results and summaries to stdout. Account numbers are masked.
+        logging.basicConfig(
+            level=logging.DEBUG if verbose > 1 else logging.INFO,
+            stream=sys.stderr,
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        )
 
 
 def sheet_option(func: Any) -> Any:
@@ -137,6 +146,35 @@ def validate(file: Path, sheet: str | None, as_json: bool) -> None:
     help="Seconds per attempt.",
 )
 @click.option("--max-attempts", type=click.IntRange(1, 100), default=5, show_default=True)
+@click.option(
+    "--stop-after-refusals",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Stop after this many refusals in a row (0: never).",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds requests in flight get to finish after Ctrl-C.",
+)
+@click.option(
+    "--ca-bundle",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="BATCHPAY_CA_BUNDLE",
+    help="Extra CA certificates (PEM) to trust. TLS verification cannot be turned off.",
+)
+@click.option(
+    "--repeat-window",
+    type=click.FloatRange(min=0),
+    default=72.0,
+    show_default=True,
+    metavar="HOURS",
+    help="Hold back rows another batch placed within this many hours.",
+)
+@click.option("--allow-repeat", is_flag=True, help="Send rows even when another batch placed them.")
 @click.option("--journal", "journal_option", metavar="PATH", help="The SQLite journal.")
 @click.option("--sandbox", is_flag=True, help="Use the built-in simulated gateway (own journal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as one JSON object.")
@@ -153,6 +191,11 @@ def run(
     rate: float | None,
     timeout: float,
     max_attempts: int,
+    stop_after_refusals: int,
+    grace: float,
+    ca_bundle: Path | None,
+    repeat_window: float,
+    allow_repeat: bool,
     journal_option: str | None,
     sandbox: bool,
     as_json: bool,
@@ -173,7 +216,17 @@ def run(
         file=file,
         output=output or default_output(file),
         journal=journal_path(journal_option, env, sandbox=sandbox),
-        options=SendOptions(concurrency, rate, timeout, max_attempts),
+        options=SendOptions(
+            concurrency=concurrency,
+            rate=rate,
+            timeout=timeout,
+            max_attempts=max_attempts,
+            stop_after_refusals=stop_after_refusals,
+            grace=grace,
+            ca_bundle=ca_bundle,
+            repeat_window_hours=repeat_window,
+            allow_repeat=allow_repeat,
+        ),
         protocol=protocol,
         config=config,
         sheet=sheet,
@@ -214,7 +267,8 @@ def show_summary(summary: Summary, as_json: bool) -> None:
         click.echo(f"  {outcome:<11} {count:>7}  {summary.amounts[outcome]:>15,}")
     click.echo(f"result file: {summary.result_file}")
     if summary.stopped:
-        click.echo("stopped early: run the same command again to resume")
+        reason = summary.stop_reason or "stopped"
+        click.echo(f"stopped early ({reason}); run the same command again to resume")
     if summary.next_step:
         click.echo(f"next: {summary.next_step}")
 
@@ -228,9 +282,27 @@ def show_summary(summary: Summary, as_json: bool) -> None:
 @click.option(
     "--latency", type=click.FloatRange(min=0), default=0.0, help="Seconds added to every answer."
 )
+@click.option(
+    "--jitter", type=click.FloatRange(min=0), default=0.0, help="Up to this many seconds more."
+)
+@click.option(
+    "--retry-after", type=click.FloatRange(min=0), default=0.0, help="Retry-After of 429 and 503."
+)
+@click.option(
+    "--hang-seconds", type=click.FloatRange(min=0), default=3600.0, help="How long 'hang' hangs."
+)
+@click.option("--every-request", is_flag=True, help="Faults on every request, not only first ones.")
 @click.option("--seed", type=int, help="Seed for the faults' randomness.")
 def sandbox_command(
-    host: str, port: int, faults: tuple[str, ...], latency: float, seed: int | None
+    host: str,
+    port: int,
+    faults: tuple[str, ...],
+    latency: float,
+    jitter: float,
+    retry_after: float,
+    hang_seconds: float,
+    every_request: bool,
+    seed: int | None,
 ) -> None:
     """Run the simulated Vexora gateway until Ctrl-C, and print the settings that use it.
 
@@ -251,7 +323,10 @@ def sandbox_command(
         except ValueError:
             raise click.BadParameter(f"{item!r} is not KIND=RATE", param_hint="--fault") from None
     try:
-        fault_plan = Faults(rates=rates, latency=latency, seed=seed)
+        fault_plan = Faults(
+            rates=rates, latency=latency, jitter=jitter, retry_after=retry_after,
+            hang_seconds=hang_seconds, every_request=every_request, seed=seed,
+        )  # fmt: skip
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--fault") from None
     env = os.environ
@@ -298,4 +373,9 @@ def _sandbox_secret_file(env: os._Environ[str] | dict[str, str]) -> Path:
 
 
 def main() -> None:
-    cli(prog_name="batchpay")
+    try:
+        cli(prog_name="batchpay")
+    except KeyboardInterrupt:
+        # Before sending starts (sending handles its own signals): nothing was sent.
+        click.echo("batchpay: interrupted", err=True)
+        sys.exit(4)

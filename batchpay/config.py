@@ -27,6 +27,8 @@ class Protocol:
     """The gateway contract's decided values."""
 
     duplicate_codes: frozenset[str] = frozenset({"1002"})
+    # Refusals that stop the run: unknown merchant, signature error (the family's codes).
+    systemic_codes: frozenset[str] = frozenset({"1001", "1003"})
     processing_statuses: frozenset[str] = frozenset({"0015"})
     paid_status: str = "0000"
     amount_decimals: bool = False  # True sends "100.00" instead of "100"
@@ -56,6 +58,11 @@ class SendOptions:
     max_attempts: int = 5
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
+    stop_after_refusals: int = 10  # consecutive refusals that stop the run; 0: never
+    grace: float = 10.0  # seconds requests in flight get to finish after an interrupt
+    ca_bundle: Path | None = None  # extra CA certificates; verification is never off
+    repeat_window_hours: float = 72.0
+    allow_repeat: bool = False
 
 
 def default_journal_path(*, sandbox: bool = False) -> Path:
@@ -101,6 +108,7 @@ def protocol_from_env(env: Mapping[str, str]) -> Protocol:
         )
     return Protocol(
         duplicate_codes=_codes(env.get("BATCHPAY_DUPLICATE_CODES"), Protocol.duplicate_codes),
+        systemic_codes=_codes(env.get("BATCHPAY_SYSTEMIC_CODES"), Protocol.systemic_codes),
         processing_statuses=_codes(
             env.get("BATCHPAY_PROCESSING_STATUSES"), Protocol.processing_statuses
         ),

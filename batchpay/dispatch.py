@@ -1,16 +1,25 @@
-"""Send the planned rows: concurrency, rate limit, retries, and the safety rules of the
-gateway contract's section 5, one row at a time per worker.
+"""Send the planned rows: concurrency, rate limit, retries, stop rules, and the safety rules of
+the gateway contract's section 5, one row at a time per worker.
 
 A row's path: pay; on 429/503 wait and pay again; on an unknown outcome ask the status query
 first (when configured), else re-send the same tradeNo; a duplicate-tradeNo answer is never a
-failure. Every answer is recorded in the journal.
+failure. Rows are claimed in the journal (committed) before they are sent, and every answer is
+recorded, so a crash at any moment leaves each row either settled or ``unknown``.
+
+Stopping: ``request_stop`` (a signal, or a systemic refusal) starts no new row and no new
+attempt; requests in flight finish. ``abandon`` cancels them: their rows stay ``unknown``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
+import logging
 import random
+import ssl
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -19,10 +28,26 @@ import aiohttp
 from .config import GatewayConfig, SendOptions
 from .gateway import GatewayClient
 from .journal import Journal, JournalRow, Update
-from .outcomes import Answer, Outcome, Verdict, classify, placed_outcome
+from .outcomes import Answer, Outcome, Verdict, classify, is_systemic, placed_outcome
+
+log = logging.getLogger("batchpay.dispatch")
 
 FLUSH_EVERY_ROWS = 256
 FLUSH_EVERY_SECONDS = 0.25
+
+SYSTEMIC_HINT = (
+    "check BATCHPAY_MERCHANT_NO, the secret (BATCHPAY_SECRET_FILE) and BATCHPAY_URL; the rows "
+    "not sent are still pending, and running again resumes"
+)
+REFUSALS_HINT = (
+    "check the msg column (balance, account limits) before running again; the rows not sent "
+    "are still pending"
+)
+
+
+def mask_account(account: str) -> str:
+    """Only the last four digits of an account number appear in logs."""
+    return "*" * max(0, len(account) - 4) + account[-4:]
 
 
 def retry_delay(
@@ -66,6 +91,13 @@ class Progress:
             self.on_change(self)
 
 
+def ssl_context(options: SendOptions) -> ssl.SSLContext | bool:
+    """TLS verification is always on; a CA bundle only adds trusted certificates."""
+    if options.ca_bundle is None:
+        return True
+    return ssl.create_default_context(cafile=str(options.ca_bundle))
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -81,25 +113,50 @@ class Dispatcher:
         self.journal = journal
         self.rng = rng or random.Random()
         self.limiter = RateLimiter(options.rate)
-        self.stop = asyncio.Event()
         self.on_progress = on_progress
+        self.stop = asyncio.Event()
+        self.stop_reason = ""
+        self.abandoned = False
+        self._refusals = 0  # consecutive refusals
+        self._claimed: deque[JournalRow] = deque()
+        self._workers: list[asyncio.Task[None]] = []
+
+    def request_stop(self, reason: str) -> None:
+        """Start no new row and no new attempt; requests in flight finish."""
+        if not self.stop.is_set():
+            self.stop_reason = reason
+            self.stop.set()
+
+    def abandon(self) -> None:
+        """Cancel the requests in flight too (their rows stay unknown)."""
+        self.request_stop("interrupted")
+        self.abandoned = True
+        for worker in self._workers:
+            worker.cancel()
 
     async def send(self, rows: Sequence[JournalRow]) -> Progress:
-        """Send every row; returns when all are settled or ``stop`` was set."""
+        """Send every row; returns when all are settled, or stopped."""
         progress = Progress(total=len(rows), on_change=self.on_progress)
         queue = iter(rows)
-        connector = aiohttp.TCPConnector(limit=self.options.concurrency)
+        connector = aiohttp.TCPConnector(
+            limit=self.options.concurrency, ssl=ssl_context(self.options)
+        )
         async with aiohttp.ClientSession(connector=connector) as session:
             client = GatewayClient(self.config, session, timeout=self.options.timeout)
             flusher = asyncio.create_task(self._flush_periodically())
             try:
-                workers = [
+                self._workers = [
                     asyncio.create_task(self._worker(client, queue, progress))
                     for _ in range(max(1, min(self.options.concurrency, len(rows))))
                 ]
-                await asyncio.gather(*workers)
+                results = await asyncio.gather(*self._workers, return_exceptions=True)
+                for result in results:
+                    if isinstance(result, Exception):
+                        raise result
             finally:
                 flusher.cancel()
+                # Claimed but never started: nothing was sent for them.
+                self.journal.release([r.trade_no for r in self._claimed if r.trade_no])
                 self.journal.flush()
         return progress
 
@@ -108,11 +165,22 @@ class Dispatcher:
             await asyncio.sleep(FLUSH_EVERY_SECONDS)
             self.journal.flush()
 
+    def _next_row(self, queue: Iterator[JournalRow]) -> JournalRow | None:
+        if not self._claimed:
+            chunk = list(itertools.islice(queue, self.options.concurrency))
+            if not chunk:
+                return None
+            # Committed before any of them is sent: a crash after this leaves them unknown.
+            self.journal.claim([r.trade_no for r in chunk if r.trade_no])
+            self._claimed.extend(chunk)
+        return self._claimed.popleft()
+
     async def _worker(
         self, client: GatewayClient, queue: Iterator[JournalRow], progress: Progress
     ) -> None:
-        for row in queue:
-            if self.stop.is_set():
+        while not self.stop.is_set():
+            row = self._next_row(queue)
+            if row is None:
                 return
             await self._send_row(client, row, progress)
             progress.row_done()
@@ -124,6 +192,29 @@ class Dispatcher:
         progress.requests += 1
         return await request()
 
+    async def _pause(self, retry: int, answer: Answer) -> None:
+        """Back off before the next attempt; a stop cuts the wait short."""
+        delay = retry_delay(retry, answer.retry_after, self.options, self.rng)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), delay)
+
+    def _refused(self, answer: Answer) -> None:
+        if is_systemic(answer, self.config.protocol):
+            what = (
+                f"{answer.code} {answer.msg}".strip()
+                if answer.has_envelope
+                else f"HTTP {answer.http_status}"
+            )
+            self.request_stop(f"the gateway refused with {what}: {SYSTEMIC_HINT}")
+            return
+        self._refusals += 1
+        limit = self.options.stop_after_refusals
+        if limit and self._refusals >= limit:
+            self.request_stop(
+                f"{self._refusals} payouts in a row were refused (last: {answer.code} "
+                f"{answer.msg}): {REFUSALS_HINT}"
+            )
+
     async def _send_row(self, client: GatewayClient, row: JournalRow, progress: Progress) -> None:
         assert row.trade_no is not None
         trade_no = row.trade_no
@@ -132,70 +223,106 @@ class Dispatcher:
         maybe_placed = row.outcome is Outcome.UNKNOWN
         need_query = maybe_placed and client.can_query
         pays = queries = retries = 0
+        in_request = False
 
-        def record(answer: Answer, kind: str, verdict: Verdict, outcome: Outcome) -> None:
+        def record(
+            answer: Answer, kind: str, verdict: Verdict, outcome: Outcome, *, final: bool = True
+        ) -> None:
+            log.info(
+                "batch=%s tradeNo=%s account=%s %s http=%s code=%s verdict=%s outcome=%s%s",
+                row.batch_id, trade_no, mask_account(row.fields.get("accountNo", "")), kind,
+                answer.http_status, answer.code or answer.error or "-", verdict.value,
+                outcome.value, "" if final else " (continuing)",
+            )  # fmt: skip
             self.journal.record(
                 Update(
                     trade_no=trade_no, outcome=outcome, kind=kind, verdict=verdict.value,
-                    http_status=answer.http_status, code=answer.code, msg=answer.msg or
-                    answer.error, status=answer.status, message=answer.message,
+                    http_status=answer.http_status, code=answer.code,
+                    msg=answer.msg or answer.error, status=answer.status, message=answer.message,
                     platform_trade_no=answer.platform_trade_no, detail=answer.error,
-                    counts_as_attempt=kind == "pay",
+                    counts_as_attempt=kind == "pay", settled=final,
                 )
             )  # fmt: skip
 
-        while True:
-            if need_query:
-                if queries >= self.options.max_attempts:
-                    return  # the last query's answer was recorded as unknown
-                answer = await self._call(progress, lambda: client.query(trade_no))
-                queries += 1
+        def unsettled() -> Outcome:
+            return Outcome.UNKNOWN if maybe_placed else Outcome.PENDING
+
+        try:
+            while True:
+                if self.stop.is_set():
+                    self.journal.settle(trade_no, unsettled(), "stopped before this row settled")
+                    return
+                if need_query:
+                    if queries >= self.options.max_attempts:
+                        self.journal.settle(trade_no, Outcome.UNKNOWN, "no definite answer")
+                        return
+                    in_request = True
+                    answer = await self._call(progress, lambda: client.query(trade_no))
+                    in_request = False
+                    queries += 1
+                    verdict = classify(answer, protocol)
+                    if verdict is Verdict.PLACED:
+                        self._refusals = 0
+                        record(answer, "query", verdict, placed_outcome(answer.status, protocol))
+                        return
+                    if verdict is Verdict.REFUSED and not is_systemic(answer, protocol):
+                        # The gateway has no such order: sending the same tradeNo is safe.
+                        record(answer, "query", verdict, Outcome.PENDING, final=False)
+                        need_query = maybe_placed = False
+                        continue
+                    if verdict is Verdict.REFUSED:
+                        self._refused(answer)
+                    record(answer, "query", verdict, Outcome.UNKNOWN, final=False)
+                    await self._pause(retries, answer)
+                    retries += 1
+                    continue
+
+                if pays >= self.options.max_attempts:
+                    self.journal.settle(trade_no, unsettled(), "attempts used up")
+                    return
+                in_request = True
+                answer = await self._call(progress, lambda: client.pay(row.fields))
+                in_request = False
+                pays += 1
                 verdict = classify(answer, protocol)
                 if verdict is Verdict.PLACED:
-                    record(answer, "query", verdict, placed_outcome(answer.status, protocol))
+                    self._refusals = 0
+                    record(answer, "pay", verdict, placed_outcome(answer.status, protocol))
+                    return
+                if verdict is Verdict.DUPLICATE:
+                    self._refusals = 0
+                    if client.can_query:
+                        record(answer, "pay", verdict, Outcome.UNKNOWN, final=False)
+                        need_query = maybe_placed = True
+                        continue
+                    # Without a query: batchpay made this tradeNo up, or sent it before, so the
+                    # order the gateway holds is this row's. A tradeNo taken from the file and
+                    # never sent may be another order's: that stays unknown.
+                    ours = row.assigned or row.attempts > 0 or pays > 1 or maybe_placed
+                    record(answer, "pay", verdict, Outcome.PROCESSING if ours else Outcome.UNKNOWN)
                     return
                 if verdict is Verdict.REFUSED:
-                    # The gateway has no such order: sending the same tradeNo is safe.
-                    record(answer, "query", verdict, Outcome.PENDING)
-                    need_query = maybe_placed = False
-                    continue
-                record(answer, "query", verdict, Outcome.UNKNOWN)
-                await asyncio.sleep(
-                    retry_delay(retries, answer.retry_after, self.options, self.rng)
-                )
+                    self._refused(answer)
+                    if is_systemic(answer, protocol):
+                        # Says nothing about this row: it stays to be sent once the set-up is fixed.
+                        record(answer, "pay", verdict, unsettled())
+                    else:
+                        # A refusal after an unknown outcome proves nothing: it may be placed.
+                        record(
+                            answer,
+                            "pay",
+                            verdict,
+                            Outcome.UNKNOWN if maybe_placed else Outcome.REJECTED,
+                        )
+                    return
+                if verdict is Verdict.UNKNOWN:
+                    maybe_placed = True
+                    need_query = client.can_query
+                record(answer, "pay", verdict, unsettled(), final=False)
+                await self._pause(retries, answer)
                 retries += 1
-                continue
-
-            if pays >= self.options.max_attempts:
-                return  # the last answer was recorded: pending (never placed) or unknown
-            answer = await self._call(progress, lambda: client.pay(row.fields))
-            pays += 1
-            verdict = classify(answer, protocol)
-            if verdict is Verdict.PLACED:
-                record(answer, "pay", verdict, placed_outcome(answer.status, protocol))
-                return
-            if verdict is Verdict.DUPLICATE:
-                if client.can_query:
-                    record(answer, "pay", verdict, Outcome.UNKNOWN)
-                    need_query = maybe_placed = True
-                    continue
-                # Without a query: batchpay made this tradeNo up, or sent it before, so the
-                # order the gateway holds is this row's. A tradeNo taken from the file and
-                # never sent may be another order's: that stays unknown.
-                ours = row.assigned or row.attempts > 0 or pays > 1 or maybe_placed
-                record(answer, "pay", verdict, Outcome.PROCESSING if ours else Outcome.UNKNOWN)
-                return
-            if verdict is Verdict.REFUSED:
-                # A refusal after an unknown outcome proves nothing: the first may be placed.
-                record(
-                    answer, "pay", verdict, Outcome.UNKNOWN if maybe_placed else Outcome.REJECTED
-                )
-                return
-            if verdict is Verdict.UNKNOWN:
+        except asyncio.CancelledError:
+            if in_request:
                 maybe_placed = True
-                need_query = client.can_query
-            record(answer, "pay", verdict, Outcome.UNKNOWN if maybe_placed else Outcome.PENDING)
-            if pays >= self.options.max_attempts:
-                return
-            await asyncio.sleep(retry_delay(retries, answer.retry_after, self.options, self.rng))
-            retries += 1
+            self.journal.settle(trade_no, unsettled(), "interrupted before an answer came")
+            raise

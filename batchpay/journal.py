@@ -11,6 +11,7 @@ the rows it held are re-sent under the same tradeNo, which the gateway deduplica
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
@@ -49,9 +50,13 @@ CREATE TABLE IF NOT EXISTS rows (
     message           TEXT NOT NULL DEFAULT '',
     platform_trade_no TEXT NOT NULL DEFAULT '',
     attempts          INTEGER NOT NULL DEFAULT 0,
+    in_flight         INTEGER NOT NULL DEFAULT 0,
+    first_sent_at     TEXT,
+    fingerprint       TEXT NOT NULL,
     updated_at        TEXT NOT NULL,
     PRIMARY KEY (batch_id, position)
 );
+CREATE INDEX IF NOT EXISTS rows_fingerprint ON rows(fingerprint);
 CREATE TABLE IF NOT EXISTS attempts (
     id          INTEGER PRIMARY KEY,
     trade_no    TEXT NOT NULL,
@@ -66,6 +71,7 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE INDEX IF NOT EXISTS attempts_trade_no ON attempts(trade_no);
 """
 
+NOTE = "note"  # an Update that is not an attempt: no answer, just the row's new state
 _FINAL_SQL = ", ".join(f"'{o.value}'" for o in sorted(FINAL, key=lambda o: o.value))
 
 
@@ -92,9 +98,23 @@ class SheetRow:
     def key(self) -> str:
         return json.dumps(self.fields, sort_keys=True, ensure_ascii=False)
 
+    @property
+    def fingerprint(self) -> str:
+        return payout_fingerprint(self.fields)
+
+
+# The fields that make two rows the same payout to the same person, whatever their tradeNo.
+PAYOUT_IDENTITY = ("accountNo", "amount", "firstname", "lastname", "mobile", "email", "remark")
+
+
+def payout_fingerprint(fields: dict[str, str]) -> str:
+    identity = json.dumps([fields.get(name, "") for name in PAYOUT_IDENTITY], ensure_ascii=False)
+    return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
+
 
 @dataclass
 class JournalRow:
+    batch_id: str
     position: int
     sheet_row: int
     trade_no: str | None
@@ -108,6 +128,19 @@ class JournalRow:
     message: str = ""
     platform_trade_no: str = ""
     attempts: int = 0
+    in_flight: bool = False  # claimed for sending and not settled: the order may exist
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A row of another batch that placed the same payout."""
+
+    batch_id: str
+    trade_no: str
+    outcome: str
+    status: str
+    platform_trade_no: str
+    first_sent_at: str
 
 
 @dataclass(frozen=True)
@@ -126,6 +159,7 @@ class Update:
     platform_trade_no: str = ""
     detail: str = ""
     counts_as_attempt: bool = True
+    settled: bool = True  # the run is done with the row: it is no longer in flight
 
 
 def content_hash(rows: Sequence[SheetRow]) -> str:
@@ -149,6 +183,7 @@ class Journal:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
+            self.db.execute("PRAGMA user_version = 1")
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(f"cannot open the journal {path}: {exc}") from None
 
@@ -240,12 +275,14 @@ class Journal:
             records.append(
                 (
                     batch_id, position, row.key, row.sheet_row, trade_no, int(assigned),
-                    row.amount, json.dumps(fields, ensure_ascii=False), outcome.value, stamp,
+                    row.amount, json.dumps(fields, ensure_ascii=False), outcome.value,
+                    row.fingerprint, stamp,
                 )
             )  # fmt: skip
         db.executemany(
             "INSERT INTO rows (batch_id, position, row_key, sheet_row, trade_no, assigned, "
-            "amount, fields, outcome, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "amount, fields, outcome, fingerprint, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             records,
         )
         return batch_id
@@ -280,15 +317,20 @@ class Journal:
     def _rows(self, batch_id: str) -> Iterable[tuple[str, JournalRow]]:
         cursor = self.db.execute(
             "SELECT row_key, position, sheet_row, trade_no, assigned, amount, fields, outcome, "
-            "code, msg, status, message, platform_trade_no, attempts FROM rows "
+            "code, msg, status, message, platform_trade_no, attempts, in_flight FROM rows "
             "WHERE batch_id = ? ORDER BY position",
             (batch_id,),
         )
         for r in cursor:
+            outcome = Outcome(r[7])
+            if r[14] and outcome is Outcome.PENDING:
+                # Claimed for sending and never settled (the process died): it may be placed.
+                outcome = Outcome.UNKNOWN
             yield r[0], JournalRow(
-                position=r[1], sheet_row=r[2], trade_no=r[3], assigned=bool(r[4]), amount=r[5],
-                fields=json.loads(r[6]), outcome=Outcome(r[7]), code=r[8], msg=r[9],
-                status=r[10], message=r[11], platform_trade_no=r[12], attempts=r[13],
+                batch_id=batch_id, position=r[1], sheet_row=r[2], trade_no=r[3],
+                assigned=bool(r[4]), amount=r[5], fields=json.loads(r[6]), outcome=outcome,
+                code=r[8], msg=r[9], status=r[10], message=r[11], platform_trade_no=r[12], attempts=r[13],
+                in_flight=bool(r[14]),
             )  # fmt: skip
 
     def rows(self, batch_id: str) -> list[JournalRow]:
@@ -304,6 +346,31 @@ class Journal:
         return [dict(zip(names, r, strict=True)) for r in cursor]
 
     # -- recording --------------------------------------------------------------------------
+
+    def claim(self, trade_nos: Sequence[str]) -> None:
+        """Mark rows as in flight, committed before any of them is sent.
+
+        Until a row is settled, a crash leaves it ``unknown`` (it may be placed), never
+        ``pending``: a re-run then asks the gateway, or re-sends the same tradeNo.
+        """
+        self.flush()
+        stamp = now()
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE rows SET in_flight = 1, first_sent_at = COALESCE(first_sent_at, ?) "
+                "WHERE trade_no = ?",
+                [(stamp, t) for t in trade_nos],
+            )
+
+    def release(self, trade_nos: Sequence[str]) -> None:
+        """Rows claimed and then never sent (the run stopped first) are plain pending again."""
+        self.flush()
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE rows SET in_flight = 0 WHERE trade_no = ? AND outcome = 'pending' "
+                "AND attempts = 0",
+                [(t,) for t in trade_nos],
+            )
 
     def record(self, update: Update) -> None:
         """Queue an answer; it is written by the next flush()."""
@@ -329,18 +396,111 @@ class Journal:
                 [
                     (u.trade_no, u.kind, stamp, u.http_status, u.code, u.status, u.verdict,
                      u.detail[:500])
-                    for u in pending
+                    for u in pending if u.kind != NOTE
                 ],
             )  # fmt: skip
+            answers = [u for u in pending if u.kind != NOTE]
             db.executemany(
                 "UPDATE rows SET outcome = ?, code = ?, msg = ?, status = ?, message = ?, "
                 "platform_trade_no = CASE WHEN ? = '' THEN platform_trade_no ELSE ? END, "
-                "attempts = attempts + ?, updated_at = ? "
-                f"WHERE trade_no = ? AND outcome NOT IN ({_FINAL_SQL})",
+                "attempts = attempts + ?, in_flight = CASE WHEN ? THEN 0 ELSE in_flight END, "
+                f"updated_at = ? WHERE trade_no = ? AND outcome NOT IN ({_FINAL_SQL})",
                 [
                     (u.outcome.value, u.code, u.msg[:500], u.status, u.message[:500],
                      u.platform_trade_no, u.platform_trade_no, int(u.counts_as_attempt),
-                     stamp, u.trade_no)
-                    for u in pending
+                     u.settled, stamp, u.trade_no)
+                    for u in answers
                 ],
             )  # fmt: skip
+            # Notes settle a row without an answer: its last answer's code and msg stay.
+            db.executemany(
+                "UPDATE rows SET outcome = ?, msg = CASE WHEN msg = '' THEN ? ELSE msg END, "
+                "in_flight = 0, updated_at = ? "
+                f"WHERE trade_no = ? AND outcome NOT IN ({_FINAL_SQL})",
+                [
+                    (u.outcome.value, u.msg[:500], stamp, u.trade_no)
+                    for u in pending
+                    if u.kind == NOTE
+                ],
+            )
+
+    def settle(self, trade_no: str, outcome: Outcome, note: str) -> None:
+        """Queue the end of a row's run without an answer (stopped, interrupted)."""
+        self.record(Update(trade_no, outcome, NOTE, "", msg=note, counts_as_attempt=False))
+
+    # -- across batches ---------------------------------------------------------------------
+
+    def repeats(
+        self, batch_id: str, rows: Sequence[JournalRow], window_hours: float
+    ) -> dict[str, Repeat]:
+        """For each row (by tradeNo), a row of another batch that placed the same payout
+        (same account, amount, names, mobile, e-mail, remark) within the window, if any."""
+        cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=window_hours)).isoformat(
+            timespec="milliseconds"
+        )
+        by_fingerprint: dict[str, list[str]] = {}
+        for row in rows:
+            if row.trade_no:
+                by_fingerprint.setdefault(payout_fingerprint(row.fields), []).append(row.trade_no)
+        found: dict[str, Repeat] = {}
+        prints = list(by_fingerprint)
+        for start in range(0, len(prints), 500):
+            chunk = prints[start : start + 500]
+            cursor = self.db.execute(
+                "SELECT fingerprint, batch_id, trade_no, outcome, status, platform_trade_no, "
+                "first_sent_at FROM rows WHERE fingerprint IN "
+                f"({','.join('?' * len(chunk))}) AND batch_id != ? AND first_sent_at >= ? "
+                "AND outcome NOT IN ('rejected', 'invalid', 'repeat') "
+                "AND (attempts > 0 OR in_flight = 1) ORDER BY first_sent_at",
+                [*chunk, batch_id, cutoff],
+            )
+            for fingerprint, *earlier in cursor:
+                for trade_no in by_fingerprint[fingerprint]:
+                    found.setdefault(trade_no, Repeat(*earlier))
+        return found
+
+    def mark_repeats(self, batch_id: str, repeats: dict[str, Repeat]) -> None:
+        """Record which of the batch's rows are held back as repeats; the others are pending."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE rows SET outcome = 'pending', msg = '', status = '', "
+                "platform_trade_no = '' WHERE batch_id = ? AND outcome = 'repeat'",
+                (batch_id,),
+            )
+            db.executemany(
+                "UPDATE rows SET outcome = 'repeat', msg = ?, status = ?, platform_trade_no = ? "
+                "WHERE trade_no = ? AND outcome IN ('pending', 'repeat') AND attempts = 0 "
+                "AND in_flight = 0",
+                [
+                    (f"same payout placed in batch {r.batch_id} as tradeNo {r.trade_no} "
+                     f"({r.outcome}) at {r.first_sent_at}; --allow-repeat sends it again",
+                     r.status, r.platform_trade_no, trade_no)
+                    for trade_no, r in repeats.items()
+                ],
+            )  # fmt: skip
+
+    # -- one process per batch --------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, batch_id: str) -> Iterator[None]:
+        """Hold the batch for this process; a second process on the same batch is refused.
+
+        An OS file lock: the kernel releases it when the process ends, however it ends.
+        """
+        folder = self.path.with_name(self.path.name + ".locks")
+        folder.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(folder / f"{batch_id}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+                raise JournalError(
+                    f"batch {batch_id} is being sent by {holder} right now; wait for it to "
+                    "finish (or stop it), then run again"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"process {os.getpid()}".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock

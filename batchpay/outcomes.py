@@ -22,11 +22,14 @@ class Outcome(enum.StrEnum):
     PROCESSING = "processing"
     PAID = "paid"
     FAILED = "failed"
+    # Not sent because the same payout was placed by another batch within the repeat window.
+    REPEAT = "repeat"
 
 
 FINAL = frozenset({Outcome.INVALID, Outcome.REJECTED, Outcome.PAID, Outcome.FAILED})
 PLACED = frozenset({Outcome.PROCESSING, Outcome.PAID, Outcome.FAILED})
-TO_SEND = frozenset({Outcome.PENDING, Outcome.UNKNOWN})
+# What a run considers sending: repeat rows are checked against the window again each run.
+TO_SEND = frozenset({Outcome.PENDING, Outcome.UNKNOWN, Outcome.REPEAT})
 
 
 class Verdict(enum.StrEnum):
@@ -69,6 +72,15 @@ def classify(answer: Answer, protocol: Protocol) -> Verdict:
     return Verdict.REFUSED
 
 
+def is_systemic(answer: Answer, protocol: Protocol) -> bool:
+    """A refusal that says nothing about the row and everything about the set-up: a signature
+    error, an unknown merchant, or a 4xx from something that is not the gateway's API (wrong
+    URL, a proxy's login page). Sending more rows cannot help."""
+    if answer.has_envelope:
+        return answer.code in protocol.systemic_codes
+    return answer.http_status is not None and 400 <= answer.http_status < 500
+
+
 def placed_outcome(status: str, protocol: Protocol) -> Outcome:
     """A placed order's outcome from its data.status."""
     if status == protocol.paid_status:
@@ -84,5 +96,6 @@ def exit_code(outcomes: Iterable[Outcome], *, stopped: bool = False) -> int:
     if stopped or Outcome.PENDING in seen:
         return 4
     if seen & {Outcome.REJECTED, Outcome.FAILED, Outcome.UNKNOWN, Outcome.INVALID}:
+        # repeat rows are not a failure: the same payout was placed by an earlier batch.
         return 3
     return 0

@@ -127,6 +127,7 @@ class Summary:
     exit_code: int = 0
     dry_run: bool = False
     stopped: bool = False
+    stop_reason: str = ""
     next_step: str = ""
 
     def as_json(self) -> dict[str, Any]:
@@ -135,7 +136,7 @@ class Summary:
             "journal": self.journal, "counts": self.counts, "amounts": self.amounts,
             "requests": self.requests, "seconds": round(self.seconds, 3),
             "exit_code": self.exit_code, "dry_run": self.dry_run, "stopped": self.stopped,
-            "next_step": self.next_step,
+            "stop_reason": self.stop_reason, "next_step": self.next_step,
         }  # fmt: skip
 
 
@@ -213,27 +214,52 @@ async def sandbox_gateway(
         await server.stop()
 
 
+@dataclass
+class SendResult:
+    requests: int = 0
+    stopped: bool = False
+    stop_reason: str = ""
+    abandoned: bool = False  # a second interrupt: requests in flight were cancelled
+
+
 async def send(
     config: GatewayConfig,
     options: SendOptions,
     journal: Journal,
     rows: list[JournalRow],
     on_progress: Callable[[Progress], None] | None = None,
-) -> tuple[Progress, bool]:
-    """Send the rows; SIGINT or SIGTERM stops starting new rows. Returns (progress, stopped)."""
+) -> SendResult:
+    """Send the rows. A first SIGINT or SIGTERM starts nothing new and gives the requests in
+    flight ``options.grace`` seconds; a second one (or the grace running out) cancels them."""
     dispatcher = Dispatcher(config, options, journal, on_progress=on_progress)
     loop = asyncio.get_running_loop()
+    signals = 0
+
+    def interrupted() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            dispatcher.request_stop("interrupted")
+            loop.call_later(options.grace, dispatcher.abandon)
+        else:
+            dispatcher.abandon()
+
     installed = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signum, dispatcher.stop.set)
+            loop.add_signal_handler(signum, interrupted)
             installed.append(signum)
     try:
         progress = await dispatcher.send(rows)
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
-    return progress, dispatcher.stop.is_set()
+    return SendResult(
+        requests=progress.requests,
+        stopped=dispatcher.stop.is_set(),
+        stop_reason=dispatcher.stop_reason,
+        abandoned=dispatcher.abandoned and signals > 1,
+    )
 
 
 def require_valid(loaded: Loaded, skip_invalid: bool) -> None:
@@ -280,36 +306,66 @@ def run_batch(request: RunRequest, confirm: Confirm, say: Callable[[str], None])
     config = request.config
     notify_url = SANDBOX_NOTIFY_URL if config is None else config.notify_url
     rows = sheet_rows(loaded, notify_url)
-    requests, stopped = 0, False
+    sent = SendResult()
     with Journal(request.journal) as journal:
         plan = Plan(*journal.plan(rows, source=str(request.file), notify_url=notify_url))
-        to_send = plan.to_send
-        check_expectations(to_send, request.expect_count, request.expect_total)
-        if plan.already_placed:
-            say(
-                f"batch {plan.batch_id}: {plan.already_placed} row(s) were already placed and "
-                "are not sent again"
-            )
-        if request.dry_run:
-            dry_run_sign(config or GatewayConfig("", "", secrets.token_hex(8)), to_send)
-        elif to_send:
-            confirm(to_send, plan.batch_id)
-            requests, stopped = asyncio.run(
-                _send_to(config, request.protocol, request.options, journal, to_send)
-            )
-        latest = reload(journal, plan)
-    write(request.output, loaded, latest)
+        with journal.lock(plan.batch_id):
+            to_send = hold_back_repeats(journal, plan, request.options, say)
+            check_expectations(to_send, request.expect_count, request.expect_total)
+            if plan.already_placed:
+                say(
+                    f"batch {plan.batch_id}: {plan.already_placed} row(s) were already placed "
+                    "and are not sent again"
+                )
+            if request.dry_run:
+                dry_run_sign(config or GatewayConfig("", "", secrets.token_hex(8)), to_send)
+            elif to_send:
+                confirm(to_send, plan.batch_id)
+                sent = asyncio.run(
+                    _send_to(config, request.protocol, request.options, journal, to_send)
+                )
+            latest = reload(journal, plan)
+    if sent.abandoned:
+        say("interrupted twice: the result file was not written; run again to resume")
+    else:
+        write(request.output, loaded, latest)
+    stopped = sent.stopped
     counts, amounts = summarize(latest)
     if request.dry_run:
         code = 1 if loaded.validation.problems else 0
     else:
         code = exit_code((r.outcome for r in latest), stopped=stopped)
     return Summary(
-        batch_id=plan.batch_id, source=str(request.file), result_file=str(request.output),
-        journal=str(request.journal), counts=counts, amounts=amounts, requests=requests,
+        batch_id=plan.batch_id, source=str(request.file),
+        result_file="" if sent.abandoned else str(request.output), journal=str(request.journal),
+        counts=counts, amounts=amounts, requests=sent.requests,
         seconds=time.monotonic() - started, exit_code=code, dry_run=request.dry_run,
-        stopped=stopped, next_step="" if request.dry_run else next_step(counts),
+        stopped=stopped, stop_reason=sent.stop_reason,
+        next_step="" if request.dry_run else next_step(counts),
     )  # fmt: skip
+
+
+def hold_back_repeats(
+    journal: Journal, plan: Plan, options: SendOptions, say: Callable[[str], None]
+) -> list[JournalRow]:
+    """The rows to send: those of plan.to_send that no other batch placed within the window."""
+    candidates = plan.to_send
+    repeats = (
+        {}
+        if options.allow_repeat
+        else journal.repeats(plan.batch_id, candidates, options.repeat_window_hours)
+    )
+    # Only rows never sent by this batch can be held back; the others must be resolved.
+    unsent = {row.trade_no for row in candidates if not row.attempts and not row.in_flight}
+    repeats = {t: r for t, r in repeats.items() if t in unsent}
+    journal.mark_repeats(plan.batch_id, repeats)
+    if repeats:
+        say(
+            f"{len(repeats)} row(s) match payouts placed by another batch in the last "
+            f"{options.repeat_window_hours:g} h and are not sent (see the msg column; "
+            "--allow-repeat sends them)"
+        )
+    return [row for row in candidates if row.trade_no not in repeats]
 
 
 async def _send_to(
@@ -318,10 +374,8 @@ async def _send_to(
     options: SendOptions,
     journal: Journal,
     rows: list[JournalRow],
-) -> tuple[int, bool]:
+) -> SendResult:
     if config is None:
         async with sandbox_gateway(protocol) as (sandbox_config, _):
-            progress, stopped = await send(sandbox_config, options, journal, rows)
-    else:
-        progress, stopped = await send(config, options, journal, rows)
-    return progress.requests, stopped
+            return await send(sandbox_config, options, journal, rows)
+    return await send(config, options, journal, rows)

@@ -12,6 +12,7 @@ import asyncio
 import random
 import re
 import secrets
+import ssl
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -221,16 +222,23 @@ class SandboxGateway:
 class SandboxServer:
     """Runs a SandboxGateway on 127.0.0.1 and a free port, in the current event loop."""
 
-    def __init__(self, gateway: SandboxGateway, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        gateway: SandboxGateway,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.gateway = gateway
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.gateway.app(), access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context)
         await site.start()
         self.port = self._runner.addresses[0][1]
 
@@ -240,7 +248,8 @@ class SandboxServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     @property
     def payout_url(self) -> str:
@@ -252,9 +261,11 @@ class SandboxServer:
 
 
 @contextmanager
-def serve_in_thread(gateway: SandboxGateway) -> Iterator[SandboxServer]:
+def serve_in_thread(
+    gateway: SandboxGateway, ssl_context: ssl.SSLContext | None = None
+) -> Iterator[SandboxServer]:
     """The sandbox on a loopback port, served from a thread of its own (for tests and CLI)."""
-    server = SandboxServer(gateway)
+    server = SandboxServer(gateway, ssl_context=ssl_context)
     loop = asyncio.new_event_loop()
     started = threading.Event()
 

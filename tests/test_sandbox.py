@@ -79,16 +79,26 @@ def test_query_finds_a_placed_order_and_not_an_unknown_one(sandbox: Sandbox) -> 
     assert post(sandbox.server.query_url, missing)["code"] == "1005"
 
 
-def test_a_wrong_secret_gets_every_row_rejected_and_exit_3(
+def test_a_wrong_secret_stops_the_run_with_every_row_still_pending(
     sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     monkeypatch.setenv("BATCHPAY_SECRET", "not-the-secret")
-    result = invoke("run", str(write_csv(tmp_path / "p.csv", payroll_rows(3))), "--yes", "--json")
-    assert result.exit_code == 3
-    assert json.loads(result.stdout)["counts"] == {"rejected": 3}
-    assert "signature error" in (tmp_path / "p.result.csv").read_text(encoding="utf-8-sig")
+    path = write_csv(tmp_path / "p.csv", payroll_rows(20))
+    result = invoke("run", str(path), "--yes", "--json", "--concurrency", "2")
+    assert result.exit_code == 4
+    summary = json.loads(result.stdout)
+    assert summary["counts"] == {"pending": 20}
+    assert "1003 signature error" in summary["stop_reason"]
+    assert "BATCHPAY_SECRET_FILE" in summary["stop_reason"]
+    # Only the requests already under way when the first refusal came back were sent.
+    assert len(sandbox.gateway.payout_requests) <= 2
     assert sandbox.gateway.orders == {}
+    # With the secret fixed, the same file resumes and every row is placed.
+    monkeypatch.setenv("BATCHPAY_SECRET", SECRET)
+    again = invoke("run", str(path), "--yes", "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["counts"] == {"processing": 20}
 
 
 def test_the_sandbox_command_serves_a_run_from_another_process(tmp_path: Path) -> None:
