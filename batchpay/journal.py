@@ -329,8 +329,8 @@ class Journal:
             yield r[0], JournalRow(
                 batch_id=batch_id, position=r[1], sheet_row=r[2], trade_no=r[3],
                 assigned=bool(r[4]), amount=r[5], fields=json.loads(r[6]), outcome=outcome,
-                code=r[8], msg=r[9], status=r[10], message=r[11], platform_trade_no=r[12], attempts=r[13],
-                in_flight=bool(r[14]),
+                code=r[8], msg=r[9], status=r[10], message=r[11], platform_trade_no=r[12],
+                attempts=r[13], in_flight=bool(r[14]),
             )  # fmt: skip
 
     def rows(self, batch_id: str) -> list[JournalRow]:
