@@ -63,13 +63,25 @@ def cli(verbose: int) -> None:
     Example:
         batchpay run samples/payroll.xlsx --sandbox --yes
     """
-    if verbose:
-        # Logs go to stderr; results and summaries to stdout. Account numbers are masked.
-        logging.basicConfig(
-            level=logging.DEBUG if verbose > 1 else logging.INFO,
-            stream=sys.stderr,
-            format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        )
+    configure_logging(verbose)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """batchpay's own handler, so that configuring again replaces it."""
+
+
+def configure_logging(verbose: int) -> None:
+    """Logs go to stderr, results and summaries to stdout. Account numbers are masked."""
+    logger = logging.getLogger("batchpay")
+    for handler in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
+        logger.removeHandler(handler)
+    if not verbose:
+        logger.setLevel(logging.WARNING)
+        return
+    handler = _StderrHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
 
 def sheet_option(func: Any) -> Any:

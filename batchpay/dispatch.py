@@ -39,6 +39,10 @@ SYSTEMIC_HINT = (
     "check BATCHPAY_MERCHANT_NO, the secret (BATCHPAY_SECRET_FILE) and BATCHPAY_URL; the rows "
     "not sent are still pending, and running again resumes"
 )
+TLS_HINT = (
+    "the gateway's certificate is not trusted; if your organisation uses its own CA, pass it "
+    "with --ca-bundle (verification cannot be turned off); nothing was sent"
+)
 REFUSALS_HINT = (
     "check the msg column (balance, account limits) before running again; the rows not sent "
     "are still pending"
@@ -200,12 +204,15 @@ class Dispatcher:
 
     def _refused(self, answer: Answer) -> None:
         if is_systemic(answer, self.config.protocol):
-            what = (
-                f"{answer.code} {answer.msg}".strip()
-                if answer.has_envelope
-                else f"HTTP {answer.http_status}"
-            )
-            self.request_stop(f"the gateway refused with {what}: {SYSTEMIC_HINT}")
+            if answer.error.startswith("tls:"):
+                self.request_stop(f"{answer.error}: {TLS_HINT}")
+            elif answer.has_envelope:
+                what = f"{answer.code} {answer.msg}".strip()
+                self.request_stop(f"the gateway refused with {what}: {SYSTEMIC_HINT}")
+            else:
+                self.request_stop(
+                    f"the gateway URL answered HTTP {answer.http_status}: {SYSTEMIC_HINT}"
+                )
             return
         self._refusals += 1
         limit = self.options.stop_after_refusals

@@ -24,6 +24,11 @@ PAYOUT_FIELDS = (
 )  # fmt: skip
 
 CONNECT_ERROR = "connect"  # the connection was never made: nothing was sent
+TLS_ERROR = "tls"  # the server's certificate was not trusted: nothing was sent
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else ""
 
 
 def _text(value: object) -> str:
@@ -114,6 +119,8 @@ class GatewayClient:
                 return parse_envelope(response.status, raw, retry_after)
         except TimeoutError:
             return Answer(error="timeout")
+        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
+            return Answer(error=f"{TLS_ERROR}: {type(exc).__name__}: {_reason(exc)}")
         except aiohttp.ClientConnectorError as exc:
             return Answer(error=f"{CONNECT_ERROR}: {exc.os_error.strerror or type(exc).__name__}")
         except aiohttp.ClientPayloadError:

@@ -56,6 +56,8 @@ class Answer:
 
 
 def classify(answer: Answer, protocol: Protocol) -> Verdict:
+    if answer.error.startswith("tls:"):
+        return Verdict.REFUSED  # never sent: the server is not the one we trust
     if answer.http_status in (429, 503) or answer.error.startswith("connect:"):
         # Not processed: the gateway said so, or no connection was ever made.
         return Verdict.RETRY
@@ -76,6 +78,8 @@ def is_systemic(answer: Answer, protocol: Protocol) -> bool:
     """A refusal that says nothing about the row and everything about the set-up: a signature
     error, an unknown merchant, or a 4xx from something that is not the gateway's API (wrong
     URL, a proxy's login page). Sending more rows cannot help."""
+    if answer.error.startswith("tls:"):
+        return True
     if answer.has_envelope:
         return answer.code in protocol.systemic_codes
     return answer.http_status is not None and 400 <= answer.http_status < 500

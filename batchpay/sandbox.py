@@ -103,6 +103,7 @@ class SandboxGateway:
         self.payout_requests: list[str] = []  # tradeNo of every payout request, in order
         self._seen: set[str] = set()
         self.query_requests: list[str] = []
+        self.arrived = 0  # payout requests received, counted before any latency
         self._lock = threading.Lock()
 
     # -- the app ----------------------------------------------------------------------------
@@ -146,6 +147,8 @@ class SandboxGateway:
             await asyncio.sleep(wait)
 
     async def handle_payout(self, request: web.Request) -> web.StreamResponse:
+        with self._lock:
+            self.arrived += 1
         await self._delay()
         body, refusal = await self._read(request)
         trade_no = str(body.get("tradeNo", "")) if body else ""

@@ -61,3 +61,20 @@ class Sandbox:
     @faults.setter
     def faults(self, value: Faults) -> None:
         self.gateway.faults = value
+
+
+def read_result(path: Path) -> list[dict[str, str]]:
+    """A result file's rows as dicts of text (.xlsx or .csv)."""
+    if path.suffix == ".csv":
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            return list(csv.DictReader(stream))
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(path, read_only=True)
+    rows = list(workbook.active.iter_rows(values_only=True))
+    workbook.close()
+    header = [str(h) for h in rows[0]]
+    return [
+        dict(zip(header, ["" if v is None else str(v) for v in row], strict=True))
+        for row in rows[1:]
+    ]

@@ -1,0 +1,134 @@
+"""Whatever the gateway does, every row is reported truthfully; systemic problems stop the run."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from pathlib import Path
+
+import pytest
+import trustme
+from helpers import SECRET, Sandbox, invoke, payroll_rows, read_result, write_csv
+
+from batchpay.sandbox import Faults, SandboxGateway, serve_in_thread
+
+ALL_FAULTS = {"429": 0.1, "503": 0.1, "hang": 0.1, "reset": 0.1, "garbage": 0.1, "500": 0.1}
+
+
+def assert_truthful(rows: list[dict[str, str]], sandbox: Sandbox) -> None:
+    """No row the gateway placed is reported rejected or pending; no row it did not place is
+    reported processing or paid."""
+    orders = sandbox.gateway.orders
+    for row in rows:
+        if row["tradeNo"] in orders:
+            assert row["outcome"] not in {"rejected", "pending"}, row
+        else:
+            assert row["outcome"] not in {"processing", "paid"}, row
+        if row["outcome"] == "processing":
+            assert row["platFormTradeNo"] in ("", orders[row["tradeNo"]].platform_trade_no)
+
+
+def assert_placed_once(rows: list[dict[str, str]], sandbox: Sandbox) -> None:
+    """Against the gateway's own record: one order per row, under the row's one tradeNo."""
+    orders = sandbox.gateway.orders
+    accounts = [order.fields["accountNo"] for order in orders.values()]
+    assert len(accounts) == len(set(accounts)) == len(rows)
+    assert {r["tradeNo"] for r in rows} == set(orders)
+    assert {r["outcome"] for r in rows} == {"processing"}
+
+
+@pytest.mark.parametrize("query", [True, False], ids=["query", "no-query"])
+def test_all_faults_at_once_every_row_reported_truthfully_then_a_rerun_converges(
+    sandbox: Sandbox,
+    gateway_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    query: bool,
+) -> None:
+    if not query:
+        monkeypatch.delenv("BATCHPAY_QUERY_URL")
+    sandbox.faults = Faults(
+        rates=ALL_FAULTS, every_request=True, jitter=0.005, hang_seconds=2, retry_after=0.01,
+        seed=7,
+    )  # fmt: skip
+    path = write_csv(tmp_path / "p.csv", payroll_rows(150))
+    output = tmp_path / "r.xlsx"
+    args = ("run", str(path), "--yes", "--timeout", "0.3", "--max-attempts", "3", "-o", str(output))
+    first = invoke(*args, "--concurrency", "16", "--stop-after-refusals", "0")
+    assert first.exit_code in (0, 3, 4), first.output
+    assert_truthful(read_result(output), sandbox)
+
+    sandbox.faults = Faults()
+    second = invoke(*args)
+    assert second.exit_code == 0, second.output
+    rows = read_result(output)
+    assert_truthful(rows, sandbox)
+    assert_placed_once(rows, sandbox)
+
+
+def test_consecutive_refusals_stop_the_run_and_leave_the_rest_pending(
+    sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path
+) -> None:
+    sandbox.gateway.rules["accountNo"] = r"9[0-9]+"  # the gateway refuses every account
+    path = write_csv(tmp_path / "p.csv", payroll_rows(10))
+    result = invoke(
+        "run", str(path), "--yes", "--json", "--concurrency", "1", "--stop-after-refusals", "3"
+    )
+    assert result.exit_code == 4
+    summary = json.loads(result.stdout)
+    assert summary["counts"] == {"pending": 7, "rejected": 3}
+    assert "3 payouts in a row were refused (last: 1004" in summary["stop_reason"]
+    assert len(sandbox.gateway.payout_requests) == 3
+
+
+def test_systematic_signature_errors_stop_the_run(
+    sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path
+) -> None:
+    sandbox.faults = Faults(rates={"bad_sign": 1.0}, every_request=True)
+    path = write_csv(tmp_path / "p.csv", payroll_rows(30))
+    result = invoke("run", str(path), "--yes", "--json", "--concurrency", "2")
+    assert result.exit_code == 4
+    summary = json.loads(result.stdout)
+    assert summary["counts"] == {"pending": 30}
+    assert summary["stop_reason"].startswith("the gateway refused with 1003")
+    assert (
+        "stopped early (the gateway refused with 1003"
+        in invoke("run", str(path), "--yes", "--concurrency", "2").stdout
+    )
+
+
+def test_a_wrong_gateway_url_stops_at_once_and_rows_stay_pending(
+    sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("BATCHPAY_URL", sandbox.server.base_url + "/no/such/path")
+    result = invoke("run", str(write_csv(tmp_path / "p.csv", payroll_rows(20))), "--yes", "--json")
+    assert result.exit_code == 4
+    summary = json.loads(result.stdout)
+    assert summary["counts"] == {"pending": 20}
+    assert "HTTP 404" in summary["stop_reason"]
+
+
+def test_an_untrusted_certificate_sends_nothing_and_a_ca_bundle_is_trusted(
+    gateway_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    gateway = SandboxGateway(gateway_env["BATCHPAY_MERCHANT_NO"], SECRET)
+    with serve_in_thread(gateway, ssl_context=server_context) as server:
+        monkeypatch.setenv("BATCHPAY_URL", server.payout_url)
+        monkeypatch.setenv("BATCHPAY_QUERY_URL", server.query_url)
+        path = write_csv(tmp_path / "p.csv", payroll_rows(5))
+        refused = invoke("run", str(path), "--yes", "--json")
+        assert refused.exit_code == 4
+        summary = json.loads(refused.stdout)
+        assert summary["counts"] == {"pending": 5}
+        assert summary["stop_reason"].startswith("tls:")
+        assert "--ca-bundle" in summary["stop_reason"]
+        assert gateway.payout_requests == []
+        trusted = invoke("run", str(path), "--yes", "--json", "--ca-bundle", str(bundle))
+        assert trusted.exit_code == 0, trusted.output
+        assert json.loads(trusted.stdout)["counts"] == {"processing": 5}

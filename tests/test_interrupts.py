@@ -1,0 +1,147 @@
+"""Crashes and signals: a real process, killed or interrupted, and re-run until done."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from helpers import Sandbox, payroll_rows, read_result, write_csv
+from test_faults import assert_placed_once, assert_truthful
+
+from batchpay.sandbox import Faults
+
+
+def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchpay", *args], env=env, cwd=cwd, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def env(gateway_env: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, **gateway_env}
+
+
+def test_sigkill_at_random_moments_then_rerun_places_each_row_exactly_once(
+    sandbox: Sandbox, env: dict[str, str], tmp_path: Path, journal_path: Path
+) -> None:
+    seed = int(os.environ.get("BATCHPAY_KILL_SEED", random.randrange(10**6)))
+    rng = random.Random(seed)
+    sandbox.faults = Faults(
+        rates={"503": 0.05, "hang": 0.03, "reset": 0.03, "500": 0.03}, latency=0.01,
+        jitter=0.02, hang_seconds=1, seed=seed,
+    )  # fmt: skip
+    path = write_csv(tmp_path / "p.csv", payroll_rows(400))
+    output = tmp_path / "r.csv"
+    args = ["run", str(path), "--yes", "--timeout", "0.4", "-o", str(output), "--concurrency", "16"]
+    kills, kills_while_sending, codes = 0, 0, []
+    for _ in range(40):
+        process = start(args, env, tmp_path)
+        if kills < 8:
+            sending = False
+            if kills % 2 == 0:
+                # Any moment: start-up, reading, planning, sending or writing results.
+                time.sleep(rng.uniform(0.3, 3.0))
+            else:
+                # A moment while requests are under way.
+                seen = sandbox.gateway.arrived
+                wait_for(
+                    lambda seen=seen, process=process: (  # type: ignore[misc]
+                        sandbox.gateway.arrived > seen or process.poll() is not None
+                    )
+                )
+                sending = sandbox.gateway.arrived > seen
+                time.sleep(rng.uniform(0.0, 0.3))
+            if process.poll() is None:
+                kills_while_sending += sending
+                process.kill()
+                process.communicate()
+                kills += 1
+                continue
+        _, stderr = process.communicate(timeout=120)
+        codes.append(process.returncode)
+        assert "Traceback" not in stderr, stderr
+        if process.returncode == 0:
+            break
+    assert codes and codes[-1] == 0, f"seed {seed}: exit codes {codes}"
+    assert kills_while_sending >= 1, f"seed {seed}: no kill landed while requests were under way"
+    rows = read_result(output)
+    assert len(rows) == 400
+    assert_truthful(rows, sandbox)
+    assert_placed_once(rows, sandbox)
+    with sqlite3.connect(journal_path) as db:
+        assert db.execute("SELECT count(*), count(DISTINCT trade_no) FROM rows").fetchone() == (
+            400,
+            400,
+        )
+
+
+def test_sigint_lets_requests_in_flight_finish_and_writes_a_truthful_result(
+    sandbox: Sandbox, env: dict[str, str], tmp_path: Path
+) -> None:
+    sandbox.faults = Faults(latency=0.6)
+    path = write_csv(tmp_path / "p.csv", payroll_rows(40))
+    output = tmp_path / "r.csv"
+    process = start(["run", str(path), "--yes", "--json", "--concurrency", "4", "-o", str(output)],
+                    env, tmp_path)  # fmt: skip
+    wait_for(lambda: sandbox.gateway.arrived >= 4)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=20)
+    assert process.returncode == 4, stderr
+    summary = json.loads(stdout)
+    assert summary["stopped"] and summary["stop_reason"] == "interrupted"
+    rows = read_result(output)
+    assert_truthful(rows, sandbox)
+    placed = [r for r in rows if r["outcome"] == "processing"]
+    assert len(placed) == len(sandbox.gateway.orders) >= 4  # the in-flight ones finished
+    assert {r["outcome"] for r in rows} == {"processing", "pending"}
+
+
+def test_a_second_sigint_leaves_at_once_and_a_rerun_resolves_the_rows_in_flight(
+    sandbox: Sandbox, env: dict[str, str], tmp_path: Path, journal_path: Path
+) -> None:
+    sandbox.faults = Faults(latency=30)
+    path = write_csv(tmp_path / "p.csv", payroll_rows(20))
+    output = tmp_path / "r.csv"
+    process = start(["run", str(path), "--yes", "--concurrency", "4", "-o", str(output)], env,
+                    tmp_path)  # fmt: skip
+    wait_for(lambda: sandbox.gateway.arrived >= 4)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    began = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=20)
+    assert time.monotonic() - began < 5
+    assert process.returncode == 4, stderr
+    assert "interrupted twice" in stderr
+    assert not output.exists()
+    with sqlite3.connect(journal_path) as db:
+        states = dict(db.execute("SELECT outcome, count(*) FROM rows GROUP BY outcome"))
+        in_flight = db.execute("SELECT count(*) FROM rows WHERE in_flight = 1").fetchone()[0]
+    # The four requests under way may have placed their orders: unknown, never pending.
+    assert states == {"unknown": 4, "pending": 16}
+    assert in_flight == 0
+
+    sandbox.faults = Faults()
+    process = start(["run", str(path), "--yes", "-o", str(output)], env, tmp_path)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    rows = read_result(output)
+    assert_placed_once(rows, sandbox)
