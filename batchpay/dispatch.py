@@ -160,7 +160,9 @@ class Dispatcher:
             finally:
                 flusher.cancel()
                 # Claimed but never started: nothing was sent for them.
-                self.journal.release([r.trade_no for r in self._claimed if r.trade_no])
+                self.journal.release(
+                    [r.trade_no for r in self._claimed if r.trade_no and not r.in_flight]
+                )
                 self.journal.flush()
         return progress
 

@@ -363,12 +363,15 @@ class Journal:
             )
 
     def release(self, trade_nos: Sequence[str]) -> None:
-        """Rows claimed and then never sent (the run stopped first) are plain pending again."""
+        """Rows claimed and then never started (the run stopped first) are as they were.
+
+        Give only rows that were not in flight before the claim: a row an earlier run left in
+        flight may be placed and must stay so.
+        """
         self.flush()
         with self._transaction() as db:
             db.executemany(
-                "UPDATE rows SET in_flight = 0 WHERE trade_no = ? AND outcome = 'pending' "
-                "AND attempts = 0",
+                "UPDATE rows SET in_flight = 0 WHERE trade_no = ? AND outcome = 'pending'",
                 [(t,) for t in trade_nos],
             )
 

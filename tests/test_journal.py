@@ -112,3 +112,19 @@ def test_a_final_outcome_is_never_replaced(
     assert stored.outcome is Outcome.PAID
     assert stored.platform_trade_no == "P1"
     assert [a["kind"] for a in journal.attempts(trade_no)] == ["query", "pay"]
+
+
+def test_a_claimed_row_reads_as_unknown_until_it_is_settled_or_released(
+    tmp_path: Path, journal_at: Callable[[Path], Journal]
+) -> None:
+    journal = journal_at(tmp_path)
+    batch_id, rows = journal.plan([row(1), row(2)], source="a.csv")
+    first, second = (r.trade_no for r in rows)
+    assert first and second
+    journal.claim([first, second])
+    # As a crash would leave them: claimed, no answer. The order may exist.
+    assert [r.outcome for r in journal.rows(batch_id)] == [Outcome.UNKNOWN, Outcome.UNKNOWN]
+    journal.record(Update(first, Outcome.PROCESSING, "pay", "placed", 200, "0000", status="0015"))
+    journal.release([second])  # never started: nothing was sent for it
+    assert [r.outcome for r in journal.rows(batch_id)] == [Outcome.PROCESSING, Outcome.PENDING]
+    assert not any(r.in_flight for r in journal.rows(batch_id))
