@@ -11,7 +11,6 @@ the rows it held are re-sent under the same tradeNo, which the gateway deduplica
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import os
@@ -132,18 +131,6 @@ class JournalRow:
 
 
 @dataclass(frozen=True)
-class Repeat:
-    """A row of another batch that placed the same payout."""
-
-    batch_id: str
-    trade_no: str
-    outcome: str
-    status: str
-    platform_trade_no: str
-    first_sent_at: str
-
-
-@dataclass(frozen=True)
 class Update:
     """An answer to record: the row's new state and the attempt that produced it."""
 
@@ -198,7 +185,7 @@ class Journal:
         self.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
@@ -219,7 +206,7 @@ class Journal:
         Returns the batch id and the journal rows in the order of ``rows``.
         """
         digest = content_hash(rows)
-        with self._transaction() as db:
+        with self.transaction() as db:
             found = db.execute(
                 "SELECT batch_id FROM batches WHERE content_hash = ?", (digest,)
             ).fetchone()
@@ -355,7 +342,7 @@ class Journal:
         """
         self.flush()
         stamp = now()
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.executemany(
                 "UPDATE rows SET in_flight = 1, first_sent_at = COALESCE(first_sent_at, ?) "
                 "WHERE trade_no = ?",
@@ -369,7 +356,7 @@ class Journal:
         flight may be placed and must stay so.
         """
         self.flush()
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.executemany(
                 "UPDATE rows SET in_flight = 0 WHERE trade_no = ? AND outcome = 'pending'",
                 [(t,) for t in trade_nos],
@@ -392,7 +379,7 @@ class Journal:
             return
         pending, self._pending = self._pending, []
         stamp = now()
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.executemany(
                 "INSERT INTO attempts (trade_no, kind, sent_at, http_status, code, status, "
                 "verdict, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -430,80 +417,3 @@ class Journal:
     def settle(self, trade_no: str, outcome: Outcome, note: str) -> None:
         """Queue the end of a row's run without an answer (stopped, interrupted)."""
         self.record(Update(trade_no, outcome, NOTE, "", msg=note, counts_as_attempt=False))
-
-    # -- across batches ---------------------------------------------------------------------
-
-    def repeats(
-        self, batch_id: str, rows: Sequence[JournalRow], window_hours: float
-    ) -> dict[str, Repeat]:
-        """For each row (by tradeNo), a row of another batch that placed the same payout
-        (same account, amount, names, mobile, e-mail, remark) within the window, if any."""
-        cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=window_hours)).isoformat(
-            timespec="milliseconds"
-        )
-        by_fingerprint: dict[str, list[str]] = {}
-        for row in rows:
-            if row.trade_no:
-                by_fingerprint.setdefault(payout_fingerprint(row.fields), []).append(row.trade_no)
-        found: dict[str, Repeat] = {}
-        prints = list(by_fingerprint)
-        for start in range(0, len(prints), 500):
-            chunk = prints[start : start + 500]
-            cursor = self.db.execute(
-                "SELECT fingerprint, batch_id, trade_no, outcome, status, platform_trade_no, "
-                "first_sent_at FROM rows WHERE fingerprint IN "
-                f"({','.join('?' * len(chunk))}) AND batch_id != ? AND first_sent_at >= ? "
-                "AND outcome NOT IN ('rejected', 'invalid', 'repeat') "
-                "AND (attempts > 0 OR in_flight = 1) ORDER BY first_sent_at",
-                [*chunk, batch_id, cutoff],
-            )
-            for fingerprint, *earlier in cursor:
-                for trade_no in by_fingerprint[fingerprint]:
-                    found.setdefault(trade_no, Repeat(*earlier))
-        return found
-
-    def mark_repeats(self, batch_id: str, repeats: dict[str, Repeat]) -> None:
-        """Record which of the batch's rows are held back as repeats; the others are pending."""
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE rows SET outcome = 'pending', msg = '', status = '', "
-                "platform_trade_no = '' WHERE batch_id = ? AND outcome = 'repeat'",
-                (batch_id,),
-            )
-            db.executemany(
-                "UPDATE rows SET outcome = 'repeat', msg = ?, status = ?, platform_trade_no = ? "
-                "WHERE trade_no = ? AND outcome IN ('pending', 'repeat') AND attempts = 0 "
-                "AND in_flight = 0",
-                [
-                    (f"same payout placed in batch {r.batch_id} as tradeNo {r.trade_no} "
-                     f"({r.outcome}) at {r.first_sent_at}; --allow-repeat sends it again",
-                     r.status, r.platform_trade_no, trade_no)
-                    for trade_no, r in repeats.items()
-                ],
-            )  # fmt: skip
-
-    # -- one process per batch --------------------------------------------------------------
-
-    @contextmanager
-    def lock(self, batch_id: str) -> Iterator[None]:
-        """Hold the batch for this process; a second process on the same batch is refused.
-
-        An OS file lock: the kernel releases it when the process ends, however it ends.
-        """
-        folder = self.path.with_name(self.path.name + ".locks")
-        folder.mkdir(mode=0o700, exist_ok=True)
-        fd = os.open(folder / f"{batch_id}.lock", os.O_CREAT | os.O_RDWR, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-                raise JournalError(
-                    f"batch {batch_id} is being sent by {holder} right now; wait for it to "
-                    "finish (or stop it), then run again"
-                ) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"process {os.getpid()}".encode(), 0)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock

@@ -27,6 +27,7 @@ from .dispatch import Dispatcher, Progress
 from .errors import ConfigError, InvalidRowsError, RefusedError
 from .journal import Journal, JournalRow, SheetRow
 from .outcomes import TO_SEND, Outcome, exit_code
+from .protection import batch_lock, hold_back_repeats
 from .results import ResultRow, write_results
 from .sandbox import SandboxGateway, SandboxServer
 from .sheet import CANONICAL, Sheet, read_sheet
@@ -309,8 +310,8 @@ def run_batch(request: RunRequest, confirm: Confirm, say: Callable[[str], None])
     sent = SendResult()
     with Journal(request.journal) as journal:
         plan = Plan(*journal.plan(rows, source=str(request.file), notify_url=notify_url))
-        with journal.lock(plan.batch_id):
-            to_send = hold_back_repeats(journal, plan, request.options, say)
+        with batch_lock(request.journal, plan.batch_id):
+            to_send = hold_back_repeats(journal, plan.batch_id, plan.to_send, request.options, say)
             check_expectations(to_send, request.expect_count, request.expect_total)
             if plan.already_placed:
                 say(
@@ -343,29 +344,6 @@ def run_batch(request: RunRequest, confirm: Confirm, say: Callable[[str], None])
         stopped=stopped, stop_reason=sent.stop_reason,
         next_step="" if request.dry_run else next_step(counts),
     )  # fmt: skip
-
-
-def hold_back_repeats(
-    journal: Journal, plan: Plan, options: SendOptions, say: Callable[[str], None]
-) -> list[JournalRow]:
-    """The rows to send: those of plan.to_send that no other batch placed within the window."""
-    candidates = plan.to_send
-    repeats = (
-        {}
-        if options.allow_repeat
-        else journal.repeats(plan.batch_id, candidates, options.repeat_window_hours)
-    )
-    # Only rows never sent by this batch can be held back; the others must be resolved.
-    unsent = {row.trade_no for row in candidates if not row.attempts and not row.in_flight}
-    repeats = {t: r for t, r in repeats.items() if t in unsent}
-    journal.mark_repeats(plan.batch_id, repeats)
-    if repeats:
-        say(
-            f"{len(repeats)} row(s) match payouts placed by another batch in the last "
-            f"{options.repeat_window_hours:g} h and are not sent (see the msg column; "
-            "--allow-repeat sends them)"
-        )
-    return [row for row in candidates if row.trade_no not in repeats]
 
 
 async def _send_to(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from helpers import SECRET, Sandbox, invoke, payroll_rows, read_result, write_csv
 
-from batchpay.journal import Journal
+from batchpay.protection import batch_lock
 
 
 def test_fixing_one_row_and_rerunning_the_file_sends_only_that_row(
@@ -61,7 +61,7 @@ def test_a_second_process_on_the_same_batch_is_refused(
 ) -> None:
     planned = invoke("run", str(payroll_csv), "--dry-run", "--json")
     batch_id = json.loads(planned.stdout)["batch"]
-    with Journal(journal_path) as journal, journal.lock(batch_id):
+    with batch_lock(journal_path, batch_id):
         result = invoke("run", str(payroll_csv), "--yes")
     assert result.exit_code == 1
     assert f"batch {batch_id} is being sent by process" in result.stderr

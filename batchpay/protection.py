@@ -1,0 +1,134 @@
+"""Protection beyond one batch: the same payout placed by another batch within a window
+(a fixed file re-run whole, a file sent twice), and a second process on the same batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import SendOptions
+from .errors import JournalError
+from .journal import Journal, JournalRow, payout_fingerprint
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A row of another batch that placed the same payout."""
+
+    batch_id: str
+    trade_no: str
+    outcome: str
+    status: str
+    platform_trade_no: str
+    first_sent_at: str
+
+
+def find_repeats(
+    journal: Journal, batch_id: str, rows: Sequence[JournalRow], window_hours: float
+) -> dict[str, Repeat]:
+    """For each row (by tradeNo), a row of another batch that placed the same payout
+    (same account, amount, names, mobile, e-mail, remark) within the window, if any."""
+    cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=window_hours)).isoformat(
+        timespec="milliseconds"
+    )
+    by_fingerprint: dict[str, list[str]] = {}
+    for row in rows:
+        if row.trade_no:
+            by_fingerprint.setdefault(payout_fingerprint(row.fields), []).append(row.trade_no)
+    found: dict[str, Repeat] = {}
+    prints = list(by_fingerprint)
+    for start in range(0, len(prints), 500):
+        chunk = prints[start : start + 500]
+        cursor = journal.db.execute(
+            "SELECT fingerprint, batch_id, trade_no, outcome, status, platform_trade_no, "
+            "first_sent_at FROM rows WHERE fingerprint IN "
+            f"({','.join('?' * len(chunk))}) AND batch_id != ? AND first_sent_at >= ? "
+            "AND outcome NOT IN ('rejected', 'invalid', 'repeat') "
+            "AND (attempts > 0 OR in_flight = 1) ORDER BY first_sent_at",
+            [*chunk, batch_id, cutoff],
+        )
+        for fingerprint, *earlier in cursor:
+            for trade_no in by_fingerprint[fingerprint]:
+                found.setdefault(trade_no, Repeat(*earlier))
+    return found
+
+
+def mark_repeats(journal: Journal, batch_id: str, repeats: dict[str, Repeat]) -> None:
+    """Record which of the batch's rows are held back as repeats; the others are pending."""
+    with journal.transaction() as db:
+        db.execute(
+            "UPDATE rows SET outcome = 'pending', msg = '', status = '', "
+            "platform_trade_no = '' WHERE batch_id = ? AND outcome = 'repeat'",
+            (batch_id,),
+        )
+        db.executemany(
+            "UPDATE rows SET outcome = 'repeat', msg = ?, status = ?, platform_trade_no = ? "
+            "WHERE trade_no = ? AND outcome IN ('pending', 'repeat') AND attempts = 0 "
+            "AND in_flight = 0",
+            [
+                (f"same payout placed in batch {r.batch_id} as tradeNo {r.trade_no} "
+                 f"({r.outcome}) at {r.first_sent_at}; --allow-repeat sends it again",
+                 r.status, r.platform_trade_no, trade_no)
+                for trade_no, r in repeats.items()
+            ],
+        )  # fmt: skip
+
+
+@contextmanager
+def batch_lock(journal_path: Path, batch_id: str) -> Iterator[None]:
+    """Hold the batch for this process; a second process on the same batch is refused.
+
+    An OS file lock: the kernel releases it when the process ends, however it ends.
+    """
+    folder = journal_path.with_name(journal_path.name + ".locks")
+    folder.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(folder / f"{batch_id}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            raise JournalError(
+                f"batch {batch_id} is being sent by {holder} right now; wait for it to "
+                "finish (or stop it), then run again"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def hold_back_repeats(
+    journal: Journal,
+    batch_id: str,
+    candidates: list[JournalRow],
+    options: SendOptions,
+    say: Callable[[str], None],
+) -> list[JournalRow]:
+    """The rows to send: the candidates no other batch placed within the repeat window.
+
+    The held-back rows are recorded as ``repeat``; each run checks them again.
+    """
+    repeats = (
+        {}
+        if options.allow_repeat
+        else find_repeats(journal, batch_id, candidates, options.repeat_window_hours)
+    )
+    # Only rows never sent by this batch can be held back; the others must be resolved.
+    unsent = {row.trade_no for row in candidates if not row.attempts and not row.in_flight}
+    repeats = {t: r for t, r in repeats.items() if t in unsent}
+    mark_repeats(journal, batch_id, repeats)
+    if repeats:
+        say(
+            f"{len(repeats)} row(s) match payouts placed by another batch in the last "
+            f"{options.repeat_window_hours:g} h and are not sent (see the msg column; "
+            "--allow-repeat sends them)"
+        )
+    return [row for row in candidates if row.trade_no not in repeats]
