@@ -8,19 +8,9 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from helpers import SECRET, Sandbox, invoke, payroll_rows, write_csv
+from helpers import SECRET, Sandbox, invoke, payroll_rows, read_result, write_csv
 
 from batchpay.sandbox import Faults
-
-
-def result_rows(path: Path) -> list[dict[str, str]]:
-    workbook = openpyxl.load_workbook(path, read_only=True)
-    rows = list(workbook.active.iter_rows(values_only=True))
-    workbook.close()
-    header = [str(h) for h in rows[0]]
-    return [
-        dict(zip(header, ["" if v is None else v for v in row], strict=True)) for row in rows[1:]
-    ]
 
 
 def journal_trade_nos(journal: Path) -> dict[int, str]:
@@ -34,7 +24,7 @@ def test_valid_file_ends_with_every_row_processing_with_the_gateways_number(
     output = tmp_path / "out.xlsx"
     result = invoke("run", str(payroll_csv), "--yes", "-o", str(output))
     assert result.exit_code == 0, result.output
-    rows = result_rows(output)
+    rows = read_result(output)
     assert len(rows) == 12
     orders = sandbox.gateway.orders
     assert len(orders) == 12
@@ -74,7 +64,7 @@ def test_skip_invalid_sends_the_valid_rows_and_reports_the_invalid_ones(
     path = write_csv(tmp_path / "mixed.csv", rows)
     result = invoke("run", str(path), "--yes", "--skip-invalid", "-o", str(tmp_path / "r.xlsx"))
     assert result.exit_code == 3, result.output
-    out = result_rows(tmp_path / "r.xlsx")
+    out = read_result(tmp_path / "r.xlsx")
     assert [r["outcome"] for r in out] == ["processing", "invalid", "processing", "processing"]
     assert out[1]["errors"].startswith("Email: 'not-an-email' must be an e-mail")
     assert out[1]["tradeNo"] == ""
@@ -133,7 +123,7 @@ def test_429_and_503_are_retried_and_then_placed(
     sandbox.faults = Faults(rates={status: 1.0}, retry_after=0.05)
     result = invoke("run", str(payroll_csv), "--yes", "-o", str(payroll_csv.with_suffix(".xlsx")))
     assert result.exit_code == 0, result.output
-    rows = result_rows(payroll_csv.with_suffix(".xlsx"))
+    rows = read_result(payroll_csv.with_suffix(".xlsx"))
     assert {r["outcome"] for r in rows} == {"processing"}
     assert {r["attempts"] for r in rows} == {"2"}
     assert len(sandbox.gateway.payout_requests) == 24
