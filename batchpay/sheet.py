@@ -14,13 +14,14 @@ import difflib
 import io
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .workbook import OLE2_MAGIC, ZIP_MAGIC, kind_problem, xlsx_formula_cells
 
 REQUIRED = ("amount", "accountNo", "mobile", "email", "firstname", "lastname")
 OPTIONAL = ("tradeNo", "remark", "notifyUrl")
@@ -51,6 +52,11 @@ class Sheet:
     row_numbers: np.ndarray
     columns: dict[str, int]  # canonical name -> header position
     cell_types: pd.DataFrame | None = None  # same shape as frame; None for CSV (all text)
+    # What the values alone do not show (sheet row numbers, 0-based columns):
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # r0, c0, r1, c1
+    formulas: set[tuple[int, int]] = field(default_factory=set)
+    blank_rows: list[int] = field(default_factory=list)  # skipped between data rows
+    notes: list[str] = field(default_factory=list)  # file-level warnings (encoding, ...)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -85,6 +91,9 @@ class _Table:
     header_row: int
     rows: list[list[str]]
     types: list[list[str]] | None = None
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)
+    formulas: set[tuple[int, int]] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
 
 
 def read_sheet(path: Path, *, sheet: str | None = None) -> Sheet:
@@ -108,20 +117,36 @@ def read_sheet(path: Path, *, sheet: str | None = None) -> Sheet:
     )
 
 
-def _decode(path: Path) -> str:
+CP1252_NOTE = (
+    "{path}: not UTF-8; read as Windows-1252 (cp1252). Check accented names in the result, "
+    'or save the file as "CSV UTF-8" to be sure'
+)
+
+
+def _decode(path: Path) -> tuple[str, list[str]]:
+    """The file's text, and a note when the encoding had to be guessed."""
     raw = path.read_bytes()
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
+        return raw.decode("utf-16"), []  # Excel's "Unicode text"
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig"), []
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252"), [CP1252_NOTE.format(path=path)]
     except UnicodeDecodeError as exc:
         raise InputError(
-            f'{path}: not UTF-8 text (byte {exc.start}); save it as "CSV UTF-8" and try again'
+            f"{path}: neither UTF-8 nor Windows-1252 text (byte {exc.start}); save it as "
+            '"CSV UTF-8" and try again'
         ) from None
 
 
 def _read_csv(path: Path) -> _Table:
-    text = _decode(path)
+    with path.open("rb") as stream:
+        head = stream.read(8)
+    if head.startswith((ZIP_MAGIC, OLE2_MAGIC)):
+        raise InputError(f"{path}: is a workbook with a {path.suffix} name; rename it to .xlsx")
+    text, notes = _decode(path)
     if "\x00" in text:
         raise InputError(f"{path}: this is not a text CSV file (it holds binary data)")
     delimiter = _delimiter(text)
@@ -129,7 +154,9 @@ def _read_csv(path: Path) -> _Table:
         records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
     except csv.Error as exc:
         raise InputError(f"{path}: not a readable CSV file ({exc})") from None
-    return _table(path, records, None)
+    table = _table(path, records, None)
+    table.notes.extend(notes)
+    return table
 
 
 def _delimiter(text: str) -> str:
@@ -180,6 +207,9 @@ def _cell(value: object) -> tuple[str, str]:
 def _read_workbook(path: Path, sheet: str | None) -> tuple[str, _Table]:
     from python_calamine import CalamineWorkbook
 
+    problem = kind_problem(path)
+    if problem:
+        raise InputError(f"{path}: {problem}")
     try:
         workbook = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types for every malformed file
@@ -197,8 +227,12 @@ def _read_workbook(path: Path, sheet: str | None) -> tuple[str, _Table]:
     else:
         raise InputError(f"{path}: no sheet named {sheet!r}; its sheets are {', '.join(names)}")
     try:
+        worksheet = workbook.get_sheet_by_name(name)
         # skip_empty_area=False starts at A1, so list index + 1 is the sheet row number.
-        values = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        values = worksheet.to_python(skip_empty_area=False)
+        merged = [
+            (r0 + 1, c0, r1 + 1, c1) for (r0, c0), (r1, c1) in worksheet.merged_cell_ranges or []
+        ]
     except Exception as exc:
         raise InputError(f"{path}: cannot read sheet {name!r} ({_short(exc)})") from None
     texts: list[list[str]] = []
@@ -207,7 +241,11 @@ def _read_workbook(path: Path, sheet: str | None) -> tuple[str, _Table]:
         cells = [_cell(v) for v in row]
         texts.append([c[0] for c in cells])
         types.append([c[1] for c in cells])
-    return name, _table(path, texts, types)
+    table = _table(path, texts, types)
+    table.merged = merged
+    if path.suffix.lower() in {".xlsx", ".xlsm"}:
+        table.formulas = xlsx_formula_cells(path, name)
+    return name, table
 
 
 def _short(exc: Exception) -> str:
@@ -239,6 +277,7 @@ def _build(path: Path, sheet_name: str | None, table: _Table) -> Sheet:
         raise InputError(f"{where}: " + _missing_message(missing, header))
 
     keep: list[int] = []
+    blank: list[int] = []
     texts: list[list[str]] = []
     kinds: list[list[str]] = []
     for i, row in enumerate(table.rows):
@@ -248,7 +287,8 @@ def _build(path: Path, sheet_name: str | None, table: _Table) -> Sheet:
                 f"column ({width} columns); give those values a header or remove them"
             )
         if not any(c.strip() for c in row[:width]):
-            continue  # blank rows are skipped; row numbers still count them
+            blank.append(table.header_row + 1 + i)  # skipped; row numbers still count them
+            continue
         keep.append(table.header_row + 1 + i)
         texts.append((row + [""] * width)[:width])
         if table.types is not None:
@@ -265,6 +305,10 @@ def _build(path: Path, sheet_name: str | None, table: _Table) -> Sheet:
         row_numbers=np.asarray(keep, dtype=np.int64),
         columns=columns,
         cell_types=cell_types,
+        merged=table.merged,
+        formulas=table.formulas,
+        blank_rows=[r for r in blank if r < keep[-1]],  # trailing blank rows are no news
+        notes=table.notes,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -20,13 +20,12 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from . import damage
 from .config import DEFAULT_MOBILE_PATTERN
-from .sheet import CANONICAL, NUMBER, Sheet
+from .damage import ERROR, WARNING
+from .sheet import CANONICAL, Sheet
 
-NUMBER_CELL_RULE = (
-    "was stored as a number by the spreadsheet, so leading zeros or digits beyond the 15th "
-    "may be lost: format the column as Text and re-enter the numbers"
-)
+NUMBER_CELL_RULE = damage.NUMBER_CELL
 
 
 @dataclass(frozen=True)
@@ -35,11 +34,13 @@ class Problem:
     column: str  # the column's header as written in the file
     value: str
     rule: str
+    severity: str = ERROR
 
     def describe(self) -> str:
+        prefix = "warning: " if self.severity == WARNING else ""
         if not self.value.strip():
-            return f"row {self.row}, column {self.column!r} is empty: it {self.rule}"
-        return f"row {self.row}, column {self.column!r}: {self.value!r} {self.rule}"
+            return f"{prefix}row {self.row}, column {self.column!r} is empty: it {self.rule}"
+        return f"{prefix}row {self.row}, column {self.column!r}: {self.value!r} {self.rule}"
 
 
 @dataclass
@@ -49,8 +50,10 @@ class Validation:
     fields: pd.DataFrame  # canonical columns as normalized text; amount as whole-number text
     amounts: np.ndarray  # int64 amount per row, 0 where the amount is invalid
     invalid: np.ndarray  # bool per row
-    problems: list[Problem]
-    row_errors: list[str]  # per row: "column: problem; ..." or ""
+    problems: list[Problem]  # errors: each makes its row invalid
+    row_errors: list[str]  # per row: "column: problem; ..." (warnings too) or ""
+    warnings: list[Problem] = field(default_factory=list)  # rows stay valid
+    notes: list[str] = field(default_factory=list)  # about the file as a whole
 
     @property
     def valid_count(self) -> int:
@@ -118,12 +121,20 @@ def build_schema(mobile_pattern: str) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, strict=False)
 
 
-def validate(sheet: Sheet, mobile_pattern: str = DEFAULT_MOBILE_PATTERN) -> Validation:
+def validate(
+    sheet: Sheet, mobile_pattern: str = DEFAULT_MOBILE_PATTERN, *, strict_duplicates: bool = False
+) -> Validation:
     fields = pd.DataFrame({name: sheet.text(name) for name in CANONICAL}).astype(str)
     fields.index = pd.RangeIndex(len(fields))
     rules = sheet_rules()
-    # (position, canonical column, priority, rule): a cell's damage outranks its pattern rule
-    failures: list[tuple[int, str, int, str]] = []
+    # Damage first: a restored value must be in place before the rules run, and a cell's
+    # damage explains it better than the rule its damaged text then breaks.
+    found = damage.findings(sheet, fields, mobile_pattern, strict_duplicates=strict_duplicates)
+    for finding in found:
+        if finding.fixed is not None:
+            fields.loc[finding.position, finding.column] = finding.fixed
+    # (position, canonical column, priority, rule, severity)
+    failures = [(f.position, f.column, 0, f.rule, f.severity) for f in found]
     try:
         build_schema(mobile_pattern).validate(fields, lazy=True)
     except pa.errors.SchemaErrors as exc:
@@ -133,33 +144,50 @@ def validate(sheet: Sheet, mobile_pattern: str = DEFAULT_MOBILE_PATTERN) -> Vali
             rule = rules[column]["rule"]
             if kind == "unique":
                 rule = "appears more than once in the file: " + rule
-            failures.append((int(position), column, 1, rule))
-    for column in ("accountNo", "mobile"):
-        types = sheet.types(column)
-        if types is not None:
-            for position in np.flatnonzero(types.to_numpy() == NUMBER):
-                failures.append((int(position), column, 0, NUMBER_CELL_RULE))
+            failures.append((int(position), column, 1, rule, ERROR))
 
     amounts = parse_amounts(fields["amount"]).to_numpy()
     invalid = np.zeros(len(fields), dtype=bool)
     row_errors = [""] * len(fields)
-    problems = []
-    seen: set[tuple[int, str]] = set()
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    seen: set[tuple[int, str, str]] = set()
     # Problems in the order a reader meets them: by row, then by the column's place in the file.
     failures.sort(key=lambda f: (f[0], sheet.columns.get(f[1], -1), f[2]))
-    for position, column, _, rule in failures:
-        if (position, column) in seen:
-            continue  # one problem per cell: the first rule that fails
-        seen.add((position, column))
-        invalid[position] = True
+    for position, column, _, rule, severity in failures:
+        if (position, column, severity) in seen:
+            continue  # one problem of each kind per cell: the first rule that fails
+        seen.add((position, column, severity))
         header = sheet.header_of(column) if sheet.has(column) else column
         raw = str(sheet.frame.iat[position, sheet.columns[column]]) if sheet.has(column) else ""
-        problems.append(Problem(int(sheet.row_numbers[position]), header, raw, rule))
+        problem = Problem(int(sheet.row_numbers[position]), header, raw, rule, severity)
+        if severity == ERROR:
+            invalid[position] = True
+            problems.append(problem)
+        else:
+            warnings.append(problem)
         shown = repr(raw) if raw.strip() else "empty, it"
-        row_errors[position] += ("; " if row_errors[position] else "") + f"{header}: {shown} {rule}"
-    problems.sort(key=lambda p: p.row)
+        label = f"warning: {header}" if severity == WARNING else header
+        row_errors[position] += ("; " if row_errors[position] else "") + f"{label}: {shown} {rule}"
     amounts = np.where(invalid, 0, np.maximum(amounts, 0))
     # Valid amounts in one form ("1,000.00" -> "1000"), so that reformatting the column does
     # not make a different batch; invalid rows keep their text.
     fields["amount"] = fields["amount"].where(invalid, pd.Series(amounts).astype(str))
-    return Validation(fields, amounts, invalid, problems, row_errors)
+    notes = [*sheet.notes, *damage.blank_rows_note(sheet), *_trimmed_notes(sheet)]
+    return Validation(fields, amounts, invalid, problems, row_errors, warnings, notes)
+
+
+def _trimmed_notes(sheet: Sheet) -> list[str]:
+    """Surrounding spaces (non-breaking ones too) are removed; say where, once per column."""
+    notes = []
+    for position in sheet.columns.values():
+        raw = sheet.frame[position]
+        changed = np.flatnonzero((raw != raw.str.strip()).to_numpy())
+        if len(changed):
+            rows = ", ".join(str(sheet.row_numbers[i]) for i in changed[:10])
+            more = f" and {len(changed) - 10} more" if len(changed) > 10 else ""
+            notes.append(
+                f"{sheet.where}: surrounding spaces removed from {len(changed)} value(s) in "
+                f"column {sheet.headers[position]!r} (row {rows}{more})"
+            )
+    return notes

@@ -295,11 +295,22 @@ def test_account_number_that_looks_fine_but_is_a_number_cell_is_refused(tmp_path
     assert validation.invalid.tolist() == [True, False]
 
 
-def test_mobile_stored_as_number_that_lost_its_leading_zero_is_a_number_cell(tmp_path):
+def test_mobile_stored_as_number_that_lost_its_leading_zero_is_restored_with_a_warning(
+    tmp_path,
+):
     rows = [HEADER, ["100", "12345", 917123456, *ROW[3:]]]
     validation = validate(read_sheet(write_xlsx(tmp_path / "pay.xlsx", rows)))
+    assert validation.problems == []
+    assert [(w.row, w.column, w.value) for w in validation.warnings] == [(2, "mobile", "917123456")]
+    assert "read as 0917123456" in validation.warnings[0].rule
+    assert validation.fields["mobile"].tolist() == ["0917123456"]
+
+
+def test_mobile_number_cell_that_cannot_be_restored_unambiguously_is_an_error(tmp_path):
+    rows = [HEADER, ["100", "12345", 12345, *ROW[3:]]]
+    validation = validate(read_sheet(write_xlsx(tmp_path / "pay.xlsx", rows)))
     # The number-cell rule outranks the pattern rule: one problem per cell.
-    assert validation.problems == [Problem(2, "mobile", "917123456", NUMBER_CELL_RULE)]
+    assert validation.problems == [Problem(2, "mobile", "12345", NUMBER_CELL_RULE)]
 
 
 def test_amount_stored_as_number_is_accepted(tmp_path):
@@ -392,7 +403,7 @@ def test_unsupported_extension_is_an_input_error(tmp_path, name):
 def test_csv_renamed_xlsx_is_an_input_error(tmp_path):
     path = tmp_path / "pay.xlsx"
     path.write_text(csv_text([HEADER, ROW]))
-    with pytest.raises(InputError, match="cannot open it as a workbook"):
+    with pytest.raises(InputError, match=r"is a text \(CSV\) file with a .xlsx name; rename it"):
         read_sheet(path)
 
 
@@ -404,11 +415,13 @@ def test_workbook_renamed_csv_is_an_input_error(tmp_path):
         read_sheet(path)
 
 
-def test_latin1_csv_is_an_input_error_suggesting_utf8(tmp_path):
+def test_a_windows_1252_csv_is_read_with_a_note_suggesting_utf8(tmp_path):
     path = tmp_path / "pay.csv"
-    path.write_bytes(csv_text([HEADER, with_field("firstname", "José")]).encode("latin-1"))
-    with pytest.raises(InputError, match="UTF-8"):
-        read_sheet(path)
+    path.write_bytes(csv_text([HEADER, with_field("firstname", "José")]).encode("cp1252"))
+    sheet = read_sheet(path)
+    assert sheet.text("firstname").tolist() == ["José"]
+    assert len(sheet.notes) == 1 and "read as Windows-1252" in sheet.notes[0]
+    assert 'save the file as "CSV UTF-8"' in sheet.notes[0]
 
 
 def test_missing_file_is_an_input_error(tmp_path):
@@ -654,9 +667,11 @@ def test_custom_mobile_pattern_is_honoured(tmp_path):
 
 
 def test_valid_sheet_has_no_problems_and_no_row_errors(tmp_path):
-    rows = [[*HEADER, "remark"], [*ROW, "May salary"], [*ROW, ""]]
+    other = [ROW[0], "99887766", *ROW[2:]]  # another account: not a duplicate payout
+    rows = [[*HEADER, "remark"], [*ROW, "May salary"], [*other, ""]]
     validation = validate(read_sheet(write_csv(tmp_path / "pay.csv", rows)))
     assert validation.problems == []
+    assert validation.warnings == []
     assert validation.row_errors == ["", ""]
     assert validation.valid_count == 2
     assert validation.amounts.tolist() == [100, 100]

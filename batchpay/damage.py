@@ -1,0 +1,175 @@
+"""Spreadsheet damage: what a spreadsheet program did to values before batchpay saw them.
+
+Read from the cells' types and the sheet's structure, not only from the text: an account
+number stored as a number, text in scientific notation, a date where digits belong, a mobile
+that lost its leading zero, float noise in an amount, formulas, merged cells, duplicated
+payouts. Each finding names the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .sheet import DATE, NUMBER, Sheet
+
+ERROR, WARNING = "error", "warning"
+
+NUMBER_CELL = (
+    "was stored as a number by the spreadsheet, so leading zeros or digits beyond the 15th "
+    "may be lost: format the column as Text and re-enter the numbers"
+)
+SCIENTIFIC = (
+    "is in scientific notation: a spreadsheet turned the number into {value} and its digits "
+    "are gone; format the column as Text in the original file and export it again"
+)
+DATE_CELL = (
+    "was turned into a date by the spreadsheet: format the column as Text and re-enter the value"
+)
+FLOAT_NOISE = (
+    "is {whole} with floating-point noise (from a formula or a conversion): enter {whole} as a "
+    "whole number, or format the column as Text"
+)
+MOBILE_RESTORED = (
+    "was stored as a number and lost its leading zero; read as {fixed}. Format the column as "
+    "Text to keep the zero"
+)
+FORMULA = (
+    "is a formula; its last calculated value {value!r} is used. Paste values instead of formulas "
+    "to be sure of what is sent"
+)
+MERGED = "is part of merged cells {range}: unmerge them and give every row its own value"
+DUPLICATE = (
+    "has the same account number and amount as row {other}: is this one payment entered twice? "
+    "(--strict-duplicates makes this an error)"
+)
+DUPLICATE_STRICT = "has the same account number and amount as row {other}"
+BLANK_ROWS = "{where}: blank row(s) {rows} were skipped"
+
+_SCIENTIFIC = re.compile(r"[+-]?[0-9](?:[.,][0-9]+)?[eE][+-]?[0-9]+")
+DIGIT_COLUMNS = ("accountNo", "mobile", "amount")
+
+
+@dataclass(frozen=True)
+class Finding:
+    position: int  # the row's position in the sheet's frame
+    column: str  # canonical column name
+    rule: str
+    severity: str = ERROR
+    fixed: str | None = None  # the value to use instead (a restored mobile)
+
+
+def cell_name(column: int, row: int) -> str:
+    letters = ""
+    column += 1
+    while column:
+        column, rest = divmod(column - 1, 26)
+        letters = chr(65 + rest) + letters
+    return f"{letters}{row}"
+
+
+def findings(
+    sheet: Sheet, fields: pd.DataFrame, mobile_pattern: str, *, strict_duplicates: bool
+) -> list[Finding]:
+    found: list[Finding] = []
+    for column in DIGIT_COLUMNS:
+        if not sheet.has(column):
+            continue
+        texts = fields[column]
+        types = sheet.types(column)
+        kinds = types.to_numpy() if types is not None else np.full(len(texts), "text")
+        scientific = texts.str.fullmatch(_SCIENTIFIC.pattern).fillna(False).to_numpy(dtype=bool)
+        for position in np.flatnonzero((kinds == NUMBER) | (kinds == DATE) | scientific):
+            found.extend(
+                _cell(column, int(position), str(texts.iat[int(position)]),
+                      str(kinds[position]), mobile_pattern)
+            )  # fmt: skip
+    found.extend(_structure(sheet))
+    found.extend(_duplicates(sheet, fields, strict_duplicates))
+    return found
+
+
+def _cell(column: str, position: int, text: str, kind: str, mobile_pattern: str) -> list[Finding]:
+    if kind == DATE:
+        return [Finding(position, column, DATE_CELL)]
+    if kind != NUMBER:  # text in scientific notation
+        return [Finding(position, column, SCIENTIFIC.format(value=text))]
+    if column == "accountNo":
+        return [Finding(position, column, NUMBER_CELL)]
+    if column == "mobile":
+        restored = [
+            "0" * zeros + text
+            for zeros in (1, 2)
+            if text.isdigit() and re.fullmatch(mobile_pattern, "0" * zeros + text)
+        ]
+        if len(restored) == 1:
+            rule = MOBILE_RESTORED.format(fixed=restored[0])
+            return [Finding(position, column, rule, WARNING, restored[0])]
+        return [Finding(position, column, NUMBER_CELL)]
+    # amount: numbers are fine, float noise is not
+    try:
+        value = float(text)
+    except ValueError:
+        return []
+    whole = round(value)
+    if value != whole and abs(value - whole) < 1e-6:
+        return [Finding(position, column, FLOAT_NOISE.format(whole=whole))]
+    return []
+
+
+def _structure(sheet: Sheet) -> list[Finding]:
+    found: list[Finding] = []
+    position_of = {int(row): i for i, row in enumerate(sheet.row_numbers)}
+    canonical_at = {position: name for name, position in sheet.columns.items()}
+    for r0, c0, r1, c1 in sheet.merged:
+        span = f"{cell_name(c0, r0)}:{cell_name(c1, r1)}"
+        for row in range(r0, r1 + 1):
+            for col in range(c0, c1 + 1):
+                if col in canonical_at and row in position_of:
+                    found.append(
+                        Finding(position_of[row], canonical_at[col], MERGED.format(range=span))
+                    )
+    for row, col in sorted(sheet.formulas):
+        if col in canonical_at and row in position_of:
+            position = position_of[row]
+            value = str(sheet.frame.iat[position, col])
+            found.append(Finding(position, canonical_at[col], FORMULA.format(value=value), WARNING))
+    return found
+
+
+def _duplicates(sheet: Sheet, fields: pd.DataFrame, strict: bool) -> list[Finding]:
+    """The same account number and amount twice: often one payment entered twice."""
+    amounts = (
+        fields["amount"].str.replace(",", "", regex=False).str.replace(r"\.0+$", "", regex=True)
+    )
+    keys = fields["accountNo"] + "\x00" + amounts
+    given = fields["accountNo"].ne("") & fields["amount"].ne("")
+    repeated = keys.duplicated(keep=False) & given
+    if not repeated.any():
+        return []
+    first_row: dict[str, int] = {}
+    found = []
+    rows = sheet.row_numbers
+    for position in map(int, np.flatnonzero(repeated.to_numpy())):
+        key = str(keys.iat[position])
+        if key not in first_row:
+            first_row[key] = position
+            continue
+        first = first_row[key]
+        for here, other in ((first, position), (position, first)):
+            rule = (DUPLICATE_STRICT if strict else DUPLICATE).format(other=int(rows[other]))
+            found.append(Finding(here, "accountNo", rule, ERROR if strict else WARNING))
+    return found
+
+
+def blank_rows_note(sheet: Sheet) -> list[str]:
+    if not sheet.blank_rows:
+        return []
+    rows = sheet.blank_rows
+    shown = ", ".join(str(r) for r in rows[:10]) + (
+        f" and {len(rows) - 10} more" if len(rows) > 10 else ""
+    )
+    return [BLANK_ROWS.format(where=sheet.where, rows=shown)]
