@@ -25,8 +25,17 @@ from .config import (
 )
 from .errors import BatchpayError, RefusedError
 from .journal import JournalRow
-from .payrun import SANDBOX_NOTIFY_URL, RunRequest, Summary, load, problem_lines, run_batch
+from .payrun import (
+    SANDBOX_NOTIFY_URL,
+    RunRequest,
+    Summary,
+    load,
+    problem_lines,
+    run_batch,
+    write_report,
+)
 from .results import default_output
+from .validate import Problem
 
 NO_TERMINAL = (
     "refused: no terminal to confirm on; check the count and total, then pass --yes "
@@ -90,39 +99,67 @@ def sheet_option(func: Any) -> Any:
     )(func)
 
 
+def strict_duplicates_option(func: Any) -> Any:
+    return click.option(
+        "--strict-duplicates",
+        is_flag=True,
+        help="Make the same account number and amount twice an error, not a warning.",
+    )(func)
+
+
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @sheet_option
+@strict_duplicates_option
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write every problem to this spreadsheet (.xlsx or .csv).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as one JSON object.")
-def validate(file: Path, sheet: str | None, as_json: bool) -> None:
+def validate(
+    file: Path, sheet: str | None, strict_duplicates: bool, report: Path | None, as_json: bool
+) -> None:
     """Read and validate FILE; print every problem by sheet row and column. Sends nothing.
 
-    Exit code 0 when every row is valid, 1 otherwise.
+    Exit code 0 when every row is valid (warnings allowed), 1 otherwise.
 
     \b
     Example:
-        batchpay validate samples/payroll-with-errors.csv
+        batchpay validate samples/payroll-with-errors.csv --report problems.xlsx
     """
-    loaded = load(file, sheet=sheet, mobile_pattern=mobile_pattern(os.environ))
+    loaded = load(
+        file,
+        sheet=sheet,
+        mobile_pattern=mobile_pattern(os.environ),
+        strict_duplicates=strict_duplicates,
+    )
     v = loaded.validation
     total = int(v.amounts.sum())
+    if report:
+        write_report(report, loaded)
     if as_json:
-        problems = [
-            {"row": p.row, "column": p.column, "value": p.value, "problem": p.rule}
-            for p in v.problems
-        ]
+
+        def listed(problems: list[Problem]) -> list[dict[str, object]]:
+            return [
+                {"row": p.row, "column": p.column, "value": p.value, "problem": p.rule}
+                for p in problems
+            ]
+
         document = {
             "file": loaded.where, "rows": len(v.fields), "valid": v.valid_count,
             "invalid": len(v.fields) - v.valid_count, "total_valid_amount": total,
-            "problems": problems,
+            "problems": listed(v.problems), "warnings": listed(v.warnings), "notes": v.notes,
         }  # fmt: skip
         click.echo(json.dumps(document, ensure_ascii=False))
     else:
         for line in problem_lines(loaded):
             click.echo(line)
+        warned = f", {len(v.warnings)} warning(s)" if v.warnings else ""
         click.echo(
             f"{loaded.where}: {len(v.fields)} rows, {v.valid_count} valid, "
-            f"{len(v.fields) - v.valid_count} invalid; valid rows total {total:,}"
+            f"{len(v.fields) - v.valid_count} invalid{warned}; valid rows total {total:,}"
+            + (f"; problems written to {report}" if report else "")
         )
     sys.exit(1 if v.problems else 0)
 
@@ -146,6 +183,7 @@ def validate(file: Path, sheet: str | None, as_json: bool) -> None:
     "--skip-invalid", is_flag=True, help="Send the valid rows even when some are invalid."
 )
 @sheet_option
+@strict_duplicates_option
 @click.option("--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True)
 @click.option(
     "--rate", type=click.FloatRange(min=0, min_open=True), help="At most R requests a second."
@@ -199,6 +237,7 @@ def run(
     expect_total: int | None,
     skip_invalid: bool,
     sheet: str | None,
+    strict_duplicates: bool,
     concurrency: int,
     rate: float | None,
     timeout: float,
@@ -247,6 +286,7 @@ def run(
         skip_invalid=skip_invalid,
         expect_count=expect_count,
         expect_total=expect_total,
+        strict_duplicates=strict_duplicates,
     )
     target = "the sandbox gateway" if config is None else urlsplit(config.payout_url).netloc
 

@@ -25,10 +25,10 @@ from .config import (
 )
 from .dispatch import Dispatcher, Progress
 from .errors import ConfigError, InvalidRowsError, RefusedError
-from .journal import Journal, JournalRow, SheetRow
+from .journal import Journal, JournalRow, SheetRow, now
 from .outcomes import TO_SEND, Outcome, exit_code
 from .protection import batch_lock, hold_back_repeats
-from .results import ResultRow, write_results
+from .results import ResultRow, Table, write_results, write_tables
 from .sandbox import SandboxGateway, SandboxServer
 from .sheet import CANONICAL, Sheet, read_sheet
 from .signing import sign
@@ -47,9 +47,12 @@ class Loaded:
         return self.sheet.where
 
 
-def load(path: Path, *, sheet: str | None, mobile_pattern: str) -> Loaded:
+def load(
+    path: Path, *, sheet: str | None, mobile_pattern: str, strict_duplicates: bool = False
+) -> Loaded:
     loaded_sheet = read_sheet(path, sheet=sheet)
-    return Loaded(loaded_sheet, validate(loaded_sheet, mobile_pattern))
+    validation = validate(loaded_sheet, mobile_pattern, strict_duplicates=strict_duplicates)
+    return Loaded(loaded_sheet, validation)
 
 
 def sheet_rows(loaded: Loaded, notify_url: str | None) -> list[SheetRow]:
@@ -175,8 +178,21 @@ def result_rows(loaded: Loaded, rows: list[JournalRow]) -> list[ResultRow]:
     ]
 
 
-def write(path: Path, loaded: Loaded, rows: list[JournalRow]) -> None:
-    write_results(path, loaded.sheet, result_rows(loaded, rows))
+def summary_rows(
+    batch_id: str, source: str, journal: Path, counts: dict[str, int], amounts: dict[str, int],
+    *, dry_run: bool,
+) -> list[list[str]]:  # fmt: skip
+    """The result workbook's Summary sheet."""
+    rows = [
+        ["batch", batch_id], ["source file", source], ["journal", str(journal)],
+        ["written at (UTC)", now()], ["dry run", "yes" if dry_run else "no"],
+    ]  # fmt: skip
+    for outcome, count in counts.items():
+        rows.append([f"{outcome}: rows", str(count)])
+        rows.append([f"{outcome}: amount", str(amounts[outcome])])
+    rows.append(["total: rows", str(sum(counts.values()))])
+    rows.append(["total: amount", str(sum(amounts.values()))])
+    return rows
 
 
 def reload(journal: Journal, plan: Plan) -> list[JournalRow]:
@@ -273,7 +289,20 @@ def require_valid(loaded: Loaded, skip_invalid: bool) -> None:
 
 
 def problem_lines(loaded: Loaded) -> list[str]:
-    return [f"{loaded.where}: {p.describe()}" for p in loaded.validation.problems]
+    """Notes about the file, then every error and warning in sheet order, one line each."""
+    v = loaded.validation
+    problems = sorted([*v.problems, *v.warnings], key=lambda p: p.row)
+    return [*v.notes, *(f"{loaded.where}: {p.describe()}" for p in problems)]
+
+
+def write_report(path: Path, loaded: Loaded) -> None:
+    """The full problem list as a spreadsheet (.xlsx or .csv)."""
+    v = loaded.validation
+    problems = sorted([*v.problems, *v.warnings], key=lambda p: p.row)
+    rows = [["", "", "", "note", note] for note in v.notes]
+    rows += [[str(p.row), p.column, p.value, p.severity, p.rule] for p in problems]
+    header = ["row", "column", "value", "severity", "problem"]
+    write_tables(path, [Table("Problems", header, iter(rows))])
 
 
 @dataclass(frozen=True)
@@ -292,6 +321,7 @@ class RunRequest:
     skip_invalid: bool = False
     expect_count: int | None = None
     expect_total: int | None = None
+    strict_duplicates: bool = False
 
 
 Confirm = Callable[[list[JournalRow], str], None]  # (rows to send, batch id); raises to refuse
@@ -300,7 +330,12 @@ Confirm = Callable[[list[JournalRow], str], None]  # (rows to send, batch id); r
 def run_batch(request: RunRequest, confirm: Confirm, say: Callable[[str], None]) -> Summary:
     """The whole job. ``say`` receives notes for the operator (problems, resumed rows)."""
     started = time.monotonic()
-    loaded = load(request.file, sheet=request.sheet, mobile_pattern=request.mobile_pattern)
+    loaded = load(
+        request.file,
+        sheet=request.sheet,
+        mobile_pattern=request.mobile_pattern,
+        strict_duplicates=request.strict_duplicates,
+    )
     for line in problem_lines(loaded):
         say(line)
     require_valid(loaded, request.skip_invalid)
@@ -326,12 +361,14 @@ def run_batch(request: RunRequest, confirm: Confirm, say: Callable[[str], None])
                     _send_to(config, request.protocol, request.options, journal, to_send)
                 )
             latest = reload(journal, plan)
+    counts, amounts = summarize(latest)
     if sent.abandoned:
         say("interrupted twice: the result file was not written; run again to resume")
     else:
-        write(request.output, loaded, latest)
+        summary = summary_rows(plan.batch_id, str(request.file), request.journal, counts,
+                               amounts, dry_run=request.dry_run)  # fmt: skip
+        write_results(request.output, loaded.sheet, result_rows(loaded, latest), summary)
     stopped = sent.stopped
-    counts, amounts = summarize(latest)
     if request.dry_run:
         code = 1 if loaded.validation.problems else 0
     else:

@@ -8,6 +8,7 @@ mobiles keep their digits, and nothing becomes a formula.
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -69,11 +70,42 @@ def _table(sheet: Sheet, results: Sequence[ResultRow]) -> tuple[list[str], Itera
     return header, rows()
 
 
-def write_results(path: Path, sheet: Sheet, results: Sequence[ResultRow]) -> None:
+# Row highlighting in result workbooks, by outcome.
+HIGHLIGHT = {
+    Outcome.INVALID.value: "#F8CBAD",
+    Outcome.REJECTED.value: "#F8CBAD",
+    Outcome.FAILED.value: "#F8CBAD",
+    Outcome.UNKNOWN.value: "#FFE699",
+    Outcome.PENDING.value: "#FFF2CC",
+}
+WIDTH_SAMPLE = 1000  # rows looked at to size the columns
+
+
+@dataclass(frozen=True)
+class Table:
+    """A sheet to write: a header, rows of text, and what marks a row."""
+
+    name: str
+    header: list[str]
+    rows: Iterator[list[str]]
+    mark_column: int | None = None  # whose value picks the row's highlight
+
+
+def write_results(
+    path: Path, sheet: Sheet, results: Sequence[ResultRow], summary: list[list[str]] | None = None
+) -> None:
+    header, rows = _table(sheet, results)
+    tables = [Table("Results", header, rows, mark_column=header.index("outcome"))]
+    if summary:
+        tables.append(Table("Summary", ["item", "value"], iter(summary)))
+    write_tables(path, tables)
+
+
+def write_tables(path: Path, tables: Sequence[Table]) -> None:
+    """Write .xlsx (every table a sheet) or .csv (the first table), atomically, owner-only."""
     suffix = path.suffix.lower()
     if suffix not in {".xlsx", ".csv"}:
-        raise InputError(f"{path}: the result file must end in .xlsx or .csv")
-    header, rows = _table(sheet, results)
+        raise InputError(f"{path}: the output file must end in .xlsx or .csv")
     path.parent.mkdir(parents=True, exist_ok=True)
     # mkstemp creates the file readable by its owner only.
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
@@ -81,28 +113,28 @@ def write_results(path: Path, sheet: Sheet, results: Sequence[ResultRow]) -> Non
     temp = Path(temp_name)
     try:
         if suffix == ".xlsx":
-            _write_xlsx(temp, header, rows)
+            _write_xlsx(temp, tables)
         else:
-            _write_csv(temp, header, rows)
+            _write_csv(temp, tables[0])
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
 
 
-def _write_csv(path: Path, header: list[str], rows: Iterator[list[str]]) -> None:
+def _write_csv(path: Path, table: Table) -> None:
     def inert(value: str) -> str:
         return "'" + value if value.startswith(FORMULA_STARTS) else value
 
     # UTF-8 with a byte-order mark, so that Excel shows names with accents right.
     with path.open("w", encoding="utf-8-sig", newline="") as stream:
         writer = csv.writer(stream)
-        writer.writerow(header)
-        for row in rows:
+        writer.writerow(table.header)
+        for row in table.rows:
             writer.writerow([inert(v) for v in row])
 
 
-def _write_xlsx(path: Path, header: list[str], rows: Iterator[list[str]]) -> None:
+def _write_xlsx(path: Path, tables: Sequence[Table]) -> None:
     import xlsxwriter
 
     workbook = xlsxwriter.Workbook(
@@ -110,16 +142,28 @@ def _write_xlsx(path: Path, header: list[str], rows: Iterator[list[str]]) -> Non
         {"constant_memory": True, "strings_to_formulas": False, "strings_to_numbers": False,
          "strings_to_urls": False},
     )  # fmt: skip
-    sheet = workbook.add_worksheet("Results")
     text = workbook.add_format({"num_format": "@"})
-    bold = workbook.add_format({"bold": True, "num_format": "@"})
-    sheet.freeze_panes(1, 0)
-    for col, name in enumerate(header):
-        sheet.set_column(col, col, max(10, min(40, len(name) + 4)), text)
-        sheet.write_string(0, col, name, bold)
-    write = sheet.write_string
-    for r, row in enumerate(rows, start=1):
-        for col, value in enumerate(row):
-            if value:
-                write(r, col, value)
+    bold = workbook.add_format({"bold": True, "num_format": "@", "bottom": 1})
+    marks = {
+        outcome: workbook.add_format({"num_format": "@", "bg_color": color})
+        for outcome, color in HIGHLIGHT.items()
+    }
+    for table in tables:
+        sheet = workbook.add_worksheet(table.name)
+        sheet.freeze_panes(1, 0)
+        sample = list(itertools.islice(table.rows, WIDTH_SAMPLE))
+        for col, name in enumerate(table.header):
+            longest = max([len(name), *(len(r[col]) for r in sample if col < len(r))])
+            sheet.set_column(col, col, min(60, max(8, longest + 2)), text)
+            sheet.write_string(0, col, name, bold)
+        write = sheet.write_string
+        last = 0
+        for last, row in enumerate(itertools.chain(sample, table.rows), start=1):
+            mark = marks.get(row[table.mark_column]) if table.mark_column is not None else None
+            for col, value in enumerate(row):
+                if mark is not None:
+                    write(last, col, value, mark)  # the whole row, empty cells too
+                elif value:
+                    write(last, col, value)
+        sheet.autofilter(0, 0, last, len(table.header) - 1)
     workbook.close()
