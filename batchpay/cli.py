@@ -35,6 +35,7 @@ from .payrun import (
     write_report,
 )
 from .results import default_output
+from .template import write_template
 from .validate import Problem
 
 NO_TERMINAL = (
@@ -422,6 +423,21 @@ def _sandbox_secret_file(env: os._Environ[str] | dict[str, str]) -> Path:
         with os.fdopen(fd, "w") as stream:
             stream.write(secrets.token_hex(16))
     return path
+
+
+@cli.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+def template(path: Path, force: bool) -> None:
+    """Write an empty beneficiaries template: .xlsx (Text-formatted columns, data validation,
+    an Instructions sheet) or .csv (the header row).
+
+    \b
+    Example:
+        batchpay template november-payroll.xlsx
+    """
+    write_template(path, force=force)
+    click.echo(f"wrote {path}")
 
 
 def main() -> None:

@@ -1,0 +1,97 @@
+"""An empty beneficiaries template that a spreadsheet program cannot damage: every column is
+formatted as Text, so account numbers and mobiles keep their zeros and digits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import InputError
+from .results import Table, write_tables
+from .validate import sheet_rules
+
+# (header, canonical name, example)
+COLUMNS = (
+    ("First Name", "firstname", "Maria"),
+    ("Last Name", "lastname", "Dela Cruz"),
+    ("Account No", "accountNo", "000123456789"),
+    ("Mobile", "mobile", "0917123456"),
+    ("Email", "email", "maria.delacruz@example.ph"),
+    ("Amount", "amount", "15000"),
+    ("Remark", "remark", "Payroll Nov 2026"),
+    ("Trade No", "tradeNo", ""),
+    ("Notify URL", "notifyUrl", ""),
+)
+ROWS_PREPARED = 10_000  # rows that carry the data validation
+AMOUNT_CHECK = "AND(ISNUMBER(VALUE({c})),VALUE({c})>=100,VALUE({c})=INT(VALUE({c})))"
+DATA_VALIDATION: dict[str, dict[str, object]] = {
+    # canonical name -> xlsxwriter data_validation options; {c} is the column's first cell
+    "accountNo": {"validate": "length", "criteria": "between", "minimum": 1, "maximum": 34},
+    "mobile": {"validate": "length", "criteria": "==", "value": 10},
+    "amount": {
+        "validate": "custom",
+        "value": "=" + AMOUNT_CHECK,
+    },
+    "email": {"validate": "custom", "value": '=ISNUMBER(FIND("@",{c}))'},
+}
+HOW_TO = (
+    "Fill one row per beneficiary on the Beneficiaries sheet; keep the header row.",
+    "Every column is formatted as Text: type or paste values (Paste Special > Values), so "
+    "account numbers and mobiles keep their leading zeros and all their digits.",
+    "Trade No is optional: leave it empty and batchpay assigns one. Notify URL is optional "
+    "when BATCHPAY_NOTIFY_URL is set.",
+    "Check the file: batchpay validate FILE. Send it: batchpay run FILE.",
+)
+
+
+def write_template(path: Path, *, force: bool = False) -> None:
+    if path.exists() and not force:
+        raise InputError(f"{path}: already exists; choose another name or pass --force")
+    suffix = path.suffix.lower()
+    header = [name for name, _, _ in COLUMNS]
+    if suffix == ".csv":
+        write_tables(path, [Table("Beneficiaries", header, iter([]))])
+    elif suffix == ".xlsx":
+        _write_xlsx(path, header)
+    else:
+        raise InputError(f"{path}: a template ends in .xlsx or .csv")
+
+
+def _write_xlsx(path: Path, header: list[str]) -> None:
+    import xlsxwriter
+
+    rules = sheet_rules()
+    workbook = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False})
+    text = workbook.add_format({"num_format": "@"})
+    bold = workbook.add_format({"bold": True, "num_format": "@", "bg_color": "#DDEBF7"})
+    sheet = workbook.add_worksheet("Beneficiaries")
+    sheet.freeze_panes(1, 0)
+    for col, (name, canonical, example) in enumerate(COLUMNS):
+        sheet.set_column(col, col, max(14, len(example) + 4), text)
+        sheet.write_string(0, col, name, bold)
+        rule = rules[canonical]
+        message = ("Required. " if rule["required"] else "Optional. ") + rule["rule"]
+        options: dict[str, object] = dict(DATA_VALIDATION.get(canonical, {"validate": "any"}))
+        if isinstance(options.get("value"), str):
+            first_cell = xlsxwriter.utility.xl_rowcol_to_cell(1, col)
+            options["value"] = str(options["value"]).format(c=first_cell)
+        options.update(
+            input_title=name[:32], input_message=message[:255], error_title="batchpay",
+            error_message=f"{name} {rule['rule']}"[:255], ignore_blank=True,
+        )  # fmt: skip
+        sheet.data_validation(1, col, ROWS_PREPARED, col, options)
+    notes = workbook.add_worksheet("Instructions")
+    wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
+    notes.set_column(0, 0, 16)
+    notes.set_column(1, 1, 90, wrap)
+    notes.write_string(0, 0, "How to", bold)
+    for row, line in enumerate(HOW_TO, start=1):
+        notes.write_string(row, 1, line, wrap)
+    start = len(HOW_TO) + 2
+    notes.write_row(start, 0, ["Column", "Rule (example)"], bold)
+    for row, (name, canonical, example) in enumerate(COLUMNS, start=start + 1):
+        rule = rules[canonical]
+        required = "required" if rule["required"] else "optional"
+        shown = f" (e.g. {example})" if example else ""
+        notes.write_string(row, 0, name)
+        notes.write_string(row, 1, f"{required}: {rule['rule']}{shown}", wrap)
+    workbook.close()
