@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -13,11 +12,9 @@ from urllib.parse import urlsplit
 
 import click
 
-from . import __version__
+from . import __version__, cli_ops
 from .config import (
-    SANDBOX_MERCHANT_NO,
     SendOptions,
-    default_journal_path,
     gateway_from_env,
     journal_path,
     mobile_pattern,
@@ -26,7 +23,6 @@ from .config import (
 from .errors import BatchpayError, RefusedError
 from .journal import JournalRow
 from .payrun import (
-    SANDBOX_NOTIFY_URL,
     RunRequest,
     Summary,
     load,
@@ -35,7 +31,6 @@ from .payrun import (
     write_report,
 )
 from .results import default_output
-from .template import write_template
 from .validate import Problem
 
 NO_TERMINAL = (
@@ -326,118 +321,15 @@ def show_summary(summary: Summary, as_json: bool) -> None:
         click.echo(f"next: {summary.next_step}")
 
 
-@cli.command("sandbox")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=0, help="Default: a free port.")
-@click.option("--fault", "faults", multiple=True, metavar="KIND=RATE",
-              help="Inject a fault into a share of first requests: 429, 503, hang, reset, garbage, "
-              "500 or bad_sign, e.g. --fault 503=0.1.")  # fmt: skip
-@click.option(
-    "--latency", type=click.FloatRange(min=0), default=0.0, help="Seconds added to every answer."
-)
-@click.option(
-    "--jitter", type=click.FloatRange(min=0), default=0.0, help="Up to this many seconds more."
-)
-@click.option(
-    "--retry-after", type=click.FloatRange(min=0), default=0.0, help="Retry-After of 429 and 503."
-)
-@click.option(
-    "--hang-seconds", type=click.FloatRange(min=0), default=3600.0, help="How long 'hang' hangs."
-)
-@click.option("--every-request", is_flag=True, help="Faults on every request, not only first ones.")
-@click.option("--seed", type=int, help="Seed for the faults' randomness.")
-def sandbox_command(
-    host: str,
-    port: int,
-    faults: tuple[str, ...],
-    latency: float,
-    jitter: float,
-    retry_after: float,
-    hang_seconds: float,
-    every_request: bool,
-    seed: int | None,
-) -> None:
-    """Run the simulated Vexora gateway until Ctrl-C, and print the settings that use it.
-
-    It takes BATCHPAY_SECRET or BATCHPAY_SECRET_FILE when set; otherwise it makes a secret and
-    keeps it in a file readable by you only, whose path it prints.
-
-    \b
-    Example:
-        batchpay sandbox --port 8099 --fault 503=0.1
-    """
-    from .sandbox import Faults, SandboxGateway, SandboxServer
-
-    rates = {}
-    for item in faults:
-        kind, _, value = item.partition("=")
-        try:
-            rates[kind] = float(value or "1")
-        except ValueError:
-            raise click.BadParameter(f"{item!r} is not KIND=RATE", param_hint="--fault") from None
-    try:
-        fault_plan = Faults(
-            rates=rates, latency=latency, jitter=jitter, retry_after=retry_after,
-            hang_seconds=hang_seconds, every_request=every_request, seed=seed,
-        )  # fmt: skip
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--fault") from None
-    env = os.environ
-    merchant = env.get("BATCHPAY_MERCHANT_NO") or SANDBOX_MERCHANT_NO
-    secret_file = _sandbox_secret_file(env)
-    secret = env.get("BATCHPAY_SECRET") or secret_file.read_text(encoding="utf-8").strip()
-    gateway = SandboxGateway(
-        merchant, secret, faults=fault_plan, mobile_pattern=mobile_pattern(env)
-    )
-    server = SandboxServer(gateway, host=host, port=port)
-
-    async def serve() -> None:
-        await server.start()
-        click.echo(f"sandbox gateway on {server.base_url} (Ctrl-C stops it). Use it with:")
-        click.echo(f"  export BATCHPAY_URL={server.payout_url}")
-        click.echo(f"  export BATCHPAY_QUERY_URL={server.query_url}")
-        click.echo(f"  export BATCHPAY_MERCHANT_NO={merchant}")
-        if not env.get("BATCHPAY_SECRET"):
-            click.echo(f"  export BATCHPAY_SECRET_FILE={secret_file}")
-        click.echo(f"  export BATCHPAY_NOTIFY_URL={SANDBOX_NOTIFY_URL}")
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await server.stop()
-
-    try:
-        asyncio.run(serve())
-    except KeyboardInterrupt:
-        click.echo("sandbox stopped", err=True)
-
-
-def _sandbox_secret_file(env: os._Environ[str] | dict[str, str]) -> Path:
-    if env.get("BATCHPAY_SECRET_FILE"):
-        return Path(env["BATCHPAY_SECRET_FILE"]).expanduser()
-    path = default_journal_path(sandbox=True).with_name("sandbox-secret")
-    if not path.exists():
-        import secrets
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as stream:
-            stream.write(secrets.token_hex(16))
-    return path
-
-
-@cli.command()
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
-def template(path: Path, force: bool) -> None:
-    """Write an empty beneficiaries template: .xlsx (Text-formatted columns, data validation,
-    an Instructions sheet) or .csv (the header row).
-
-    \b
-    Example:
-        batchpay template november-payroll.xlsx
-    """
-    write_template(path, force=force)
-    click.echo(f"wrote {path}")
+for command in (
+    cli_ops.status,
+    cli_ops.report,
+    cli_ops.reconcile_command,
+    cli_ops.listen,
+    cli_ops.sandbox_command,
+    cli_ops.template,
+):
+    cli.add_command(command)
 
 
 def main() -> None:

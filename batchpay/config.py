@@ -150,19 +150,19 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
-def gateway_from_env(env: Mapping[str, str] | None = None) -> GatewayConfig:
+def gateway_from_env(
+    env: Mapping[str, str] | None = None, *, need: tuple[str, ...] = ("BATCHPAY_URL",)
+) -> GatewayConfig:
     """The real gateway's settings; a missing one is a ConfigError (exit 2)."""
     env = os.environ if env is None else env
-    missing = [n for n in ("BATCHPAY_URL", "BATCHPAY_MERCHANT_NO") if not env.get(n)]
+    missing = [n for n in (*need, "BATCHPAY_MERCHANT_NO") if not env.get(n)]
     if missing:
         raise ConfigError(
             f"missing setting{'s' if len(missing) > 1 else ''}: {', '.join(missing)} "
             "(or use --sandbox to try the built-in simulated gateway)"
         )
-    payout_url = _url(env, "BATCHPAY_URL")
-    assert payout_url is not None
     return GatewayConfig(
-        payout_url=payout_url,
+        payout_url=_url(env, "BATCHPAY_URL") or "",
         merchant_no=env["BATCHPAY_MERCHANT_NO"].strip(),
         secret=read_secret(env),
         query_url=_url(env, "BATCHPAY_QUERY_URL"),

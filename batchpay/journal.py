@@ -18,7 +18,7 @@ import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS batches (
     content_hash TEXT NOT NULL UNIQUE,
     source       TEXT NOT NULL,
     row_count    INTEGER NOT NULL,
-    created_at   TEXT NOT NULL
+    created_at   TEXT NOT NULL,
+    headers      TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS rows (
     batch_id          TEXT NOT NULL REFERENCES batches(batch_id),
@@ -52,6 +53,9 @@ CREATE TABLE IF NOT EXISTS rows (
     in_flight         INTEGER NOT NULL DEFAULT 0,
     first_sent_at     TEXT,
     fingerprint       TEXT NOT NULL,
+    cells             TEXT NOT NULL DEFAULT '[]',
+    errors            TEXT NOT NULL DEFAULT '',
+    flag              TEXT NOT NULL DEFAULT '',
     updated_at        TEXT NOT NULL,
     PRIMARY KEY (batch_id, position)
 );
@@ -68,6 +72,15 @@ CREATE TABLE IF NOT EXISTS attempts (
     detail      TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS attempts_trade_no ON attempts(trade_no);
+CREATE TABLE IF NOT EXISTS callbacks (
+    id          INTEGER PRIMARY KEY,
+    trade_no    TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    effect      TEXT NOT NULL,
+    fields      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS callbacks_trade_no ON callbacks(trade_no);
 """
 
 NOTE = "note"  # an Update that is not an attempt: no answer, just the row's new state
@@ -92,6 +105,8 @@ class SheetRow:
     fields: dict[str, str]  # the payout fields, normalized; tradeNo '' when not given
     amount: int
     valid: bool
+    cells: list[str] = field(default_factory=list)  # the row as in the file, for reports
+    errors: str = ""  # validation problems and warnings, as the result file shows them
 
     @property
     def key(self) -> str:
@@ -128,6 +143,7 @@ class JournalRow:
     platform_trade_no: str = ""
     attempts: int = 0
     in_flight: bool = False  # claimed for sending and not settled: the order may exist
+    flag: str = ""  # a contradiction to look at (a conflicting final callback)
 
 
 @dataclass(frozen=True)
@@ -197,7 +213,12 @@ class Journal:
     # -- planning ---------------------------------------------------------------------------
 
     def plan(
-        self, rows: Sequence[SheetRow], source: str, *, notify_url: str | None = None
+        self,
+        rows: Sequence[SheetRow],
+        source: str,
+        *,
+        notify_url: str | None = None,
+        headers: Sequence[str] = (),
     ) -> tuple[str, list[JournalRow]]:
         """The batch for these rows, created with every tradeNo committed, or resumed.
 
@@ -211,7 +232,7 @@ class Journal:
                 "SELECT batch_id FROM batches WHERE content_hash = ?", (digest,)
             ).fetchone()
             if found is None:
-                batch_id = self._create(db, digest, rows, source, notify_url)
+                batch_id = self._create(db, digest, rows, source, notify_url, headers)
             else:
                 batch_id = found[0]
         return batch_id, self._match(batch_id, rows)
@@ -223,6 +244,7 @@ class Journal:
         rows: Sequence[SheetRow],
         source: str,
         notify_url: str | None,
+        headers: Sequence[str],
     ) -> str:
         given = [r.fields["tradeNo"] for r in rows if r.valid and r.fields["tradeNo"]]
         for chunk_start in range(0, len(given), 500):
@@ -240,8 +262,9 @@ class Journal:
         batch_id = digest[:12]
         stamp = now()
         db.execute(
-            "INSERT INTO batches VALUES (?, ?, ?, ?, ?)",
-            (batch_id, digest, source, len(rows), stamp),
+            "INSERT INTO batches (batch_id, content_hash, source, row_count, created_at, headers) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (batch_id, digest, source, len(rows), stamp, json.dumps(list(headers))),
         )
         taken: set[str] = set()
         records = []
@@ -263,13 +286,14 @@ class Journal:
                 (
                     batch_id, position, row.key, row.sheet_row, trade_no, int(assigned),
                     row.amount, json.dumps(fields, ensure_ascii=False), outcome.value,
-                    row.fingerprint, stamp,
+                    row.fingerprint, json.dumps(row.cells, ensure_ascii=False), row.errors,
+                    stamp,
                 )
             )  # fmt: skip
         db.executemany(
             "INSERT INTO rows (batch_id, position, row_key, sheet_row, trade_no, assigned, "
-            "amount, fields, outcome, fingerprint, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "amount, fields, outcome, fingerprint, cells, errors, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             records,
         )
         return batch_id
@@ -304,7 +328,7 @@ class Journal:
     def _rows(self, batch_id: str) -> Iterable[tuple[str, JournalRow]]:
         cursor = self.db.execute(
             "SELECT row_key, position, sheet_row, trade_no, assigned, amount, fields, outcome, "
-            "code, msg, status, message, platform_trade_no, attempts, in_flight FROM rows "
+            "code, msg, status, message, platform_trade_no, attempts, in_flight, flag FROM rows "
             "WHERE batch_id = ? ORDER BY position",
             (batch_id,),
         )
@@ -317,7 +341,7 @@ class Journal:
                 batch_id=batch_id, position=r[1], sheet_row=r[2], trade_no=r[3],
                 assigned=bool(r[4]), amount=r[5], fields=json.loads(r[6]), outcome=outcome,
                 code=r[8], msg=r[9], status=r[10], message=r[11], platform_trade_no=r[12],
-                attempts=r[13], in_flight=bool(r[14]),
+                attempts=r[13], in_flight=bool(r[14]), flag=r[15],
             )  # fmt: skip
 
     def rows(self, batch_id: str) -> list[JournalRow]:

@@ -69,6 +69,7 @@ def sheet_rows(loaded: Loaded, notify_url: str | None) -> list[SheetRow]:
                 f"{first}); set BATCHPAY_NOTIFY_URL or fill the column"
             )
     records: list[dict[str, str]] = fields[list(CANONICAL)].to_dict("records")  # type: ignore[assignment]
+    cells = loaded.sheet.frame.astype(str).to_numpy().tolist()
     rows = []
     for position, record in enumerate(records):
         valid = not bool(invalid[position])
@@ -78,6 +79,8 @@ def sheet_rows(loaded: Loaded, notify_url: str | None) -> list[SheetRow]:
                 fields=record,
                 amount=int(loaded.validation.amounts[position]),
                 valid=valid,
+                cells=cells[position],
+                errors=loaded.validation.row_errors[position],
             )
         )
     return rows
@@ -344,7 +347,12 @@ def run_batch(request: RunRequest, confirm: Confirm, say: Callable[[str], None])
     rows = sheet_rows(loaded, notify_url)
     sent = SendResult()
     with Journal(request.journal) as journal:
-        plan = Plan(*journal.plan(rows, source=str(request.file), notify_url=notify_url))
+        plan = Plan(
+            *journal.plan(
+                rows, source=str(request.file), notify_url=notify_url,
+                headers=loaded.sheet.headers,
+            )
+        )  # fmt: skip
         with batch_lock(request.journal, plan.batch_id):
             to_send = hold_back_repeats(journal, plan.batch_id, plan.to_send, request.options, say)
             check_expectations(to_send, request.expect_count, request.expect_total)

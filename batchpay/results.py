@@ -61,9 +61,10 @@ def _table(sheet: Sheet, results: Sequence[ResultRow]) -> tuple[list[str], Itera
             if j is None:
                 row.extend([Outcome.INVALID.value, "", "", "", "", "", "0", result.errors])
             else:
+                errors = "; ".join(e for e in (result.errors, j.flag and f"flagged: {j.flag}") if e)
                 row.extend(
                     [j.outcome.value, j.code, j.msg, j.status, j.message, j.platform_trade_no,
-                     str(j.attempts), result.errors]
+                     str(j.attempts), errors]
                 )  # fmt: skip
             yield row
 

@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
-from .signing import verify
+from .signing import sign, verify
 
 PAYOUT_PATH = "/v1/paypro/payOut"
 QUERY_PATH = "/v1/paypro/queryPayOutResult"
@@ -77,6 +77,27 @@ class Faults:
 
 
 @dataclass
+class Settlement:
+    """How placed orders end: after ``delay`` seconds each becomes paid (``0000``) or, for a
+    ``fail_rate`` share, failed (``FAILED``); with ``notify``, the final status is posted to the
+    order's notifyUrl ``repeats`` times, and with ``out_of_order`` a stale processing callback
+    follows it."""
+
+    delay: float = 0.0
+    fail_rate: float = 0.0
+    notify: bool = True
+    repeats: int = 1
+    out_of_order: bool = False
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+
+FAILED = "0005"
+
+
+@dataclass
 class Order:
     trade_no: str
     platform_trade_no: str
@@ -94,8 +115,13 @@ class SandboxGateway:
         *,
         faults: Faults | None = None,
         mobile_pattern: str = RULES["mobile"],
+        settlement: Settlement | None = None,
     ) -> None:
         self.merchant_no = merchant_no
+        self.settlement = settlement  # None: orders stay processing
+        self.callbacks_sent: list[tuple[str, str, int | None]] = []  # tradeNo, status, HTTP
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._session: ClientSession | None = None
         self._secret = secret
         self.faults = faults or Faults()
         self.rules = {**RULES, "mobile": mobile_pattern}
@@ -175,9 +201,65 @@ class SandboxGateway:
                 return self._envelope(DUPLICATE, "duplicate tradeNo")
             order = Order(trade_no, "sbx" + secrets.token_hex(8), body["amount"], dict(body))
             self.orders[trade_no] = order
+        if self.settlement is not None:
+            task = asyncio.create_task(self._settle(order, self.settlement))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         if fault in FAULTS_AFTER:
             return await self._fail_after_placing(request, fault)
         return self._envelope(OK, "success", self._order_data(order, body.get("remark", "")))
+
+    async def _settle(self, order: Order, plan: Settlement) -> None:
+        await asyncio.sleep(plan.delay)
+        order.status = FAILED if plan.rng.random() < plan.fail_rate else OK
+        url = order.fields.get("notifyUrl", "")
+        if not plan.notify or not url:
+            return
+        for _ in range(max(1, plan.repeats)):
+            await self._notify(url, order, order.status)
+        if plan.out_of_order:
+            await self._notify(url, order, PROCESSING)
+
+    async def _notify(self, url: str, order: Order, status: str) -> None:
+        """Post a signed callback; amount and timestamp go as JSON numbers, as some gateways
+        send them, and the signature covers their text."""
+        amount = order.amount.split(".")[0]
+        timestamp = int(time.time() * 1000)
+        fields: dict[str, object] = {
+            "status": status,
+            "message": "Success"
+            if status == OK
+            else ("Processing" if status == PROCESSING else "Failed"),
+            "platFormTradeNo": order.platform_trade_no,
+            "tradeNo": order.trade_no,
+            "amount": int(amount),
+            "successTime": time.strftime("%Y-%m-%d %H:%M:%S") if status == OK else "",
+            "timestamp": timestamp,
+        }
+        fields["sign"] = sign({k: str(v) for k, v in fields.items()}, self._secret)
+        if self._session is None:
+            self._session = ClientSession()
+        answer: int | None = None
+        for attempt in range(3):  # the real gateway retries 8 times in 24 hours
+            try:
+                async with self._session.post(
+                    url, json=fields, timeout=ClientTimeout(total=5)
+                ) as r:
+                    answer = r.status
+                    if r.status == 200 and (await r.text()).strip() == "OK":
+                        break
+            except (ClientError, TimeoutError):
+                answer = None
+            await asyncio.sleep(0.05 * (attempt + 1))
+        with self._lock:
+            self.callbacks_sent.append((order.trade_no, status, answer))
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
 
     async def _fail_after_placing(self, request: web.Request, fault: str) -> web.StreamResponse:
         if fault == "hang":
@@ -246,6 +328,7 @@ class SandboxServer:
         self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
+        await self.gateway.close()
         if self._runner is not None:
             await self._runner.cleanup()
 

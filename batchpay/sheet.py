@@ -261,17 +261,7 @@ def _build(path: Path, sheet_name: str | None, table: _Table) -> Sheet:
     while width and not header[width - 1]:
         width -= 1
     header = header[:width]
-    columns: dict[str, int] = {}
-    for position, name in enumerate(header):
-        canonical = _BY_NORMAL.get(normalize_header(name))
-        if canonical is None:
-            continue
-        if canonical in columns:
-            first = header[columns[canonical]]
-            raise InputError(
-                f"{where}: columns {first!r} and {name!r} both mean {canonical}; keep one of them"
-            )
-        columns[canonical] = position
+    columns = canonical_columns(header, where)
     missing = [name for name in REQUIRED if name not in columns]
     if missing:
         raise InputError(f"{where}: " + _missing_message(missing, header))
@@ -310,6 +300,22 @@ def _build(path: Path, sheet_name: str | None, table: _Table) -> Sheet:
         blank_rows=[r for r in blank if r < keep[-1]],  # trailing blank rows are no news
         notes=table.notes,
     )
+
+
+def canonical_columns(header: list[str], where: str) -> dict[str, int]:
+    """Which header position holds each known column."""
+    columns: dict[str, int] = {}
+    for position, name in enumerate(header):
+        canonical = _BY_NORMAL.get(normalize_header(name))
+        if canonical is None:
+            continue
+        if canonical in columns:
+            first = header[columns[canonical]]
+            raise InputError(
+                f"{where}: columns {first!r} and {name!r} both mean {canonical}; keep one of them"
+            )
+        columns[canonical] = position
+    return columns
 
 
 def _missing_message(missing: list[str], header: list[str]) -> str:

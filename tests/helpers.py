@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiohttp import web
 from click.testing import CliRunner, Result
 
 from batchpay.cli import cli
@@ -78,3 +83,32 @@ def read_result(path: Path) -> list[dict[str, str]]:
         dict(zip(header, ["" if v is None else str(v) for v in row], strict=True))
         for row in rows[1:]
     ]
+
+
+@contextmanager
+def serve_app(app: web.Application) -> Iterator[str]:
+    """Any aiohttp app on a loopback port, from a thread of its own; yields its base URL."""
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app, access_log=None)
+    ready = threading.Event()
+    port: list[int] = []
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        loop.run_until_complete(site.start())
+        port.append(runner.addresses[0][1])
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield f"http://127.0.0.1:{port[0]}"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
