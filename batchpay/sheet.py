@@ -41,6 +41,9 @@ def normalize_header(header: str) -> str:
 _BY_NORMAL = {normalize_header(name): name for name in CANONICAL}
 
 
+ARROW_TEXT = pd.StringDtype("pyarrow")  # vectorized string operations, compact storage
+
+
 @dataclass
 class Sheet:
     """A sheet read as text. ``frame`` has one column per header position (0..n-1)."""
@@ -51,7 +54,9 @@ class Sheet:
     frame: pd.DataFrame
     row_numbers: np.ndarray
     columns: dict[str, int]  # canonical name -> header position
-    cell_types: pd.DataFrame | None = None  # same shape as frame; None for CSV (all text)
+    # Source types of workbook cells, for the columns that hold anything but text (a column
+    # missing here is all text); None for a CSV.
+    cell_types: dict[int, np.ndarray] | None = None
     # What the values alone do not show (sheet row numbers, 0-based columns):
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # r0, c0, r1, c1
     formulas: set[tuple[int, int]] = field(default_factory=set)
@@ -74,23 +79,25 @@ class Sheet:
     def text(self, canonical: str) -> pd.Series:
         """The column's values, surrounding white space removed; '' where it is absent."""
         if canonical not in self.columns:
-            return pd.Series([""] * len(self.frame), index=self.frame.index, dtype=object)
+            return pd.Series([""] * len(self.frame), index=self.frame.index, dtype=ARROW_TEXT)
         return self.frame[self.columns[canonical]].str.strip()
 
     def types(self, canonical: str) -> pd.Series | None:
         if self.cell_types is None or canonical not in self.columns:
             return None
-        return self.cell_types[self.columns[canonical]]
+        kinds = self.cell_types.get(self.columns[canonical])
+        if kinds is None:
+            kinds = np.full(len(self.frame), TEXT, dtype=object)
+        return pd.Series(kinds, index=self.frame.index)
 
 
 @dataclass
-class _Table:
-    """Cells as text, before the header is interpreted. ``rows[i]`` is sheet row header_row+1+i."""
+class _Grid:
+    """Every cell of the file as text, before the header is found: row ``i`` of ``cells`` is
+    sheet row ``i + 1``; columns are positions 0..n-1."""
 
-    header: list[str]
-    header_row: int
-    rows: list[list[str]]
-    types: list[list[str]] | None = None
+    cells: pd.DataFrame
+    types: dict[int, np.ndarray] | None = None
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)
     formulas: set[tuple[int, int]] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
@@ -110,8 +117,8 @@ def read_sheet(path: Path, *, sheet: str | None = None) -> Sheet:
             raise InputError(f"{path}: --sheet applies to workbooks, not to a CSV file")
         return _build(path, None, _read_csv(path))
     if suffix in WORKBOOK_SUFFIXES:
-        sheet_name, table = _read_workbook(path, sheet)
-        return _build(path, sheet_name, table)
+        sheet_name, grid = _read_workbook(path, sheet)
+        return _build(path, sheet_name, grid)
     raise InputError(
         f"{path}: unsupported file type {suffix or '(none)'}; use .csv, .xlsx, .xlsm, .xls or .ods"
     )
@@ -123,9 +130,8 @@ CP1252_NOTE = (
 )
 
 
-def _decode(path: Path) -> tuple[str, list[str]]:
+def _decode(raw: bytes, path: Path) -> tuple[str, list[str]]:
     """The file's text, and a note when the encoding had to be guessed."""
-    raw = path.read_bytes()
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16"), []  # Excel's "Unicode text"
     try:
@@ -141,22 +147,57 @@ def _decode(path: Path) -> tuple[str, list[str]]:
         ) from None
 
 
-def _read_csv(path: Path) -> _Table:
-    with path.open("rb") as stream:
-        head = stream.read(8)
-    if head.startswith((ZIP_MAGIC, OLE2_MAGIC)):
+# A blank line: pyarrow's reader would skip it and shift every later row number.
+_BLANK_LINE = re.compile(rb"(?:^|\n)[ \t]*\r?(?:\n|$)")
+
+
+def _read_csv(path: Path) -> _Grid:
+    raw = path.read_bytes()
+    if raw.startswith((ZIP_MAGIC, OLE2_MAGIC)):
         raise InputError(f"{path}: is a workbook with a {path.suffix} name; rename it to .xlsx")
-    text, notes = _decode(path)
+    text, notes = _decode(raw, path)
     if "\x00" in text:
         raise InputError(f"{path}: this is not a text CSV file (it holds binary data)")
     delimiter = _delimiter(text)
+    utf8 = not notes and not raw.startswith((b"\xff\xfe", b"\xfe\xff"))
+    if utf8 and not _BLANK_LINE.search(raw.rstrip(b"\r\n")):
+        cells = _read_csv_arrow(raw.removeprefix(b"\xef\xbb\xbf"), delimiter)
+        if cells is not None:
+            return _Grid(cells, notes=notes)
     try:
         records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
     except csv.Error as exc:
         raise InputError(f"{path}: not a readable CSV file ({exc})") from None
-    table = _table(path, records, None)
-    table.notes.extend(notes)
-    return table
+    width = max((len(r) for r in records), default=0)
+    padded = [r + [""] * (width - len(r)) for r in records]
+    cells = pd.DataFrame(padded, columns=range(width), dtype=object).astype(ARROW_TEXT)
+    return _Grid(cells, notes=notes)
+
+
+def _read_csv_arrow(raw: bytes, delimiter: str) -> pd.DataFrame | None:
+    """The fast path: pyarrow's multithreaded reader, every column as text. None when the file
+    needs the careful path (ragged rows)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    header_fields = len(
+        next(csv.reader([raw.split(b"\n", 1)[0].decode("utf-8")], delimiter=delimiter))
+    )
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(raw),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"f{i}": pa.string() for i in range(header_fields)},
+                strings_can_be_null=False, quoted_strings_can_be_null=False,
+            ),
+        )  # fmt: skip
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    frame: pd.DataFrame = table.to_pandas(types_mapper={pa.string(): ARROW_TEXT}.get)
+    frame.columns = pd.RangeIndex(frame.shape[1])
+    return frame
 
 
 def _delimiter(text: str) -> str:
@@ -168,21 +209,8 @@ def _delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _table(path: Path, rows: list[list[str]], types: list[list[str]] | None) -> _Table:
-    """Find the header: the first row with any text. Rows above it are blank."""
-    first = next((i for i, row in enumerate(rows) if any(c.strip() for c in row)), None)
-    if first is None:
-        raise InputError(f"{path}: the file has no header and no rows")
-    return _Table(
-        header=rows[first],
-        header_row=first + 1,
-        rows=rows[first + 1 :],
-        types=None if types is None else types[first + 1 :],
-    )
-
-
 def _cell(value: object) -> tuple[str, str]:
-    """A workbook cell as (text, source type)."""
+    """A workbook cell that is not text, as (text, source type)."""
     if value is None or value == "":
         return "", EMPTY
     if isinstance(value, str):
@@ -204,7 +232,7 @@ def _cell(value: object) -> tuple[str, str]:
     return str(value), TEXT
 
 
-def _read_workbook(path: Path, sheet: str | None) -> tuple[str, _Table]:
+def _read_workbook(path: Path, sheet: str | None) -> tuple[str, _Grid]:
     from python_calamine import CalamineWorkbook
 
     problem = kind_problem(path)
@@ -235,17 +263,32 @@ def _read_workbook(path: Path, sheet: str | None) -> tuple[str, _Table]:
         ]
     except Exception as exc:
         raise InputError(f"{path}: cannot read sheet {name!r} ({_short(exc)})") from None
-    texts: list[list[str]] = []
-    types: list[list[str]] = []
-    for row in values:
-        cells = [_cell(v) for v in row]
-        texts.append([c[0] for c in cells])
-        types.append([c[1] for c in cells])
-    table = _table(path, texts, types)
-    table.merged = merged
+    if not values:
+        raise InputError(f"{path}: sheet {name!r} is empty")
+    grid = _workbook_grid(values)
+    grid.merged = merged
     if path.suffix.lower() in {".xlsx", ".xlsm"}:
-        table.formulas = xlsx_formula_cells(path, name)
-    return name, table
+        grid.formulas = xlsx_formula_cells(path, name)
+    return name, grid
+
+
+def _workbook_grid(values: Sequence[Sequence[object]]) -> _Grid:
+    """Cells as text, column by column; only the cells that are not text are converted one
+    by one, and only columns holding such cells get a type array."""
+    raw = pd.DataFrame(values, dtype=object)
+    texts: dict[int, pd.Series] = {}
+    types: dict[int, np.ndarray] = {}
+    for column in raw.columns:
+        cells = raw[column].to_numpy()
+        other = np.fromiter((v.__class__ is not str for v in cells), dtype=bool, count=len(cells))
+        if other.any():
+            cells = cells.copy()
+            kinds = np.full(len(cells), TEXT, dtype=object)
+            for i in np.flatnonzero(other):
+                cells[i], kinds[i] = _cell(cells[i])
+            types[int(column)] = kinds
+        texts[int(column)] = pd.Series(cells, dtype=ARROW_TEXT)
+    return _Grid(pd.DataFrame(texts), types=types)
 
 
 def _short(exc: Exception) -> str:
@@ -253,9 +296,15 @@ def _short(exc: Exception) -> str:
     return text.splitlines()[0][:120] if text else type(exc).__name__
 
 
-def _build(path: Path, sheet_name: str | None, table: _Table) -> Sheet:
+def _build(path: Path, sheet_name: str | None, grid: _Grid) -> Sheet:
     where = f"{path}" + (f" (sheet {sheet_name!r})" if sheet_name else "")
-    header = [h.strip() for h in table.header]
+    cells = grid.cells
+    filled = pd.DataFrame({c: cells[c].str.strip().ne("") for c in cells.columns})
+    nonblank = filled.any(axis=1).to_numpy() if len(filled.columns) else np.zeros(0, bool)
+    if not nonblank.any():
+        raise InputError(f"{where}: the file has no header and no rows")
+    first = int(np.argmax(nonblank))  # the header is the first row with any text
+    header = [str(h).strip() for h in cells.iloc[first]]
     # The sheet is as wide as its last header; a value beyond it has no column to belong to.
     width = len(header)
     while width and not header[width - 1]:
@@ -265,40 +314,38 @@ def _build(path: Path, sheet_name: str | None, table: _Table) -> Sheet:
     missing = [name for name in REQUIRED if name not in columns]
     if missing:
         raise InputError(f"{where}: " + _missing_message(missing, header))
-
-    keep: list[int] = []
-    blank: list[int] = []
-    texts: list[list[str]] = []
-    kinds: list[list[str]] = []
-    for i, row in enumerate(table.rows):
-        if len(row) > width and any(c.strip() for c in row[width:]):
+    below = slice(first + 1, None)
+    if len(filled.columns) > width:
+        beyond = filled.iloc[below, width:].any(axis=1).to_numpy()
+        if beyond.any():
+            row = first + 2 + int(np.argmax(beyond))
             raise InputError(
-                f"{where}: row {table.header_row + 1 + i} has values beyond the last header "
-                f"column ({width} columns); give those values a header or remove them"
+                f"{where}: row {row} has values beyond the last header column ({width} "
+                "columns); give those values a header or remove them"
             )
-        if not any(c.strip() for c in row[:width]):
-            blank.append(table.header_row + 1 + i)  # skipped; row numbers still count them
-            continue
-        keep.append(table.header_row + 1 + i)
-        texts.append((row + [""] * width)[:width])
-        if table.types is not None:
-            kinds.append((table.types[i] + [EMPTY] * width)[:width])
-    if not keep:
+    data = filled.iloc[below, :width].any(axis=1).to_numpy()
+    if not data.any():
         raise InputError(f"{where}: the sheet has a header but no rows")
-    frame = pd.DataFrame(texts, columns=range(width), dtype=object)
-    cell_types = None if table.types is None else pd.DataFrame(kinds, columns=range(width))
+    keep = np.flatnonzero(data)
+    row_numbers = first + 2 + keep
+    blank = first + 2 + np.flatnonzero(~data)
+    frame = cells.iloc[first + 1 :, :width].iloc[keep].reset_index(drop=True)
+    frame.columns = pd.RangeIndex(width)
+    types = None
+    if grid.types is not None:
+        types = {c: kinds[first + 1 :][keep] for c, kinds in grid.types.items() if c < width}
     return Sheet(
         path=path,
         sheet_name=sheet_name,
         headers=header,
         frame=frame,
-        row_numbers=np.asarray(keep, dtype=np.int64),
+        row_numbers=row_numbers.astype(np.int64),
         columns=columns,
-        cell_types=cell_types,
-        merged=table.merged,
-        formulas=table.formulas,
-        blank_rows=[r for r in blank if r < keep[-1]],  # trailing blank rows are no news
-        notes=table.notes,
+        cell_types=types,
+        merged=grid.merged,
+        formulas=grid.formulas,
+        blank_rows=[int(r) for r in blank if r < row_numbers[-1]],  # trailing ones are no news
+        notes=grid.notes,
     )
 
 
