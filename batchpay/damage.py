@@ -122,6 +122,8 @@ def _cell(column: str, position: int, text: str, kind: str, mobile_pattern: str)
 
 def _structure(sheet: Sheet) -> list[Finding]:
     found: list[Finding] = []
+    if not sheet.merged and not sheet.formulas:
+        return found
     position_of = {int(row): i for i, row in enumerate(sheet.row_numbers)}
     canonical_at = {position: name for name, position in sheet.columns.items()}
     for r0, c0, r1, c1 in sheet.merged:

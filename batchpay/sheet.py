@@ -147,25 +147,22 @@ def _decode(raw: bytes, path: Path) -> tuple[str, list[str]]:
         ) from None
 
 
-# A blank line: pyarrow's reader would skip it and shift every later row number.
-_BLANK_LINE = re.compile(rb"(?:^|\n)[ \t]*\r?(?:\n|$)")
-
-
 def _read_csv(path: Path) -> _Grid:
     raw = path.read_bytes()
     if raw.startswith((ZIP_MAGIC, OLE2_MAGIC)):
         raise InputError(f"{path}: is a workbook with a {path.suffix} name; rename it to .xlsx")
+    if b"\x00" in raw and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(f"{path}: this is not a text CSV file (it holds binary data)")
+    if not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        cells = _read_csv_arrow(raw)
+        if cells is not None:
+            return _Grid(cells)
     text, notes = _decode(raw, path)
     if "\x00" in text:
         raise InputError(f"{path}: this is not a text CSV file (it holds binary data)")
-    delimiter = _delimiter(text)
-    utf8 = not notes and not raw.startswith((b"\xff\xfe", b"\xfe\xff"))
-    if utf8 and not _BLANK_LINE.search(raw.rstrip(b"\r\n")):
-        cells = _read_csv_arrow(raw.removeprefix(b"\xef\xbb\xbf"), delimiter)
-        if cells is not None:
-            return _Grid(cells, notes=notes)
     try:
-        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
+        records = list(reader)
     except csv.Error as exc:
         raise InputError(f"{path}: not a readable CSV file ({exc})") from None
     width = max((len(r) for r in records), default=0)
@@ -174,26 +171,44 @@ def _read_csv(path: Path) -> _Grid:
     return _Grid(cells, notes=notes)
 
 
-def _read_csv_arrow(raw: bytes, delimiter: str) -> pd.DataFrame | None:
-    """The fast path: pyarrow's multithreaded reader, every column as text. None when the file
-    needs the careful path (ragged rows)."""
+def _read_csv_arrow(raw: bytes) -> pd.DataFrame | None:
+    """The fast path: pyarrow's multithreaded reader, every column as text, for UTF-8 files.
+
+    None sends the file down the careful path: not UTF-8, ragged rows, or a blank line, which
+    pyarrow skips and which would shift every later row number (checked by counting lines).
+    """
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
-    header_fields = len(
-        next(csv.reader([raw.split(b"\n", 1)[0].decode("utf-8")], delimiter=delimiter))
-    )
+    start = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
+    newline = raw.find(b"\n")
+    try:
+        first_line = raw[start : newline if newline >= 0 else len(raw)].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    delimiter = _delimiter(first_line)
+    fields = len(next(csv.reader([first_line], delimiter=delimiter), []))
     try:
         table = pacsv.read_csv(
-            pa.BufferReader(raw),
+            pa.py_buffer(memoryview(raw)[start:]),
             read_options=pacsv.ReadOptions(autogenerate_column_names=True),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types={f"f{i}": pa.string() for i in range(header_fields)},
+                column_types={f"f{i}": pa.string() for i in range(fields)},
                 strings_can_be_null=False, quoted_strings_can_be_null=False,
             ),
         )  # fmt: skip
-    except (pa.ArrowInvalid, UnicodeDecodeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if any(not pa.types.is_string(column.type) for column in table.columns):
+        return None
+    lines = int(np.count_nonzero(np.frombuffer(raw, dtype=np.uint8) == 10))
+    lines += 0 if raw.endswith(b"\n") else 1
+    inside = sum(
+        int(pc.sum(pc.count_substring(column, "\n")).as_py() or 0) for column in table.columns
+    )
+    if lines != table.num_rows + inside:
         return None
     frame: pd.DataFrame = table.to_pandas(types_mapper={pa.string(): ARROW_TEXT}.get)
     frame.columns = pd.RangeIndex(frame.shape[1])
@@ -203,7 +218,7 @@ def _read_csv_arrow(raw: bytes, delimiter: str) -> pd.DataFrame | None:
 def _delimiter(text: str) -> str:
     """The header line's most frequent of , ; and tab. Sniffing the header alone is robust to
     quoted data fields that hold delimiters and newlines, which confuse csv.Sniffer."""
-    header = next((line for line in text.splitlines() if line.strip()), "")
+    header = next((line for line in text[:65536].splitlines() if line.strip()), "")
     counts = {d: header.count(d) for d in (",", ";", "\t")}
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
@@ -299,8 +314,9 @@ def _short(exc: Exception) -> str:
 def _build(path: Path, sheet_name: str | None, grid: _Grid) -> Sheet:
     where = f"{path}" + (f" (sheet {sheet_name!r})" if sheet_name else "")
     cells = grid.cells
-    filled = pd.DataFrame({c: cells[c].str.strip().ne("") for c in cells.columns})
-    nonblank = filled.any(axis=1).to_numpy() if len(filled.columns) else np.zeros(0, bool)
+    # Per column: which cells hold anything but white space.
+    filled = [cells[c].str.strip().ne("").to_numpy(dtype=bool) for c in cells.columns]
+    nonblank = np.logical_or.reduce(filled) if filled else np.zeros(0, bool)
     if not nonblank.any():
         raise InputError(f"{where}: the file has no header and no rows")
     first = int(np.argmax(nonblank))  # the header is the first row with any text
@@ -314,16 +330,15 @@ def _build(path: Path, sheet_name: str | None, grid: _Grid) -> Sheet:
     missing = [name for name in REQUIRED if name not in columns]
     if missing:
         raise InputError(f"{where}: " + _missing_message(missing, header))
-    below = slice(first + 1, None)
-    if len(filled.columns) > width:
-        beyond = filled.iloc[below, width:].any(axis=1).to_numpy()
+    if len(filled) > width:
+        beyond = np.logical_or.reduce(filled[width:])[first + 1 :]
         if beyond.any():
             row = first + 2 + int(np.argmax(beyond))
             raise InputError(
                 f"{where}: row {row} has values beyond the last header column ({width} "
                 "columns); give those values a header or remove them"
             )
-    data = filled.iloc[below, :width].any(axis=1).to_numpy()
+    data = np.logical_or.reduce(filled[:width])[first + 1 :]
     if not data.any():
         raise InputError(f"{where}: the sheet has a header but no rows")
     keep = np.flatnonzero(data)

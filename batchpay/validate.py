@@ -23,7 +23,7 @@ import pandera.pandas as pa
 from . import damage
 from .config import DEFAULT_MOBILE_PATTERN
 from .damage import ERROR, WARNING
-from .sheet import CANONICAL, Sheet
+from .sheet import ARROW_TEXT, CANONICAL, Sheet
 
 NUMBER_CELL_RULE = damage.NUMBER_CELL
 
@@ -95,7 +95,11 @@ def parse_amounts(series: pd.Series, pattern: str | None = None) -> pd.Series:
     """Whole amounts as int64; -1 where the text is not a whole amount."""
     pattern = pattern or sheet_rules()["amount"]["pattern"]
     ok = series.str.fullmatch(pattern).fillna(False).astype(bool)
-    digits = series.where(ok, "-1").str.replace(",", "", regex=False).str.split(".").str[0]
+    digits = (
+        series.where(ok, "-1")
+        .str.replace(",", "", regex=False)
+        .str.replace(r"\..*", "", regex=True)
+    )
     # More than 18 digits would overflow int64; no payroll amount is that large.
     too_long = digits.str.len() > 18
     return pd.to_numeric(digits.where(~too_long, "-1")).astype("int64")
@@ -124,7 +128,7 @@ def build_schema(mobile_pattern: str) -> pa.DataFrameSchema:
 def validate(
     sheet: Sheet, mobile_pattern: str = DEFAULT_MOBILE_PATTERN, *, strict_duplicates: bool = False
 ) -> Validation:
-    fields = pd.DataFrame({name: sheet.text(name) for name in CANONICAL}).astype(str)
+    fields = pd.DataFrame({name: sheet.text(name) for name in CANONICAL}).astype(ARROW_TEXT)
     fields.index = pd.RangeIndex(len(fields))
     rules = sheet_rules()
     # Damage first: a restored value must be in place before the rules run, and a cell's
@@ -172,7 +176,7 @@ def validate(
     amounts = np.where(invalid, 0, np.maximum(amounts, 0))
     # Valid amounts in one form ("1,000.00" -> "1000"), so that reformatting the column does
     # not make a different batch; invalid rows keep their text.
-    fields["amount"] = fields["amount"].where(invalid, pd.Series(amounts).astype(str))
+    fields["amount"] = fields["amount"].where(invalid, pd.Series(amounts).astype(ARROW_TEXT))
     notes = [*sheet.notes, *damage.blank_rows_note(sheet), *_trimmed_notes(sheet)]
     return Validation(fields, amounts, invalid, problems, row_errors, warnings, notes)
 
