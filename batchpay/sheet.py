@@ -21,7 +21,15 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .workbook import OLE2_MAGIC, ZIP_MAGIC, kind_problem, xlsx_formula_cells
+from .workbook import (
+    ENCRYPTED,
+    NOT_A_WORKBOOK,
+    OLE2_MAGIC,
+    ZIP_MAGIC,
+    kind_problem,
+    ods_merged_ranges,
+    xlsx_formula_cells,
+)
 
 REQUIRED = ("amount", "accountNo", "mobile", "email", "firstname", "lastname")
 OPTIONAL = ("tradeNo", "remark", "notifyUrl")
@@ -110,7 +118,7 @@ def read_sheet(path: Path, *, sheet: str | None = None) -> Sheet:
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a spreadsheet")
     if path.stat().st_size == 0:
-        raise InputError(f"{path}: the file is empty")
+        raise InputError(f"{path}: the file is empty; export the payroll sheet again")
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
         if sheet:
@@ -256,10 +264,10 @@ def _read_workbook(path: Path, sheet: str | None) -> tuple[str, _Grid]:
     try:
         workbook = CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error types for every malformed file
-        raise InputError(
-            f"{path}: cannot open it as a workbook ({_short(exc)}); is it password-protected, "
-            "damaged, or a CSV file with a workbook's name?"
-        ) from None
+        reason = _short(exc)
+        if "password" in reason.lower() or "encrypt" in reason.lower():
+            raise InputError(f"{path}: {ENCRYPTED.format(suffix=path.suffix.lower())}") from None
+        raise InputError(f"{path}: {NOT_A_WORKBOOK} ({reason})") from None
     names: Sequence[str] = workbook.sheet_names
     if not names:
         raise InputError(f"{path}: the workbook has no sheets")
@@ -281,6 +289,8 @@ def _read_workbook(path: Path, sheet: str | None) -> tuple[str, _Grid]:
     if not values:
         raise InputError(f"{path}: sheet {name!r} is empty")
     grid = _workbook_grid(values)
+    if not merged and path.suffix.lower() == ".ods":
+        merged = ods_merged_ranges(path, name)  # calamine gives no merged ranges for .ods
     grid.merged = merged
     if path.suffix.lower() in {".xlsx", ".xlsm"}:
         grid.formulas = xlsx_formula_cells(path, name)
@@ -340,7 +350,9 @@ def _build(path: Path, sheet_name: str | None, grid: _Grid) -> Sheet:
             )
     data = np.logical_or.reduce(filled[:width])[first + 1 :]
     if not data.any():
-        raise InputError(f"{where}: the sheet has a header but no rows")
+        raise InputError(
+            f"{where}: the sheet has a header but no rows; add one row per beneficiary"
+        )
     keep = np.flatnonzero(data)
     row_numbers = first + 2 + keep
     blank = first + 2 + np.flatnonzero(~data)
@@ -389,5 +401,6 @@ def _missing_message(missing: list[str], header: list[str]) -> str:
         parts.append(f"{name}{hint}")
     return (
         f"missing required column{'s' if len(missing) > 1 else ''}: {', '.join(parts)}; "
-        f"the header row has {', '.join(repr(h) for h in header if h) or 'no names'}"
+        f"the header row has {', '.join(repr(h) for h in header if h) or 'no names'}. "
+        "Rename the closest header, or add the column"
     )

@@ -32,17 +32,16 @@ _FORMULA_CELL = re.compile(rb'<c r="([A-Z]+)([0-9]+)"[^>]*?(?<!/)>\s*<f[\s>/]')
 def kind_problem(path: Path) -> str | None:
     """Why a workbook-named file is not one we can open, judged by its first bytes."""
     with path.open("rb") as stream:
-        head = stream.read(8)
+        head = stream.read(512)
     suffix = path.suffix.lower()
     if suffix in {".xlsx", ".xlsm", ".ods"} and head.startswith(OLE2_MAGIC):
         return ENCRYPTED.format(suffix=suffix)
     if head.startswith((ZIP_MAGIC, OLE2_MAGIC)):
         return None
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError:
-        return NOT_A_WORKBOOK
-    return TEXT_AS_WORKBOOK.format(suffix=suffix)
+    # Text: a byte-order mark (UTF-8 or UTF-16, Excel's "Unicode text"), or no NUL byte at all.
+    if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")) or b"\x00" not in head:
+        return TEXT_AS_WORKBOOK.format(suffix=suffix)
+    return NOT_A_WORKBOOK
 
 
 def column_index(letters: bytes) -> int:
@@ -74,3 +73,42 @@ def xlsx_formula_cells(path: Path, sheet_name: str) -> set[tuple[int, int]]:
     if b"<f" not in xml:
         return set()
     return {(int(row), column_index(col)) for col, row in _FORMULA_CELL.findall(xml)}
+
+
+_ODS = {
+    "table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
+}
+
+
+def ods_merged_ranges(path: Path, sheet_name: str) -> list[tuple[int, int, int, int]]:
+    """Merged ranges of an .ods sheet as (first row, first column, last row, last column):
+    sheet rows from 1, columns from 0."""
+    table_ns = _ODS["table"]
+    name_attr = f"{{{table_ns}}}name"
+    found: list[tuple[int, int, int, int]] = []
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("content.xml") as content:
+            inside, row = False, 0
+            for event, element in ElementTree.iterparse(content, events=("start", "end")):
+                tag = element.tag.rpartition("}")[2]
+                if tag == "table" and event == "start":
+                    inside = element.get(name_attr) == sheet_name
+                elif tag == "table" and event == "end":
+                    if inside:
+                        break
+                elif inside and tag == "table-row" and event == "end":
+                    column = 0
+                    for cell in element:
+                        cell_tag = cell.tag.rpartition("}")[2]
+                        if cell_tag not in {"table-cell", "covered-table-cell"}:
+                            continue
+                        rows = int(cell.get(f"{{{table_ns}}}number-rows-spanned", "1"))
+                        cols = int(cell.get(f"{{{table_ns}}}number-columns-spanned", "1"))
+                        if cell_tag == "table-cell" and (rows > 1 or cols > 1):
+                            found.append((row + 1, column, row + rows, column + cols - 1))
+                        column += int(cell.get(f"{{{table_ns}}}number-columns-repeated", "1"))
+                    row += int(element.get(f"{{{table_ns}}}number-rows-repeated", "1"))
+                    element.clear()
+    except (KeyError, zipfile.BadZipFile, ElementTree.ParseError, ValueError):
+        return []
+    return found
