@@ -72,7 +72,12 @@ def cell_name(column: int, row: int) -> str:
 
 
 def findings(
-    sheet: Sheet, fields: pd.DataFrame, mobile_pattern: str, *, strict_duplicates: bool
+    sheet: Sheet,
+    fields: pd.DataFrame,
+    amounts: np.ndarray,
+    mobile_pattern: str,
+    *,
+    strict_duplicates: bool,
 ) -> list[Finding]:
     found: list[Finding] = []
     for column in DIGIT_COLUMNS:
@@ -88,7 +93,7 @@ def findings(
                       str(kinds[position]), mobile_pattern)
             )  # fmt: skip
     found.extend(_structure(sheet))
-    found.extend(_duplicates(sheet, fields, strict_duplicates))
+    found.extend(_duplicates(sheet, fields, amounts, strict_duplicates))
     return found
 
 
@@ -142,20 +147,20 @@ def _structure(sheet: Sheet) -> list[Finding]:
     return found
 
 
-def _duplicates(sheet: Sheet, fields: pd.DataFrame, strict: bool) -> list[Finding]:
+def _duplicates(
+    sheet: Sheet, fields: pd.DataFrame, amounts: np.ndarray, strict: bool
+) -> list[Finding]:
     """The same account number and amount twice: often one payment entered twice."""
-    amounts = (
-        fields["amount"].str.replace(",", "", regex=False).str.replace(r"\.0+$", "", regex=True)
-    )
-    keys = fields["accountNo"] + "\x00" + amounts
-    given = fields["accountNo"].ne("") & fields["amount"].ne("")
-    repeated = keys.duplicated(keep=False) & given
+    pairs = pd.DataFrame({"account": fields["accountNo"], "amount": amounts})
+    given = (pairs["account"].ne("") & (pairs["amount"] >= 0)).to_numpy(dtype=bool)
+    repeated = pairs.duplicated(keep=False).to_numpy(dtype=bool) & given
     if not repeated.any():
         return []
+    keys = pairs["account"] + "\x00" + pairs["amount"].astype(str)
     first_row: dict[str, int] = {}
     found = []
     rows = sheet.row_numbers
-    for position in map(int, np.flatnonzero(repeated.to_numpy())):
+    for position in map(int, np.flatnonzero(repeated)):
         key = str(keys.iat[position])
         if key not in first_row:
             first_row[key] = position

@@ -80,15 +80,11 @@ def _matches(pattern: str, optional: bool) -> Callable[[pd.Series], pd.Series]:
     return check
 
 
-def _amount_ok(pattern: str, minimum: int) -> Callable[[pd.Series], pd.Series]:
-    def check(series: pd.Series) -> pd.Series:
-        return parse_amounts(series, pattern) >= minimum
-
-    return check
-
-
 def _unique_when_given(series: pd.Series) -> pd.Series:
-    return ~(series.ne("") & series.duplicated(keep=False))
+    given = series.ne("")
+    if not given.any():
+        return ~given
+    return ~(given & series.duplicated(keep=False))
 
 
 def parse_amounts(series: pd.Series, pattern: str | None = None) -> pd.Series:
@@ -102,7 +98,11 @@ def parse_amounts(series: pd.Series, pattern: str | None = None) -> pd.Series:
     )
     # More than 18 digits would overflow int64; no payroll amount is that large.
     too_long = digits.str.len() > 18
-    return pd.to_numeric(digits.where(~too_long, "-1")).astype("int64")
+    whole = digits.where(~too_long, "-1").astype("int64[pyarrow]")  # a vectorized cast
+    return pd.Series(whole.to_numpy(dtype=np.int64), index=series.index)
+
+
+VALUE_SUFFIX = ".value"
 
 
 @cache
@@ -111,17 +111,15 @@ def build_schema(mobile_pattern: str) -> pa.DataFrameSchema:
     for name, rule in sheet_rules().items():
         optional = not rule["required"]
         pattern = mobile_pattern if name == "mobile" else rule["pattern"]
-        checks = [
-            pa.Check(
-                _amount_ok(pattern, rule["minimum"])
-                if name == "amount"
-                else _matches(pattern, optional),
-                name=name,
-            )
-        ]
+        checks = [pa.Check(_matches(pattern, optional), name=name)]
         if rule.get("unique"):
             checks.append(pa.Check(_unique_when_given, name=f"{name}:unique"))
         columns[name] = pa.Column(str, checks=checks, nullable=False, required=True)
+        if "minimum" in rule:
+            # The amount's value, parsed once (-1 where the text is not a whole amount).
+            columns[f"{name}{VALUE_SUFFIX}"] = pa.Column(
+                "int64", checks=pa.Check.ge(rule["minimum"], name=f"{name}:minimum")
+            )
     return pa.DataFrameSchema(columns, strict=False)
 
 
@@ -133,24 +131,30 @@ def validate(
     rules = sheet_rules()
     # Damage first: a restored value must be in place before the rules run, and a cell's
     # damage explains it better than the rule its damaged text then breaks.
-    found = damage.findings(sheet, fields, mobile_pattern, strict_duplicates=strict_duplicates)
+    amounts = parse_amounts(fields["amount"]).to_numpy()
+    found = damage.findings(
+        sheet, fields, amounts, mobile_pattern, strict_duplicates=strict_duplicates
+    )
     for finding in found:
         if finding.fixed is not None:
             fields.loc[finding.position, finding.column] = finding.fixed
     # (position, canonical column, priority, rule, severity)
     failures = [(f.position, f.column, 0, f.rule, f.severity) for f in found]
+    checked = fields.assign(**{"amount" + VALUE_SUFFIX: amounts})
     try:
-        build_schema(mobile_pattern).validate(fields, lazy=True)
+        build_schema(mobile_pattern).validate(checked, lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
-        for position, check in zip(cases["index"], cases["check"], strict=True):
-            column, _, kind = str(check).partition(":")
+        for position, column_name, check in zip(
+            cases["index"], cases["column"], cases["check"], strict=True
+        ):
+            column = str(column_name).removesuffix(VALUE_SUFFIX)
+            kind = str(check).partition(":")[2]
             rule = rules[column]["rule"]
             if kind == "unique":
                 rule = "appears more than once in the file: " + rule
             failures.append((int(position), column, 1, rule, ERROR))
 
-    amounts = parse_amounts(fields["amount"]).to_numpy()
     invalid = np.zeros(len(fields), dtype=bool)
     row_errors = [""] * len(fields)
     problems: list[Problem] = []
