@@ -305,6 +305,9 @@ def _workbook_grid(values: Sequence[Sequence[object]]) -> _Grid:
     types: dict[int, np.ndarray] = {}
     for column in raw.columns:
         cells = raw[column].to_numpy()
+        if pd.api.types.infer_dtype(cells, skipna=False) == "string":  # a C loop: all text
+            texts[int(column)] = pd.Series(cells, dtype=ARROW_TEXT)
+            continue
         other = np.fromiter((v.__class__ is not str for v in cells), dtype=bool, count=len(cells))
         if other.any():
             cells = cells.copy()
