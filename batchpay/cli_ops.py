@@ -24,9 +24,9 @@ from .config import (
 )
 from .journal import Journal
 from .outcomes import exit_code
-from .payrun import SANDBOX_NOTIFY_URL
 from .reconcile import NEEDS_RECONCILE, reconcile
 from .reporting import require_batch, summaries, write_report
+from .sending import SANDBOX_NOTIFY_URL
 from .template import write_template
 
 

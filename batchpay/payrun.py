@@ -6,35 +6,29 @@ cli.py parses options and calls these; tests and other programs can call them di
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
-import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .config import (
     DEFAULT_MOBILE_PATTERN,
-    SANDBOX_MERCHANT_NO,
     GatewayConfig,
     Protocol,
     SendOptions,
 )
-from .dispatch import Dispatcher, Progress
 from .errors import ConfigError, InvalidRowsError, RefusedError
 from .journal import Journal, JournalRow, SheetRow, now
 from .outcomes import TO_SEND, Outcome, exit_code
 from .protection import batch_lock, hold_back_repeats
 from .results import ResultRow, Table, write_results, write_tables
-from .sandbox import SandboxGateway, SandboxServer
+from .sending import SANDBOX_NOTIFY_URL, SendResult, send_to
 from .sheet import CANONICAL, Sheet, read_sheet
 from .signing import sign
 from .validate import Validation, validate
-
-SANDBOX_NOTIFY_URL = "http://127.0.0.1:9/notify"
 
 
 @dataclass
@@ -209,79 +203,6 @@ def reload(journal: Journal, plan: Plan) -> list[JournalRow]:
     return fresh
 
 
-@contextlib.asynccontextmanager
-async def sandbox_gateway(
-    protocol: Protocol,
-) -> AsyncIterator[tuple[GatewayConfig, SandboxGateway]]:
-    """An in-process sandbox with its own merchant and a secret made for this run only."""
-    secret = secrets.token_hex(16)
-    gateway = SandboxGateway(SANDBOX_MERCHANT_NO, secret)
-    server = SandboxServer(gateway)
-    await server.start()
-    try:
-        yield (
-            GatewayConfig(
-                payout_url=server.payout_url,
-                query_url=server.query_url,
-                merchant_no=SANDBOX_MERCHANT_NO,
-                secret=secret,
-                notify_url=SANDBOX_NOTIFY_URL,
-                protocol=protocol,
-            ),
-            gateway,
-        )
-    finally:
-        await server.stop()
-
-
-@dataclass
-class SendResult:
-    requests: int = 0
-    stopped: bool = False
-    stop_reason: str = ""
-    abandoned: bool = False  # a second interrupt: requests in flight were cancelled
-
-
-async def send(
-    config: GatewayConfig,
-    options: SendOptions,
-    journal: Journal,
-    rows: list[JournalRow],
-    on_progress: Callable[[Progress], None] | None = None,
-) -> SendResult:
-    """Send the rows. A first SIGINT or SIGTERM starts nothing new and gives the requests in
-    flight ``options.grace`` seconds; a second one (or the grace running out) cancels them."""
-    dispatcher = Dispatcher(config, options, journal, on_progress=on_progress)
-    loop = asyncio.get_running_loop()
-    signals = 0
-
-    def interrupted() -> None:
-        nonlocal signals
-        signals += 1
-        if signals == 1:
-            dispatcher.request_stop("interrupted")
-            loop.call_later(options.grace, dispatcher.abandon)
-        else:
-            dispatcher.abandon()
-
-    installed = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signum, interrupted)
-            installed.append(signum)
-    try:
-        progress = await dispatcher.send(rows)
-    finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
-    return SendResult(
-        requests=progress.requests,
-        stopped=dispatcher.stop.is_set(),
-        stop_reason=dispatcher.stop_reason,
-        abandoned=dispatcher.abandoned and signals > 1,
-    )
-
-
 def require_valid(loaded: Loaded, skip_invalid: bool) -> None:
     if loaded.validation.problems and not skip_invalid:
         count = int(loaded.validation.invalid.sum())
@@ -366,7 +287,7 @@ def run_batch(request: RunRequest, confirm: Confirm, say: Callable[[str], None])
             elif to_send:
                 confirm(to_send, plan.batch_id)
                 sent = asyncio.run(
-                    _send_to(config, request.protocol, request.options, journal, to_send)
+                    send_to(config, request.protocol, request.options, journal, to_send)
                 )
             latest = reload(journal, plan)
     counts, amounts = summarize(latest)
@@ -389,16 +310,3 @@ def run_batch(request: RunRequest, confirm: Confirm, say: Callable[[str], None])
         stopped=stopped, stop_reason=sent.stop_reason,
         next_step="" if request.dry_run else next_step(counts),
     )  # fmt: skip
-
-
-async def _send_to(
-    config: GatewayConfig | None,
-    protocol: Protocol,
-    options: SendOptions,
-    journal: Journal,
-    rows: list[JournalRow],
-) -> SendResult:
-    if config is None:
-        async with sandbox_gateway(protocol) as (sandbox_config, _):
-            return await send(sandbox_config, options, journal, rows)
-    return await send(config, options, journal, rows)
