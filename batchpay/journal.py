@@ -19,6 +19,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +52,11 @@ class SheetRow:
     cells: list[str] = field(default_factory=list)  # the row as in the file, for reports
     errors: str = ""  # validation problems and warnings, as the result file shows them
 
-    @property
+    @cached_property
     def key(self) -> str:
         return json.dumps(self.fields, sort_keys=True, ensure_ascii=False)
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         return payout_fingerprint(self.fields)
 
@@ -209,7 +210,10 @@ class Journal:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (batch_id, digest, source, len(rows), stamp, json.dumps(list(headers))),
         )
-        taken: set[str] = set()
+        taken: set[str] = set(given)
+        fresh = self._fresh_trade_nos(
+            db, sum(1 for r in rows if r.valid and not r.fields["tradeNo"]), taken
+        )
         records = []
         for position, row in enumerate(rows):
             trade_no: str | None = None
@@ -217,8 +221,7 @@ class Journal:
             if row.valid:
                 trade_no = row.fields["tradeNo"]
                 if not trade_no:
-                    trade_no, assigned = self._fresh_trade_no(db, taken), True
-                taken.add(trade_no)
+                    trade_no, assigned = fresh.pop(), True
             fields = {
                 **row.fields,
                 "tradeNo": trade_no or row.fields["tradeNo"],
@@ -242,14 +245,21 @@ class Journal:
         return batch_id
 
     @staticmethod
-    def _fresh_trade_no(db: sqlite3.Connection, taken: set[str]) -> str:
-        while True:
-            candidate = new_trade_no()
-            if candidate in taken:
-                continue
-            if db.execute("SELECT 1 FROM rows WHERE trade_no = ?", (candidate,)).fetchone():
-                continue
-            return candidate
+    def _fresh_trade_nos(db: sqlite3.Connection, count: int, taken: set[str]) -> list[str]:
+        """``count`` new tradeNos, none in ``taken`` nor anywhere in the journal."""
+        fresh: set[str] = set()
+        while len(fresh) < count:
+            candidates = {new_trade_no() for _ in range(count - len(fresh))} - taken - fresh
+            listed = list(candidates)
+            for start in range(0, len(listed), 500):
+                chunk = listed[start : start + 500]
+                used = db.execute(
+                    f"SELECT trade_no FROM rows WHERE trade_no IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                candidates -= {r[0] for r in used}
+            fresh |= candidates
+        return sorted(fresh)
 
     def _match(self, batch_id: str, rows: Sequence[SheetRow]) -> list[JournalRow]:
         """Pair each row of the file with its journal row by content (any order)."""
