@@ -180,18 +180,7 @@ def validate(
 )
 @sheet_option
 @strict_duplicates_option
-@click.option("--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True)
-@click.option(
-    "--rate", type=click.FloatRange(min=0, min_open=True), help="At most R requests a second."
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Seconds per attempt.",
-)
-@click.option("--max-attempts", type=click.IntRange(1, 100), default=5, show_default=True)
+@cli_ops.network_options
 @click.option(
     "--stop-after-refusals",
     type=click.IntRange(min=0),
@@ -205,12 +194,6 @@ def validate(
     default=10.0,
     show_default=True,
     help="Seconds requests in flight get to finish after Ctrl-C.",
-)
-@click.option(
-    "--ca-bundle",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    envvar="BATCHPAY_CA_BUNDLE",
-    help="Extra CA certificates (PEM) to trust. TLS verification cannot be turned off.",
 )
 @click.option(
     "--repeat-window",

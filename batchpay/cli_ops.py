@@ -44,6 +44,27 @@ def open_journal(option: str | None) -> Journal:
     return Journal(path)
 
 
+def network_options(func: Any) -> Any:
+    """The options of every command that talks to the gateway (run, reconcile)."""
+    options = [
+        click.option("--concurrency", type=click.IntRange(1, 1024), default=8,
+                     show_default=True, help="Requests in flight at once."),
+        click.option("--rate", type=click.FloatRange(min=0, min_open=True),
+                     help="At most R requests a second."),
+        click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+                     show_default=True, help="Seconds per attempt."),
+        click.option("--max-attempts", type=click.IntRange(1, 100), default=5,
+                     show_default=True, help="Attempts per row for retryable answers."),
+        click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     envvar="BATCHPAY_CA_BUNDLE",
+                     help="Extra CA certificates (PEM) to trust. TLS verification cannot be "
+                     "turned off."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @click.command()
 @click.argument("batch", required=False)
 @journal_option
@@ -96,17 +117,7 @@ def report(batch: str, output: Path, journal_option: str | None) -> None:
 @click.command("reconcile")
 @click.argument("batch", required=False)
 @journal_option
-@click.option("--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True)
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="At most R a second.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
-              show_default=True)  # fmt: skip
-@click.option("--max-attempts", type=click.IntRange(1, 100), default=5, show_default=True)
-@click.option(
-    "--ca-bundle",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    envvar="BATCHPAY_CA_BUNDLE",
-    help="Extra CA certificates (PEM) to trust.",
-)
+@network_options
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def reconcile_command(
     batch: str | None, journal_option: str | None, concurrency: int, rate: float | None,
