@@ -237,12 +237,13 @@ class Dispatcher:
         def record(
             answer: Answer, kind: str, verdict: Verdict, outcome: Outcome, *, final: bool = True
         ) -> None:
-            log.info(
-                "batch=%s tradeNo=%s account=%s %s http=%s code=%s verdict=%s outcome=%s%s",
-                row.batch_id, trade_no, mask_account(row.fields.get("accountNo", "")), kind,
-                answer.http_status, answer.code or answer.error or "-", verdict.value,
-                outcome.value, "" if final else " (continuing)",
-            )  # fmt: skip
+            if log.isEnabledFor(logging.INFO):  # the masking is not free: only when logging
+                log.info(
+                    "batch=%s tradeNo=%s account=%s %s http=%s code=%s verdict=%s outcome=%s%s",
+                    row.batch_id, trade_no, mask_account(row.fields.get("accountNo", "")), kind,
+                    answer.http_status, answer.code or answer.error or "-", verdict.value,
+                    outcome.value, "" if final else " (continuing)",
+                )  # fmt: skip
             self.journal.record(
                 Update(
                     trade_no=trade_no, outcome=outcome, kind=kind, verdict=verdict.value,
