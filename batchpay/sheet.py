@@ -328,7 +328,9 @@ def _build(path: Path, sheet_name: str | None, grid: _Grid) -> Sheet:
     where = f"{path}" + (f" (sheet {sheet_name!r})" if sheet_name else "")
     cells = grid.cells
     # Per column: which cells hold anything but white space.
-    filled = [cells[c].str.strip().ne("").to_numpy(dtype=bool) for c in cells.columns]
+    filled = [
+        (cells[c].ne("") & ~cells[c].str.isspace()).to_numpy(dtype=bool) for c in cells.columns
+    ]
     nonblank = np.logical_or.reduce(filled) if filled else np.zeros(0, bool)
     if not nonblank.any():
         raise InputError(f"{where}: the file has no header and no rows")
