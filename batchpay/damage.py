@@ -86,7 +86,12 @@ def findings(
         texts = fields[column]
         types = sheet.types(column)
         kinds = types.to_numpy() if types is not None else np.full(len(texts), "text")
-        scientific = texts.str.fullmatch(_SCIENTIFIC.pattern).fillna(False).to_numpy(dtype=bool)
+        # A literal search first (fast); the pattern only where an E or e appears at all.
+        maybe = texts.str.contains("E", regex=False) | texts.str.contains("e", regex=False)
+        scientific = maybe.to_numpy(dtype=bool)
+        if scientific.any():
+            exact = texts[scientific].str.fullmatch(_SCIENTIFIC.pattern).fillna(False)
+            scientific[scientific] = exact.to_numpy(dtype=bool)
         for position in np.flatnonzero((kinds == NUMBER) | (kinds == DATE) | scientific):
             found.extend(
                 _cell(column, int(position), str(texts.iat[int(position)]),
@@ -153,7 +158,11 @@ def _duplicates(
     """The same account number and amount twice: often one payment entered twice."""
     pairs = pd.DataFrame({"account": fields["accountNo"], "amount": amounts})
     given = (pairs["account"].ne("") & (pairs["amount"] >= 0)).to_numpy(dtype=bool)
-    repeated = pairs.duplicated(keep=False).to_numpy(dtype=bool) & given
+    # One integer per (account, amount): account codes from Arrow's dictionary encoding,
+    # paired with the amount, then an integer duplicated() instead of hashing tuples.
+    codes, _ = pd.factorize(pairs["account"])
+    numbers = pd.DataFrame({"account": codes, "amount": amounts})
+    repeated = numbers.duplicated(keep=False).to_numpy(dtype=bool) & given
     if not repeated.any():
         return []
     keys = pairs["account"] + "\x00" + pairs["amount"].astype(str)
