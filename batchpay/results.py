@@ -51,7 +51,7 @@ def _table(sheet: Sheet, results: Sequence[ResultRow]) -> tuple[list[str], Itera
 
     def rows() -> Iterator[list[str]]:
         for cells, result in zip(values, results, strict=True):
-            row = [str(c) for c in cells]
+            row = cells.tolist()  # already text
             j = result.journal
             trade_no = (j.trade_no or "") if j else ""
             if trade_position is None:
@@ -161,10 +161,12 @@ def _write_xlsx(path: Path, tables: Sequence[Table]) -> None:
         last = 0
         for last, row in enumerate(itertools.chain(sample, table.rows), start=1):
             mark = marks.get(row[table.mark_column]) if table.mark_column is not None else None
-            for col, value in enumerate(row):
-                if mark is not None:
+            if mark is None:
+                for col, value in enumerate(row):
+                    if value:
+                        write(last, col, value)
+            else:
+                for col, value in enumerate(row):
                     write(last, col, value, mark)  # the whole row, empty cells too
-                elif value:
-                    write(last, col, value)
         sheet.autofilter(0, 0, last, len(table.header) - 1)
     workbook.close()
