@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from .config import (
     mobile_pattern,
     protocol_from_env,
 )
+from .console import configure_logging, progress_display, show_progress
 from .errors import BatchpayError, RefusedError
 from .journal import JournalRow
 from .payrun import (
@@ -61,32 +61,31 @@ class Group(click.Group):
 @click.group(cls=Group)
 @click.version_option(__version__, prog_name="batchpay")
 @click.option("-v", "--verbose", count=True, help="Log each request to stderr (-vv: more).")
-def cli(verbose: int) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr; no progress display.")
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also log every event to this file (owner-only), whatever -v and -q say.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object per line, with batch, tradeNo and outcome as fields.",
+)
+@click.pass_context
+def cli(
+    ctx: click.Context, verbose: int, quiet: bool, log_file: Path | None, log_format: str
+) -> None:
     """Pay many beneficiaries at once from a payroll spreadsheet through the Vexora gateway.
 
     \b
     Example:
         batchpay run samples/payroll.xlsx --sandbox --yes
     """
-    configure_logging(verbose)
-
-
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """batchpay's own handler, so that configuring again replaces it."""
-
-
-def configure_logging(verbose: int) -> None:
-    """Logs go to stderr, results and summaries to stdout. Account numbers are masked."""
-    logger = logging.getLogger("batchpay")
-    for handler in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
-        logger.removeHandler(handler)
-    if not verbose:
-        logger.setLevel(logging.WARNING)
-        return
-    handler = _StderrHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    configure_logging(verbose, quiet, log_file, log_format)
+    ctx.obj = {"quiet": quiet}
 
 
 def sheet_option(func: Any) -> Any:
@@ -272,7 +271,9 @@ def run(
     def ask(rows: list[JournalRow], batch_id: str) -> None:
         confirm(rows, f"{file} (batch {batch_id})", target, yes=yes)
 
-    summary = run_batch(request, ask, lambda line: click.echo(line, err=True))
+    quiet = bool((click.get_current_context().find_root().obj or {}).get("quiet"))
+    with progress_display(show_progress(quiet)) as on_progress:
+        summary = run_batch(request, ask, lambda line: click.echo(line, err=True), on_progress)
     show_summary(summary, as_json)
     sys.exit(summary.exit_code)
 

@@ -238,11 +238,17 @@ class Dispatcher:
             answer: Answer, kind: str, verdict: Verdict, outcome: Outcome, *, final: bool = True
         ) -> None:
             if log.isEnabledFor(logging.INFO):  # the masking is not free: only when logging
+                event = {
+                    "batch": row.batch_id, "tradeNo": trade_no,
+                    "account": mask_account(row.fields.get("accountNo", "")), "request": kind,
+                    "http": answer.http_status, "code": answer.code or answer.error or "-",
+                    "verdict": verdict.value, "outcome": outcome.value, "final": final,
+                }  # fmt: skip
                 log.info(
                     "batch=%s tradeNo=%s account=%s %s http=%s code=%s verdict=%s outcome=%s%s",
-                    row.batch_id, trade_no, mask_account(row.fields.get("accountNo", "")), kind,
-                    answer.http_status, answer.code or answer.error or "-", verdict.value,
-                    outcome.value, "" if final else " (continuing)",
+                    *(event[k] for k in ("batch", "tradeNo", "account", "request", "http",
+                                         "code", "verdict", "outcome")),
+                    "" if final else " (continuing)", extra={"event": event},
                 )  # fmt: skip
             self.journal.record(
                 Update(

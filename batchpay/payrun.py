@@ -20,6 +20,7 @@ from .config import (
     Protocol,
     SendOptions,
 )
+from .dispatch import Progress
 from .errors import ConfigError, InvalidRowsError, RefusedError
 from .journal import Journal, JournalRow, SheetRow, now
 from .outcomes import TO_SEND, Outcome, exit_code
@@ -254,8 +255,14 @@ class RunRequest:
 Confirm = Callable[[list[JournalRow], str], None]  # (rows to send, batch id); raises to refuse
 
 
-def run_batch(request: RunRequest, confirm: Confirm, say: Callable[[str], None]) -> Summary:
-    """The whole job. ``say`` receives notes for the operator (problems, resumed rows)."""
+def run_batch(
+    request: RunRequest,
+    confirm: Confirm,
+    say: Callable[[str], None],
+    on_progress: Callable[[Progress], None] | None = None,
+) -> Summary:
+    """The whole job. ``say`` receives notes for the operator (problems, resumed rows);
+    ``on_progress`` is told as rows are settled."""
     started = time.monotonic()
     loaded = load(
         request.file,
@@ -291,7 +298,9 @@ def run_batch(request: RunRequest, confirm: Confirm, say: Callable[[str], None])
             elif to_send:
                 confirm(to_send, plan.batch_id)
                 sent = asyncio.run(
-                    send_to(config, request.protocol, request.options, journal, to_send)
+                    send_to(
+                        config, request.protocol, request.options, journal, to_send, on_progress
+                    )
                 )
             latest = reload(journal, plan)
     counts, amounts = summarize(latest)

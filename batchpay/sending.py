@@ -97,8 +97,9 @@ async def send_to(
     options: SendOptions,
     journal: Journal,
     rows: list[JournalRow],
+    on_progress: Callable[[Progress], None] | None = None,
 ) -> SendResult:
     if config is None:
         async with sandbox_gateway(protocol) as (sandbox_config, _):
-            return await send(sandbox_config, options, journal, rows)
-    return await send(config, options, journal, rows)
+            return await send(sandbox_config, options, journal, rows, on_progress)
+    return await send(config, options, journal, rows, on_progress)

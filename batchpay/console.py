@@ -1,0 +1,126 @@
+"""What an operator sees besides results: logs (stderr and a file, text or JSON lines) and a
+progress display while sending. Results and summaries go to stdout; everything here to stderr
+or the log file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .dispatch import Progress
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and the event's own fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "event", {}))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class _Ours(logging.Handler):
+    """Marks batchpay's own handlers, so that configuring again replaces them."""
+
+
+class _StderrHandler(logging.StreamHandler, _Ours):  # type: ignore[type-arg]
+    pass
+
+
+class _FileHandler(logging.FileHandler, _Ours):
+    pass
+
+
+def configure_logging(
+    verbose: int = 0, quiet: bool = False, log_file: Path | None = None, log_format: str = "text"
+) -> None:
+    """-v: each request on stderr (-vv more); -q: errors only; --log-file: every event, kept.
+    Account numbers are masked in every log line."""
+    logger = logging.getLogger("batchpay")
+    for handler in [h for h in logger.handlers if isinstance(h, _Ours)]:
+        logger.removeHandler(handler)
+        handler.close()
+    formatter: logging.Formatter = (
+        JsonLines() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    )
+    stderr_level = (
+        logging.ERROR
+        if quiet
+        else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    )
+    levels = [stderr_level]
+    stderr = _StderrHandler(sys.stderr)
+    stderr.setLevel(stderr_level)
+    stderr.setFormatter(formatter)
+    logger.addHandler(stderr)
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        if not log_file.exists():
+            os.close(os.open(log_file, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only
+        to_file = _FileHandler(log_file, encoding="utf-8")
+        file_level = logging.DEBUG if verbose > 1 else logging.INFO
+        to_file.setLevel(file_level)
+        to_file.setFormatter(formatter)
+        logger.addHandler(to_file)
+        levels.append(file_level)
+    logger.setLevel(min(levels))
+    logger.propagate = False
+
+
+def show_progress(quiet: bool) -> bool:
+    """Progress only for a person at a terminal."""
+    return not quiet and sys.stderr.isatty()
+
+
+@contextmanager
+def progress_display(enabled: bool, total_hint: str = "sending") -> Iterator[
+    Callable[[Progress], None] | None
+]:  # fmt: skip
+    """A progress bar on stderr (counts, rate, time left) fed by the dispatcher; NO_COLOR and
+    a dumb terminal are respected by rich itself."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.progress import Progress as Bar
+
+    bar = Bar(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TaskProgressColumn(), TextColumn("{task.fields[rate]} rows/s"), TimeRemainingColumn(),
+        console=Console(stderr=True), transient=False,
+    )  # fmt: skip
+    task = None
+
+    def update(progress: Progress) -> None:
+        nonlocal task
+        if task is None:  # started by the first row, after any confirmation prompt
+            bar.start()
+            task = bar.add_task(total_hint, total=progress.total, rate="-")
+        speed = bar.tasks[0].speed
+        bar.update(task, completed=progress.done, rate=f"{speed:,.0f}" if speed else "-")
+
+    try:
+        yield update
+    finally:
+        if task is not None:
+            bar.stop()
