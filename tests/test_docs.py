@@ -39,9 +39,15 @@ def option_names(command: click.Command) -> set[str]:
 @pytest.mark.parametrize("words", shown_commands(), ids=" ".join)
 def test_every_command_and_option_in_the_readme_exists(words: list[str]) -> None:
     group_options = option_names(cli) | {"--help", "--version"}
+    with_value = {
+        name
+        for param in cli.params
+        if isinstance(param, click.Option) and not param.is_flag and not param.count
+        for name in param.opts
+    }
     while words and words[0].startswith("-"):
         assert words[0].split("=")[0] in group_options, words[0]
-        words = words[1:]
+        words = words[2:] if words[0] in with_value else words[1:]
     if not words:
         return
     command = cli.commands.get(words[0])
