@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 
 import click
 
-from . import __version__, cli_ops
+from . import __version__, cli_ops, settings_file
+from .cli_config import config_group
 from .config import (
     SendOptions,
     gateway_from_env,
@@ -74,9 +75,28 @@ class Group(click.Group):
     show_default=True,
     help="json: one object per line, with batch, tradeNo and outcome as fields.",
 )
+@click.option(
+    "--config",
+    "config_file",
+    metavar="PATH",
+    help="Configuration file (TOML). Default: $BATCHPAY_CONFIG, else config.toml in your "
+    "user configuration directory when it exists.",
+)
+@click.option(
+    "--profile",
+    envvar="BATCHPAY_PROFILE",
+    metavar="NAME",
+    help="Use the [profile.NAME] table of the configuration file ($BATCHPAY_PROFILE).",
+)
 @click.pass_context
 def cli(
-    ctx: click.Context, verbose: int, quiet: bool, log_file: Path | None, log_format: str
+    ctx: click.Context,
+    verbose: int,
+    quiet: bool,
+    log_file: Path | None,
+    log_format: str,
+    config_file: str | None,
+    profile: str | None,
 ) -> None:
     """Pay many beneficiaries at once from a payroll spreadsheet through the Vexora gateway.
 
@@ -85,7 +105,18 @@ def cli(
         batchpay run samples/payroll.xlsx --sandbox --yes
     """
     configure_logging(verbose, quiet, log_file, log_format)
-    ctx.obj = {"quiet": quiet}
+    path, asked = settings_file.config_path(config_file, os.environ)
+    try:
+        from_file = settings_file.load(path, asked, profile)
+    except BatchpayError as exc:
+        raise UserError(exc) from None
+    ctx.obj = {
+        "quiet": quiet,
+        "config_file": path,
+        "profile": profile,
+        "from_file": from_file,
+        "env": settings_file.effective(from_file),
+    }
 
 
 def sheet_option(func: Any) -> Any:
@@ -126,7 +157,7 @@ def validate(
     loaded = load(
         file,
         sheet=sheet,
-        mobile_pattern=mobile_pattern(os.environ),
+        mobile_pattern=mobile_pattern(cli_ops.settings()),
         strict_duplicates=strict_duplicates,
     )
     v = loaded.validation
@@ -238,7 +269,7 @@ def run(
         batchpay run samples/payroll.xlsx --sandbox --yes
         batchpay run payroll.xlsx --expect-count 120 --expect-total 1530000 --yes
     """
-    env = os.environ
+    env = cli_ops.settings()
     protocol = protocol_from_env(env)
     config = None if sandbox else gateway_from_env(env)  # settings first: exit 2, nothing read
     request = RunRequest(
@@ -312,6 +343,7 @@ for command in (
     cli_ops.listen,
     cli_ops.sandbox_command,
     cli_ops.template,
+    config_group,
 ):
     cli.add_command(command)
 

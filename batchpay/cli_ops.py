@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,14 @@ from .sending import SANDBOX_NOTIFY_URL
 from .template import write_template
 
 
+def settings() -> Mapping[str, str]:
+    """BATCHPAY_* settings: the environment over the configuration file (options apply on
+    top, in each command)."""
+    context = click.get_current_context(silent=True)
+    obj = context.find_root().obj if context is not None else None
+    return obj["env"] if isinstance(obj, dict) and "env" in obj else os.environ
+
+
 def journal_option(func: Any) -> Any:
     return click.option(
         "--journal", "journal_option", metavar="PATH",
@@ -38,7 +47,7 @@ def journal_option(func: Any) -> Any:
 
 
 def open_journal(option: str | None) -> Journal:
-    path = journal_path(option, os.environ, sandbox=False)
+    path = journal_path(option, settings(), sandbox=False)
     if not path.exists():
         raise click.ClickException(f"no journal at {path}: nothing has been run with it yet")
     return Journal(path)
@@ -72,7 +81,7 @@ def network_options(func: Any) -> Any:
 def status(batch: str | None, journal_option: str | None, as_json: bool) -> None:
     """List the journal's batches, or one BATCH, with counts and amounts per outcome.
 
-    \\b
+    \b
     Example:
         batchpay status
         batchpay status 3f2a9c81d07e --json
@@ -104,7 +113,7 @@ def status(batch: str | None, journal_option: str | None, as_json: bool) -> None
 def report(batch: str, output: Path, journal_option: str | None) -> None:
     """Rewrite BATCH's result file from the journal, with the latest statuses.
 
-    \\b
+    \b
     Example:
         batchpay report 3f2a9c81d07e -o payroll.result.xlsx
     """
@@ -128,11 +137,11 @@ def reconcile_command(
 
     Exit code 0 when every row asked about is processing or paid, 3 otherwise.
 
-    \\b
+    \b
     Example:
         batchpay reconcile 3f2a9c81d07e
     """
-    config = gateway_from_env(os.environ, need=("BATCHPAY_QUERY_URL",))
+    config = gateway_from_env(settings(), need=("BATCHPAY_QUERY_URL",))
     options = SendOptions(concurrency=concurrency, rate=rate, timeout=timeout,
                           max_attempts=max_attempts, ca_bundle=ca_bundle)  # fmt: skip
     with open_journal(journal_option) as journal:
@@ -171,15 +180,16 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
     unknown tradeNo gets a 4xx and changes nothing. GET /health answers {"status": "ok"}.
     Run it behind your HTTPS reverse proxy; BATCHPAY_NOTIFY_URL is its public address.
 
-    \\b
+    \b
     Example:
         batchpay listen --port 8080 --path /vexora/notify
     """
     from aiohttp import web
 
-    secret = read_secret(os.environ)
-    path = journal_path(journal_option, os.environ, sandbox=False)
-    app = callback_app(path, secret, protocol_from_env(os.environ), route)
+    env = settings()
+    secret = read_secret(env)
+    path = journal_path(journal_option, env, sandbox=False)
+    app = callback_app(path, secret, protocol_from_env(env), route)
     click.echo(f"listening on http://{host}:{port}{route} (journal {path}); Ctrl-C stops")
     web.run_app(app, host=host, port=port, print=None, access_log=None)
 
@@ -254,7 +264,7 @@ def sandbox_command(
         )  # fmt: skip
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--fault") from None
-    env = os.environ
+    env = settings()
     merchant = env.get("BATCHPAY_MERCHANT_NO") or SANDBOX_MERCHANT_NO
     secret_file = _sandbox_secret_file(env)
     secret = env.get("BATCHPAY_SECRET") or secret_file.read_text(encoding="utf-8").strip()
@@ -290,7 +300,7 @@ def sandbox_command(
         click.echo("sandbox stopped", err=True)
 
 
-def _sandbox_secret_file(env: os._Environ[str] | dict[str, str]) -> Path:
+def _sandbox_secret_file(env: Mapping[str, str]) -> Path:
     if env.get("BATCHPAY_SECRET_FILE"):
         return Path(env["BATCHPAY_SECRET_FILE"]).expanduser()
     path = default_journal_path(sandbox=True).with_name("sandbox-secret")

@@ -67,3 +67,12 @@ def test_every_command_help_ends_with_an_example(name: str) -> None:
     help_text = cli.commands[name].help or ""
     assert "Example:" in help_text
     assert f"batchpay {name}" in help_text.split("Example:")[1]
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_help_shows_the_example_on_lines_of_its_own(name: str) -> None:
+    from helpers import invoke
+
+    shown = invoke(name, "--help").output
+    assert "\\b" not in shown
+    assert "\n  Example:\n      batchpay " in shown

@@ -1,0 +1,146 @@
+"""``batchpay config show`` and ``batchpay config check``: what the settings are and where each
+comes from (the secret masked), and whether they work."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import socket
+import sys
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import click
+
+from .cli_ops import settings
+from .config import gateway_from_env, read_secret
+from .errors import BatchpayError
+from .gateway import GatewayClient
+from .sandbox import SandboxGateway, SandboxServer
+from .settings_file import KEYS
+
+
+def _root() -> dict[str, Any]:
+    obj = click.get_current_context().find_root().obj
+    return obj if isinstance(obj, dict) else {}
+
+
+def described(env: Mapping[str, str]) -> list[dict[str, str]]:
+    """Each setting, its value (the secret masked) and where it comes from."""
+    root = _root()
+    from_file: Mapping[str, str] = root.get("from_file", {})
+    file_label = f"file {root.get('config_file')}" + (
+        f" [profile.{root['profile']}]" if root.get("profile") else ""
+    )
+    rows = []
+    for key, name in [*KEYS.items(), ("secret", "BATCHPAY_SECRET")]:
+        value = env.get(name, "")
+        source = (
+            "environment" if name in os.environ else file_label if name in from_file else "unset"
+        )
+        if name == "BATCHPAY_SECRET" and value:
+            value = "(set; never shown)"
+        rows.append({"key": key, "variable": name, "value": value, "source": source})
+    return rows
+
+
+@click.group("config")
+def config_group() -> None:
+    """Show or check the settings (options > environment > configuration file).
+
+    \b
+    Example:
+        batchpay config show
+        batchpay --profile production config check
+    """
+
+
+@config_group.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print the settings as one JSON object.")
+def show(as_json: bool) -> None:
+    """Show every setting, where it comes from, and the secret masked.
+
+    \b
+    Example:
+        batchpay config show
+    """
+    rows = described(settings())
+    if as_json:
+        click.echo(json.dumps({"config_file": str(_root().get("config_file") or ""),
+                               "settings": rows}))  # fmt: skip
+        return
+    click.echo(f"configuration file: {_root().get('config_file') or '(none)'}")
+    for row in rows:
+        shown = row["value"] or "-"
+        click.echo(f"  {row['variable']:<30} {shown}  ({row['source']})")
+
+
+def _reachable(url: str) -> str | None:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=5).close()
+    except OSError as exc:
+        return f"{parts.hostname}:{port} is not reachable ({exc.strerror or exc})"
+    return None
+
+
+async def _signed_test(env: Mapping[str, str]) -> str | None:
+    """Sign a payout exactly as a run would and have the sandbox check the signature."""
+    config = gateway_from_env(env)
+    gateway = SandboxGateway(config.merchant_no, config.secret)
+    server = SandboxServer(gateway)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            sandboxed = dataclasses.replace(config, payout_url=server.payout_url, query_url=None)
+            client = GatewayClient(sandboxed, session, timeout=10)
+            answer = await client.pay({
+                "amount": "100", "accountNo": "0001234567", "mobile": "0912345678",
+                "email": "check@example.com", "firstname": "Config", "lastname": "Check",
+                "tradeNo": "CONFIGCHECK1", "notifyUrl": config.notify_url or "https://example.com/n",
+            })  # fmt: skip
+    finally:
+        await server.stop()
+    if answer.code != "0000":
+        return f"the sandbox refused a signed test request: {answer.code} {answer.msg}"
+    return None
+
+
+@config_group.command("check")
+def check() -> None:
+    """Check the settings: present, secret readable, gateway reachable, and a request signed
+    with them accepted by the sandbox. Exit 0 when all pass, 2 otherwise.
+
+    \b
+    Example:
+        batchpay config check
+    """
+    env = settings()
+    results: list[tuple[str, str | None]] = []
+    try:
+        config = gateway_from_env(env)
+        results.append(("settings present", None))
+    except BatchpayError as exc:
+        results.append(("settings present", str(exc)))
+        config = None
+    try:
+        read_secret(env)
+        results.append(("secret readable", None))
+    except BatchpayError as exc:
+        results.append(("secret readable", str(exc)))
+    if config is not None:
+        results.append(("payout URL reachable", _reachable(config.payout_url)))
+        if config.query_url:
+            results.append(("query URL reachable", _reachable(config.query_url)))
+        results.append(("signed test request", asyncio.run(_signed_test(env))))
+    for name, problem in results:
+        click.echo(
+            f"  {'ok  ' if problem is None else 'FAIL'} {name}"
+            + (f": {problem}" if problem else "")
+        )
+    sys.exit(2 if any(problem for _, problem in results) else 0)
