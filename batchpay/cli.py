@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +24,7 @@ from .config import (
 )
 from .console import configure_logging, progress_display, show_progress
 from .errors import BatchpayError, RefusedError
+from .folder import archive, folder_lock, waiting_files
 from .journal import JournalRow
 from .payrun import (
     RunRequest,
@@ -236,6 +239,11 @@ def validate(
 @click.option("--allow-repeat", is_flag=True, help="Send rows even when another batch placed them.")
 @click.option("--journal", "journal_option", metavar="PATH", help="The SQLite journal.")
 @click.option("--sandbox", is_flag=True, help="Use the built-in simulated gateway (own journal).")
+@click.option(
+    "--archive",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With a folder: move each finished file and its result here.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as one JSON object.")
 def run(
     file: Path,
@@ -258,16 +266,20 @@ def run(
     allow_repeat: bool,
     journal_option: str | None,
     sandbox: bool,
+    archive: Path | None,
     as_json: bool,
 ) -> None:
     """Validate FILE, confirm the count and total, send one payout per row, write the results.
 
     Re-running the same file is always safe: rows already placed are reported, not sent again.
+    FILE may be a folder: each spreadsheet in it is sent in turn (for cron; with --archive,
+    finished ones move there with their result).
 
     \b
     Example:
         batchpay run samples/payroll.xlsx --sandbox --yes
         batchpay run payroll.xlsx --expect-count 120 --expect-total 1530000 --yes
+        batchpay run /srv/payroll/inbox --archive /srv/payroll/done --yes
     """
     env = cli_ops.settings()
     protocol = protocol_from_env(env)
@@ -298,15 +310,62 @@ def run(
         strict_duplicates=strict_duplicates,
     )
     target = "the sandbox gateway" if config is None else urlsplit(config.payout_url).netloc
-
-    def ask(rows: list[JournalRow], batch_id: str) -> None:
-        confirm(rows, f"{file} (batch {batch_id})", target, yes=yes)
-
     quiet = bool((click.get_current_context().find_root().obj or {}).get("quiet"))
-    with progress_display(show_progress(quiet)) as on_progress:
-        summary = run_batch(request, ask, lambda line: click.echo(line, err=True), on_progress)
+
+    def one(request: RunRequest) -> Summary:
+        def ask(rows: list[JournalRow], batch_id: str) -> None:
+            confirm(rows, f"{request.file} (batch {batch_id})", target, yes=yes)
+
+        with progress_display(show_progress(quiet)) as on_progress:
+            return run_batch(request, ask, lambda line: click.echo(line, err=True), on_progress)
+
+    if file.is_dir():
+        if output:
+            raise click.UsageError(
+                "-o names one result file; a folder's results go beside each file"
+            )
+        sys.exit(run_folder(file, archive, request, one, as_json))
+    summary = one(request)
     show_summary(summary, as_json)
     sys.exit(summary.exit_code)
+
+
+def run_folder(
+    folder: Path,
+    done: Path | None,
+    base: RunRequest,
+    one: Callable[[RunRequest], Summary],
+    as_json: bool,
+) -> int:
+    """Each waiting spreadsheet in turn; finished ones (exit 0 or 3) move to ``done``. An input
+    error skips that file; a stopped run (exit 4) stops the folder. The worst exit code wins."""
+    codes: list[int] = []
+    reports: list[dict[str, Any]] = []
+    with folder_lock(folder):
+        for path in waiting_files(folder):
+            request = dataclasses.replace(base, file=path, output=default_output(path))
+            try:
+                summary = one(request)
+            except BatchpayError as exc:
+                click.echo(f"batchpay: error: {exc}", err=True)
+                codes.append(exc.exit_code)
+                reports.append({"source": str(path), "error": str(exc), "exit_code": exc.exit_code})
+                continue
+            codes.append(summary.exit_code)
+            report = summary.as_json()
+            if done is not None and summary.exit_code in (0, 3) and not summary.dry_run:
+                moved = archive([path, request.output], done)
+                report["archived"] = [str(p) for p in moved]
+            reports.append(report)
+            if not as_json:
+                show_summary(summary, as_json=False)
+            if summary.exit_code == 4:
+                break  # stopped: the gateway refused systematically, or an interrupt
+    if as_json:
+        click.echo(json.dumps({"folder": str(folder), "files": reports}, ensure_ascii=False))
+    elif not reports:
+        click.echo(f"{folder}: no spreadsheet waiting")
+    return max(codes, default=0)
 
 
 def confirm(rows: list[JournalRow], source: str, target: str, *, yes: bool) -> None:
