@@ -29,7 +29,7 @@ from .results import ResultRow, Table, write_results, write_tables
 from .sending import SANDBOX_NOTIFY_URL, SendResult, send_to
 from .sheet import CANONICAL, Sheet, read_sheet
 from .signing import sign
-from .validate import Validation, validate
+from .validate import Problem, Validation, validate
 
 
 @dataclass
@@ -216,11 +216,31 @@ def require_valid(loaded: Loaded, skip_invalid: bool) -> None:
         )
 
 
+SHOWN_IN_FULL = 10  # up to this many problems are listed one by one
+FIRST_OF_EACH = 3  # beyond that, each kind of problem shows its first rows
+
+
 def problem_lines(loaded: Loaded) -> list[str]:
-    """Notes about the file, then every error and warning in sheet order, one line each."""
+    """Notes about the file, then the errors and warnings: each one when there are few,
+    grouped by column and rule with the first rows of each when there are many."""
     v = loaded.validation
     problems = sorted([*v.problems, *v.warnings], key=lambda p: p.row)
-    return [*v.notes, *(f"{loaded.where}: {p.describe()}" for p in problems)]
+    lines = list(v.notes)
+    if len(problems) <= SHOWN_IN_FULL:
+        return lines + [f"{loaded.where}: {p.describe()}" for p in problems]
+    groups: dict[tuple[str, str, str], list[Problem]] = {}
+    for problem in problems:
+        groups.setdefault((problem.severity, problem.column, problem.rule), []).append(problem)
+    for (severity, column, rule), members in groups.items():
+        kind = "warning" if severity == "warning" else "error"
+        lines.append(f"{loaded.where}: {len(members)} row(s), column {column!r} ({kind}): {rule}")
+        lines += [f"  {p.describe()}" for p in members[:FIRST_OF_EACH]]
+        if len(members) > FIRST_OF_EACH:
+            lines.append(f"  ... and {len(members) - FIRST_OF_EACH} more")
+    lines.append(
+        f"{loaded.where}: the full list: batchpay validate {loaded.sheet.path} --report FILE"
+    )
+    return lines
 
 
 def write_report(path: Path, loaded: Loaded) -> None:

@@ -117,3 +117,19 @@ def test_result_workbook_highlights_problem_rows_and_has_a_summary(
     assert summary["processing: rows"] == "2" and summary["invalid: rows"] == "1"
     assert summary["processing: amount"] == str(1000 + 1002)
     workbook.close()
+
+
+def test_many_problems_are_grouped_with_the_first_rows_of_each(tmp_path: Path) -> None:
+    rows = payroll_rows(30)
+    for row in rows:
+        row[6] = "99"
+    rows[5][5] = "nobody"
+    path = write_csv(tmp_path / "p.csv", rows)
+    result = invoke("validate", str(path))
+    assert result.exit_code == 1
+    out = result.stdout
+    assert "30 row(s), column 'Amount' (error): must be a whole amount" in out
+    assert "1 row(s), column 'Email' (error)" in out
+    assert out.count("column 'Amount': '99'") == 3
+    assert "... and 27 more" in out
+    assert f"the full list: batchpay validate {path} --report FILE" in out
