@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,9 +20,15 @@ from .config import (
     mobile_pattern,
     protocol_from_env,
 )
-from .console import configure_logging, progress_display, show_progress
+from .console import (
+    configure_logging,
+    progress_display,
+    show_progress,
+    show_summary,
+    working,
+)
 from .errors import BatchpayError, RefusedError
-from .folder import archive, folder_lock, waiting_files
+from .folder import run_folder
 from .journal import JournalRow
 from .payrun import (
     RunRequest,
@@ -157,12 +161,14 @@ def validate(
     Example:
         batchpay validate samples/payroll-with-errors.csv --report problems.xlsx
     """
-    loaded = load(
-        file,
-        sheet=sheet,
-        mobile_pattern=mobile_pattern(cli_ops.settings()),
-        strict_duplicates=strict_duplicates,
-    )
+    quiet = bool((click.get_current_context().find_root().obj or {}).get("quiet"))
+    with working(show_progress(quiet), f"reading and validating {file}"):
+        loaded = load(
+            file,
+            sheet=sheet,
+            mobile_pattern=mobile_pattern(cli_ops.settings()),
+            strict_duplicates=strict_duplicates,
+        )
     v = loaded.validation
     total = int(v.amounts.sum())
     if report:
@@ -316,56 +322,22 @@ def run(
         def ask(rows: list[JournalRow], batch_id: str) -> None:
             confirm(rows, f"{request.file} (batch {batch_id})", target, yes=yes)
 
-        with progress_display(show_progress(quiet)) as on_progress:
-            return run_batch(request, ask, lambda line: click.echo(line, err=True), on_progress)
+        show = show_progress(quiet)
+        with progress_display(show) as on_progress:
+            return run_batch(
+                request, ask, lambda line: click.echo(line, err=True), on_progress,
+                working=lambda text: working(show, text),
+            )  # fmt: skip
 
     if file.is_dir():
         if output:
             raise click.UsageError(
                 "-o names one result file; a folder's results go beside each file"
             )
-        sys.exit(run_folder(file, archive, request, one, as_json))
+        sys.exit(run_folder(file, archive, request, one, as_json, show_summary))
     summary = one(request)
     show_summary(summary, as_json)
     sys.exit(summary.exit_code)
-
-
-def run_folder(
-    folder: Path,
-    done: Path | None,
-    base: RunRequest,
-    one: Callable[[RunRequest], Summary],
-    as_json: bool,
-) -> int:
-    """Each waiting spreadsheet in turn; finished ones (exit 0 or 3) move to ``done``. An input
-    error skips that file; a stopped run (exit 4) stops the folder. The worst exit code wins."""
-    codes: list[int] = []
-    reports: list[dict[str, Any]] = []
-    with folder_lock(folder):
-        for path in waiting_files(folder):
-            request = dataclasses.replace(base, file=path, output=default_output(path))
-            try:
-                summary = one(request)
-            except BatchpayError as exc:
-                click.echo(f"batchpay: error: {exc}", err=True)
-                codes.append(exc.exit_code)
-                reports.append({"source": str(path), "error": str(exc), "exit_code": exc.exit_code})
-                continue
-            codes.append(summary.exit_code)
-            report = summary.as_json()
-            if done is not None and summary.exit_code in (0, 3) and not summary.dry_run:
-                moved = archive([path, request.output], done)
-                report["archived"] = [str(p) for p in moved]
-            reports.append(report)
-            if not as_json:
-                show_summary(summary, as_json=False)
-            if summary.exit_code == 4:
-                break  # stopped: the gateway refused systematically, or an interrupt
-    if as_json:
-        click.echo(json.dumps({"folder": str(folder), "files": reports}, ensure_ascii=False))
-    elif not reports:
-        click.echo(f"{folder}: no spreadsheet waiting")
-    return max(codes, default=0)
 
 
 def confirm(rows: list[JournalRow], source: str, target: str, *, yes: bool) -> None:
@@ -377,22 +349,6 @@ def confirm(rows: list[JournalRow], source: str, target: str, *, yes: bool) -> N
         raise RefusedError(NO_TERMINAL)
     if not click.confirm(question, default=False, err=True):
         raise RefusedError("refused at the confirmation; nothing was sent")
-
-
-def show_summary(summary: Summary, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(summary.as_json(), ensure_ascii=False))
-        return
-    mode = "dry run, nothing sent" if summary.dry_run else f"{summary.requests} request(s)"
-    click.echo(f"batch {summary.batch_id} ({mode}, {summary.seconds:.1f} s)")
-    for outcome, count in summary.counts.items():
-        click.echo(f"  {outcome:<11} {count:>7}  {summary.amounts[outcome]:>15,}")
-    click.echo(f"result file: {summary.result_file}")
-    if summary.stopped:
-        reason = summary.stop_reason or "stopped"
-        click.echo(f"stopped early ({reason}); run the same command again to resume")
-    if summary.next_step:
-        click.echo(f"next: {summary.next_step}")
 
 
 for command in (

@@ -13,7 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import click
+
 from .dispatch import Progress
+from .payrun import Summary
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -124,3 +127,32 @@ def progress_display(enabled: bool, total_hint: str = "sending") -> Iterator[
     finally:
         if task is not None:
             bar.stop()
+
+
+@contextmanager
+def working(enabled: bool, text: str) -> Iterator[None]:
+    """A spinner with what is being done (reading, validating, planning) for a person at a
+    terminal; nothing otherwise."""
+    if not enabled:
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(text):
+        yield
+
+
+def show_summary(summary: Summary, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary.as_json(), ensure_ascii=False))
+        return
+    mode = "dry run, nothing sent" if summary.dry_run else f"{summary.requests} request(s)"
+    click.echo(f"batch {summary.batch_id} ({mode}, {summary.seconds:.1f} s)")
+    for outcome, count in summary.counts.items():
+        click.echo(f"  {outcome:<11} {count:>7}  {summary.amounts[outcome]:>15,}")
+    click.echo(f"result file: {summary.result_file}")
+    if summary.stopped:
+        reason = summary.stop_reason or "stopped"
+        click.echo(f"stopped early ({reason}); run the same command again to resume")
+    if summary.next_step:
+        click.echo(f"next: {summary.next_step}")

@@ -4,15 +4,22 @@ keeps two scheduled runs from working on the same folder at once."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import fcntl
+import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from .errors import JournalError
+import click
+
+from .errors import BatchpayError, JournalError
+from .payrun import RunRequest, Summary
+from .results import default_output
 from .sheet import CSV_SUFFIXES, WORKBOOK_SUFFIXES
 
 LOCK_NAME = ".batchpay.lock"
@@ -64,3 +71,42 @@ def archive(paths: list[Path], done: Path) -> list[Path]:
         shutil.move(str(path), target)
         moved.append(target)
     return moved
+
+
+def run_folder(
+    folder: Path,
+    done: Path | None,
+    base: RunRequest,
+    one: Callable[[RunRequest], Summary],
+    as_json: bool,
+    show_summary: Callable[[Summary, bool], None],
+) -> int:
+    """Each waiting spreadsheet in turn; finished ones (exit 0 or 3) move to ``done``. An input
+    error skips that file; a stopped run (exit 4) stops the folder. The worst exit code wins."""
+    codes: list[int] = []
+    reports: list[dict[str, Any]] = []
+    with folder_lock(folder):
+        for path in waiting_files(folder):
+            request = dataclasses.replace(base, file=path, output=default_output(path))
+            try:
+                summary = one(request)
+            except BatchpayError as exc:
+                click.echo(f"batchpay: error: {exc}", err=True)
+                codes.append(exc.exit_code)
+                reports.append({"source": str(path), "error": str(exc), "exit_code": exc.exit_code})
+                continue
+            codes.append(summary.exit_code)
+            report = summary.as_json()
+            if done is not None and summary.exit_code in (0, 3) and not summary.dry_run:
+                moved = archive([path, request.output], done)
+                report["archived"] = [str(p) for p in moved]
+            reports.append(report)
+            if not as_json:
+                show_summary(summary, False)
+            if summary.exit_code == 4:
+                break  # stopped: the gateway refused systematically, or an interrupt
+    if as_json:
+        click.echo(json.dumps({"folder": str(folder), "files": reports}, ensure_ascii=False))
+    elif not reports:
+        click.echo(f"{folder}: no spreadsheet waiting")
+    return max(codes, default=0)

@@ -10,6 +10,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -280,16 +281,18 @@ def run_batch(
     confirm: Confirm,
     say: Callable[[str], None],
     on_progress: Callable[[Progress], None] | None = None,
+    working: Callable[[str], AbstractContextManager[None]] = lambda text: nullcontext(),
 ) -> Summary:
     """The whole job. ``say`` receives notes for the operator (problems, resumed rows);
-    ``on_progress`` is told as rows are settled."""
+    ``on_progress`` is told as rows are settled; ``working`` wraps the long quiet steps."""
     started = time.monotonic()
-    loaded = load(
-        request.file,
-        sheet=request.sheet,
-        mobile_pattern=request.mobile_pattern,
-        strict_duplicates=request.strict_duplicates,
-    )
+    with working(f"reading and validating {request.file}"):
+        loaded = load(
+            request.file,
+            sheet=request.sheet,
+            mobile_pattern=request.mobile_pattern,
+            strict_duplicates=request.strict_duplicates,
+        )
     for line in problem_lines(loaded):
         say(line)
     require_valid(loaded, request.skip_invalid)
@@ -298,12 +301,12 @@ def run_batch(
     rows = sheet_rows(loaded, notify_url)
     sent = SendResult()
     with Journal(request.journal) as journal:
-        plan = Plan(
-            *journal.plan(
+        with working(f"planning {len(rows):,} rows in the journal"):
+            planned = journal.plan(
                 rows, source=str(request.file), notify_url=notify_url,
                 headers=loaded.sheet.headers,
-            )
-        )  # fmt: skip
+            )  # fmt: skip
+        plan = Plan(*planned)
         del rows  # planned: the journal rows carry on
         with batch_lock(request.journal, plan.batch_id):
             to_send = hold_back_repeats(journal, plan.batch_id, plan.to_send, request.options, say)

@@ -77,6 +77,7 @@ def test_progress_shows_at_a_terminal_and_not_in_a_pipe(
     env = {**os.environ, **gateway_env}
     screen = run_in_terminal(["run", str(path), "--yes", "--concurrency", "2"], env, tmp_path)
     assert "sending" in screen and "40/40" in screen, screen
+    assert "reading and validating" in screen and "planning 40 rows" in screen
     quiet = run_in_terminal(["-q", "run", str(path), "--yes"], env, tmp_path)
     assert "sending" not in quiet
     piped = subprocess.run(

@@ -246,3 +246,20 @@ def test_result_workbook_cells_are_text_and_never_formulas(
     assert invoke("run", str(path), "--yes", "-o", str(tmp_path / "r.csv")).exit_code == 0
     text = (tmp_path / "r.csv").read_text(encoding="utf-8-sig")
     assert "'=HYPERLINK" in text and "'@SUM" in text
+
+
+def test_the_summary_gives_counts_amounts_the_result_file_and_the_next_step(
+    sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path
+) -> None:
+    rows = payroll_rows(3)
+    rows[1][4] = "0812345678"
+    sandbox.gateway.rules["mobile"] = r"09[0-9]{8}"  # the gateway refuses row 3
+    path = write_csv(tmp_path / "p.csv", rows)
+    result = invoke("run", str(path), "--yes")
+    assert result.exit_code == 3
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("batch ") and "(3 request(s)" in lines[0]
+    assert lines[1].split() == ["rejected", "1", "1,001"]
+    assert lines[2].split() == ["processing", "2", "2,002"]
+    assert lines[3] == f"result file: {tmp_path / 'p.result.csv'}"
+    assert lines[4] == "next: see the msg and message columns of the rejected and failed rows"
