@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import fcntl
 import json
-import os
 import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .errors import BatchpayError, JournalError
+from .errors import BatchpayError
 from .payrun import RunRequest, Summary
+from .protection import exclusive
 from .results import default_output
 from .sheet import CSV_SUFFIXES, WORKBOOK_SUFFIXES
 
@@ -38,23 +37,12 @@ def waiting_files(folder: Path) -> list[Path]:
     return found
 
 
-@contextmanager
-def folder_lock(folder: Path) -> Iterator[None]:
-    fd = os.open(folder / LOCK_NAME, os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-            raise JournalError(
-                f"{folder}: another batchpay run ({holder}) is working on this folder; this one "
-                "sends nothing and leaves it to finish"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"process {os.getpid()}".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
+def folder_lock(folder: Path) -> AbstractContextManager[None]:
+    return exclusive(
+        folder / LOCK_NAME,
+        f"{folder}: another batchpay run ({{holder}}) is working on this folder; this one sends "
+        "nothing and leaves it to finish",
+    )
 
 
 def archive(paths: list[Path], done: Path) -> list[Path]:

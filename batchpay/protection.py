@@ -8,7 +8,7 @@ import datetime as dt
 import fcntl
 import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,28 +81,34 @@ def mark_repeats(journal: Journal, batch_id: str, repeats: dict[str, Repeat]) ->
 
 
 @contextmanager
-def batch_lock(journal_path: Path, batch_id: str) -> Iterator[None]:
-    """Hold the batch for this process; a second process on the same batch is refused.
+def exclusive(lock_file: Path, refusal: str) -> Iterator[None]:
+    """Hold ``lock_file`` for this process, or raise ``refusal`` (``{holder}`` filled in).
 
     An OS file lock: the kernel releases it when the process ends, however it ends.
     """
-    folder = journal_path.with_name(journal_path.name + ".locks")
-    folder.mkdir(mode=0o700, exist_ok=True)
-    fd = os.open(folder / f"{batch_id}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    fd = os.open(lock_file, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-            raise JournalError(
-                f"batch {batch_id} is being sent by {holder} right now; wait for it to "
-                "finish (or stop it), then run again"
-            ) from None
+            raise JournalError(refusal.format(holder=holder)) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"process {os.getpid()}".encode(), 0)
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def batch_lock(journal_path: Path, batch_id: str) -> AbstractContextManager[None]:
+    """Hold the batch for this process; a second process on the same batch is refused."""
+    folder = journal_path.with_name(journal_path.name + ".locks")
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return exclusive(
+        folder / f"{batch_id}.lock",
+        f"batch {batch_id} is being sent by {{holder}} right now; wait for it to finish (or "
+        "stop it), then run again",
+    )
 
 
 def hold_back_repeats(
