@@ -161,7 +161,7 @@ def validate(
     Example:
         batchpay validate samples/payroll-with-errors.csv --report problems.xlsx
     """
-    quiet = bool((click.get_current_context().find_root().obj or {}).get("quiet"))
+    quiet = bool(cli_ops.root_options().get("quiet"))
     with working(show_progress(quiet), f"reading and validating {file}"):
         loaded = load(
             file,
@@ -316,7 +316,7 @@ def run(
         strict_duplicates=strict_duplicates,
     )
     target = "the sandbox gateway" if config is None else urlsplit(config.payout_url).netloc
-    quiet = bool((click.get_current_context().find_root().obj or {}).get("quiet"))
+    quiet = bool(cli_ops.root_options().get("quiet"))
 
     def one(request: RunRequest) -> Summary:
         def ask(rows: list[JournalRow], batch_id: str) -> None:

@@ -10,13 +10,12 @@ import os
 import socket
 import sys
 from collections.abc import Mapping
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 import click
 
-from .cli_ops import settings
+from .cli_ops import root_options, settings
 from .config import gateway_from_env, read_secret
 from .errors import BatchpayError
 from .gateway import GatewayClient
@@ -24,14 +23,9 @@ from .sandbox import SandboxGateway, SandboxServer
 from .settings_file import KEYS
 
 
-def _root() -> dict[str, Any]:
-    obj = click.get_current_context().find_root().obj
-    return obj if isinstance(obj, dict) else {}
-
-
 def described(env: Mapping[str, str]) -> list[dict[str, str]]:
     """Each setting, its value (the secret masked) and where it comes from."""
-    root = _root()
+    root = root_options()
     from_file: Mapping[str, str] = root.get("from_file", {})
     file_label = f"file {root.get('config_file')}" + (
         f" [profile.{root['profile']}]" if root.get("profile") else ""
@@ -70,10 +64,10 @@ def show(as_json: bool) -> None:
     """
     rows = described(settings())
     if as_json:
-        click.echo(json.dumps({"config_file": str(_root().get("config_file") or ""),
+        click.echo(json.dumps({"config_file": str(root_options().get("config_file") or ""),
                                "settings": rows}))  # fmt: skip
         return
-    click.echo(f"configuration file: {_root().get('config_file') or '(none)'}")
+    click.echo(f"configuration file: {root_options().get('config_file') or '(none)'}")
     for row in rows:
         shown = row["value"] or "-"
         click.echo(f"  {row['variable']:<30} {shown}  ({row['source']})")

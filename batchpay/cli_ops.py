@@ -31,12 +31,18 @@ from .sending import SANDBOX_NOTIFY_URL
 from .template import write_template
 
 
+def root_options() -> dict[str, Any]:
+    """What the top-level group decided (quiet, configuration file, settings)."""
+    context = click.get_current_context(silent=True)
+    obj = context.find_root().obj if context is not None else None
+    return obj if isinstance(obj, dict) else {}
+
+
 def settings() -> Mapping[str, str]:
     """BATCHPAY_* settings: the environment over the configuration file (options apply on
     top, in each command)."""
-    context = click.get_current_context(silent=True)
-    obj = context.find_root().obj if context is not None else None
-    return obj["env"] if isinstance(obj, dict) and "env" in obj else os.environ
+    found: Mapping[str, str] = root_options().get("env", os.environ)
+    return found
 
 
 def journal_option(func: Any) -> Any:

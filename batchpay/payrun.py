@@ -23,10 +23,10 @@ from .config import (
 )
 from .dispatch import Progress
 from .errors import ConfigError, InvalidRowsError, RefusedError
-from .journal import Journal, JournalRow, SheetRow, now
+from .journal import Journal, JournalRow, SheetRow
 from .outcomes import TO_SEND, Outcome, exit_code
 from .protection import batch_lock, hold_back_repeats
-from .results import ResultRow, Table, write_results, write_tables
+from .results import ResultRow, Table, summary_rows, write_results, write_tables
 from .sending import SANDBOX_NOTIFY_URL, SendResult, send_to
 from .sheet import CANONICAL, Sheet, read_sheet
 from .signing import sign
@@ -175,23 +175,6 @@ def result_rows(loaded: Loaded, rows: list[JournalRow]) -> list[ResultRow]:
         ResultRow(None if row.outcome is Outcome.INVALID else row, errors[i])
         for i, row in enumerate(rows)
     ]
-
-
-def summary_rows(
-    batch_id: str, source: str, journal: Path, counts: dict[str, int], amounts: dict[str, int],
-    *, dry_run: bool,
-) -> list[list[str]]:  # fmt: skip
-    """The result workbook's Summary sheet."""
-    rows = [
-        ["batch", batch_id], ["source file", source], ["journal", str(journal)],
-        ["written at (UTC)", now()], ["dry run", "yes" if dry_run else "no"],
-    ]  # fmt: skip
-    for outcome, count in counts.items():
-        rows.append([f"{outcome}: rows", str(count)])
-        rows.append([f"{outcome}: amount", str(amounts[outcome])])
-    rows.append(["total: rows", str(sum(counts.values()))])
-    rows.append(["total: amount", str(sum(amounts.values()))])
-    return rows
 
 
 def reload(journal: Journal, plan: Plan) -> list[JournalRow]:

@@ -13,7 +13,7 @@ import pandas as pd
 from .errors import InputError
 from .journal import Journal
 from .outcomes import Outcome
-from .results import ResultRow, write_results
+from .results import ResultRow, summary_rows, write_results
 from .sheet import Sheet, canonical_columns
 
 
@@ -79,9 +79,6 @@ def write_report(journal: Journal, batch_id: str, output: Path) -> dict[str, Any
         for row, (_, errors) in zip(rows, stored, strict=True)
     ]
     [summary] = summaries(journal, batch_id)
-    table = [["batch", batch_id], ["source file", source], ["journal", str(journal.path)]]
-    for outcome, count in summary["counts"].items():
-        table.append([f"{outcome}: rows", str(count)])
-        table.append([f"{outcome}: amount", str(summary["amounts"][outcome])])
+    table = summary_rows(batch_id, source, journal.path, summary["counts"], summary["amounts"])
     write_results(output, sheet, results, table)
     return summary

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .journal import JournalRow
+from .journal import JournalRow, now
 from .outcomes import Outcome
 from .sheet import Sheet
 
@@ -170,3 +170,22 @@ def _write_xlsx(path: Path, tables: Sequence[Table]) -> None:
                     write(last, col, value, mark)  # the whole row, empty cells too
         sheet.autofilter(0, 0, last, len(table.header) - 1)
     workbook.close()
+
+
+def summary_rows(
+    batch_id: str, source: str, journal: Path, counts: dict[str, int], amounts: dict[str, int],
+    *, dry_run: bool | None = None,
+) -> list[list[str]]:  # fmt: skip
+    """The result workbook's Summary sheet (``dry_run`` None: not a run, a report)."""
+    rows = [
+        ["batch", batch_id], ["source file", source], ["journal", str(journal)],
+        ["written at (UTC)", now()],
+    ]  # fmt: skip
+    if dry_run is not None:
+        rows.append(["dry run", "yes" if dry_run else "no"])
+    for outcome, count in counts.items():
+        rows.append([f"{outcome}: rows", str(count)])
+        rows.append([f"{outcome}: amount", str(amounts[outcome])])
+    rows.append(["total: rows", str(sum(counts.values()))])
+    rows.append(["total: amount", str(sum(amounts.values()))])
+    return rows

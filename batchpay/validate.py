@@ -22,8 +22,9 @@ import pandera.pandas as pa
 
 from . import damage
 from .config import DEFAULT_MOBILE_PATTERN
+from .csvfile import ARROW_TEXT
 from .damage import ERROR, WARNING
-from .sheet import ARROW_TEXT, CANONICAL, Sheet
+from .sheet import CANONICAL, Sheet
 
 NUMBER_CELL_RULE = damage.NUMBER_CELL
 
