@@ -294,9 +294,10 @@ def run_batch(
         with batch_lock(request.journal, plan.batch_id):
             to_send = hold_back_repeats(journal, plan.batch_id, plan.to_send, request.options, say)
             check_expectations(to_send, request.expect_count, request.expect_total)
-            if plan.already_placed:
+            placed = plan.already_placed
+            if placed:
                 say(
-                    f"batch {plan.batch_id}: {plan.already_placed} row(s) were already placed "
+                    f"batch {plan.batch_id}: {placed} row(s) were already placed "
                     "and are not sent again"
                 )
             if request.dry_run:
