@@ -17,6 +17,7 @@ client for the GIL. Not part of the test suite. Run:
 
     python benchmarks/bench.py            # full sizes (a few minutes)
     python benchmarks/bench.py --quick    # ~10x smaller sizes (well under a minute)
+    python benchmarks/bench.py --only 2 --only 3   # some steps only
 """
 
 from __future__ import annotations
@@ -830,10 +831,13 @@ def table(results: list[Result]) -> None:
             say("  ".join("-" * w for w in widths))
 
 
-def run_steps(bench: Bench) -> list[Result]:
-    """Every step, each on its own: one that fails is reported and the others still run."""
+def run_steps(bench: Bench, only: list[str] | None = None) -> list[Result]:
+    """Every step (or those whose number is in ``only``), each on its own: one that fails is
+    reported and the others still run."""
     results: list[Result] = []
     for name, step in STEPS:
+        if only and name.split()[0] not in only:
+            continue
         try:
             results.extend(step(bench))
         except Exception as exc:
@@ -847,6 +851,13 @@ def run_steps(bench: Bench) -> list[Result]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="~10x smaller sizes")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="N",
+        choices=list("1234567"),
+        help="run only step N (repeatable); the data is made all the same",
+    )
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="write the data and outputs to DIR and keep them")  # fmt: skip
     args = parser.parse_args()
@@ -857,7 +868,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="batchpay-bench-") as temp:
         folder = args.keep or Path(temp)
         folder.mkdir(parents=True, exist_ok=True)
-        results = run_steps(Bench(make_data(folder, sizes), sizes))
+        results = run_steps(Bench(make_data(folder, sizes), sizes), args.only)
     say()
     table(results)
     verdicts = [r.verdict for r in results]
