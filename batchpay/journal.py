@@ -126,7 +126,9 @@ class Journal:
             if not path.exists():
                 # Owner-only from the first byte: the journal holds account numbers.
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self.db = sqlite3.connect(
+                path, isolation_level=None, timeout=30, check_same_thread=False
+            )
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
@@ -317,14 +319,7 @@ class Journal:
         Until a row is settled, a crash leaves it ``unknown`` (it may be placed), never
         ``pending``: a re-run then asks the gateway, or re-sends the same tradeNo.
         """
-        self.flush()
-        stamp = now()
-        with self.transaction() as db:
-            db.executemany(
-                "UPDATE rows SET in_flight = 1, first_sent_at = COALESCE(first_sent_at, ?) "
-                "WHERE trade_no = ?",
-                [(stamp, t) for t in trade_nos],
-            )
+        self.write(self.take_pending(), trade_nos)
 
     def release(self, trade_nos: Sequence[str]) -> None:
         """Rows claimed and then never started (the run stopped first) are as they were.
@@ -348,13 +343,23 @@ class Journal:
         return len(self._pending)
 
     def flush(self) -> None:
-        """Commit the queued answers in one transaction.
+        """Commit the queued answers in one transaction."""
+        self.write(self.take_pending())
 
-        A final outcome (paid, failed, rejected) is never replaced by another outcome.
-        """
-        if not self._pending:
-            return
+    def take_pending(self) -> list[Update]:
+        """The queued answers, for ``write`` (which may run on another thread)."""
         pending, self._pending = self._pending, []
+        return pending
+
+    def write(self, pending: Sequence[Update], claim: Sequence[str] = ()) -> None:
+        """Commit answers taken from the queue, and claim rows (see ``claim``), in one
+        transaction. A final outcome (paid, failed, rejected) is never replaced by another.
+
+        Only one thread at a time may use the journal: while a dispatcher sends, its writer
+        thread makes every write, and the sending thread only queues answers.
+        """
+        if not pending and not claim:
+            return
         stamp = now()
         with self.transaction() as db:
             db.executemany(
@@ -389,6 +394,11 @@ class Journal:
                     for u in pending
                     if u.kind == NOTE
                 ],
+            )
+            db.executemany(
+                "UPDATE rows SET in_flight = 1, first_sent_at = COALESCE(first_sent_at, ?) "
+                "WHERE trade_no = ?",
+                [(stamp, t) for t in claim],
             )
 
     def settle(self, trade_no: str, outcome: Outcome, note: str) -> None:

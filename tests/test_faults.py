@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import ssl
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trustme
+from aiohttp import web
 from helpers import SECRET, Sandbox, invoke, payroll_rows, read_result, write_csv
 
 from batchpay.sandbox import Faults, SandboxGateway, serve_in_thread
@@ -132,3 +138,72 @@ def test_an_untrusted_certificate_sends_nothing_and_a_ca_bundle_is_trusted(
         trusted = invoke("run", str(path), "--yes", "--json", "--ca-bundle", str(bundle))
         assert trusted.exit_code == 0, trusted.output
         assert json.loads(trusted.stdout)["counts"] == {"processing": 5}
+
+
+class ClaimWatchingGateway(SandboxGateway):
+    """A sandbox that, as each payout request arrives, reads the journal the way a process
+    started after a crash at that moment would: through a connection of its own."""
+
+    def __init__(self, journal: Path, merchant_no: str, secret: str, faults: Faults) -> None:
+        super().__init__(merchant_no, secret, faults=faults)
+        self.journal = journal
+        self.unclaimed: list[str] = []  # tradeNos that arrived before their claim was committed
+
+    async def handle_payout(self, request: web.Request) -> web.StreamResponse:
+        trade_no = str((await request.json()).get("tradeNo", ""))
+        with contextlib.closing(sqlite3.connect(f"file:{self.journal}?mode=ro", uri=True)) as db:
+            found = db.execute(
+                "SELECT in_flight, outcome FROM rows WHERE trade_no = ?", (trade_no,)
+            ).fetchone()
+        if found is None or (found[0] != 1 and found[1] == "pending"):
+            self.unclaimed.append(trade_no)
+        return await super().handle_payout(request)
+
+
+@contextlib.contextmanager
+def another_writer(journal: Path) -> Iterator[None]:
+    """Another process's writes to the journal (as `batchpay listen` makes): it holds the
+    write lock for 30 ms of every 50, so the run's commits wait for it."""
+    stop = threading.Event()
+
+    def write() -> None:
+        with contextlib.closing(sqlite3.connect(journal, isolation_level=None)) as db:
+            while not stop.is_set():
+                db.execute("BEGIN IMMEDIATE")
+                time.sleep(0.03)
+                db.execute("COMMIT")
+                time.sleep(0.02)
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10)
+
+
+def test_no_request_leaves_before_its_rows_claim_is_committed(
+    gateway_env: dict[str, str],
+    journal_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Claims are committed by a writer thread while requests go on, and here they often wait
+    # for another writer: a crash at the moment any request arrives must find its row in
+    # flight (unknown), never pending.
+    faults = Faults(rates={"503": 0.2}, jitter=0.01, retry_after=0.01, seed=11)
+    merchant = gateway_env["BATCHPAY_MERCHANT_NO"]
+    gateway = ClaimWatchingGateway(journal_path, merchant, SECRET, faults)
+    path = write_csv(tmp_path / "p.csv", payroll_rows(400))
+    args = ("run", str(path), "--yes", "--concurrency", "24", "--max-attempts", "8")
+    # The batch's tradeNos first (a dry run plans and commits them), then the sending.
+    assert invoke(*args, "--dry-run").exit_code == 0
+    with serve_in_thread(gateway) as server, another_writer(journal_path):
+        monkeypatch.setenv("BATCHPAY_URL", server.payout_url)
+        monkeypatch.setenv("BATCHPAY_QUERY_URL", server.query_url)
+        result = invoke(*args, "-o", str(tmp_path / "r.csv"))
+    assert result.exit_code == 0, result.output
+    assert len(gateway.orders) == 400
+    assert len(gateway.payout_requests) > 400  # the 503s were retried
+    assert gateway.unclaimed == []
