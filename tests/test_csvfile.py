@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from batchpay import csvfile
 from batchpay.csvfile import ARROW_TEXT, _read_csv_arrow, _read_csv_python, read_csv_cells
+from batchpay.errors import InputError
 from batchpay.sheet import _any_filled
 
 PATH = Path("pay.csv")  # only named in messages
@@ -254,3 +255,41 @@ def test_rows_holding_anything_are_found_as_cell_by_cell(rows, data):
     ]
     expected = np.logical_or.reduce(filled) if filled else np.zeros(len(cells), bool)
     assert _any_filled(cells, range(low, high)).tolist() == expected.tolist()
+
+
+# -- the file is mapped into memory, not copied ----------------------------------------------
+
+
+def test_cells_do_not_change_when_the_file_is_rewritten_after_reading(tmp_path):
+    path = tmp_path / "pay.csv"
+    raw = big_file(20_000, quoted=False, crlf=False)
+    path.write_bytes(raw)
+    cells, _ = read_csv_cells(path)
+    expected = careful(raw)
+    with path.open("r+b") as stream:  # in place, same size: a mapping would see it
+        stream.write(raw.replace(b"salary", b"SALARY").replace(b"E00", b"X99"))
+    pd.testing.assert_frame_equal(cells, expected, check_exact=True)
+    path.write_bytes(b"")  # truncated: reading a mapping past the end would crash
+    pd.testing.assert_frame_equal(cells, expected, check_exact=True)
+
+
+def test_the_careful_path_reads_a_mapped_file_too(tmp_path):
+    path = tmp_path / "pay.csv"
+    raw = b"h1,h2\r\n\r\n" + "é,\u00a0x\r\n".encode()
+    path.write_bytes(raw)
+    assert _read_csv_arrow(raw) is None
+    cells, notes = read_csv_cells(path)
+    assert notes == []
+    assert cells.to_numpy().tolist() == [["h1", "h2"], ["", ""], ["é", "\u00a0x"]]
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x00", b"h1,h2\na,b\x00\n"])
+def test_empty_and_binary_files_read_as_before(tmp_path, raw):
+    path = tmp_path / "pay.csv"
+    path.write_bytes(raw)
+    if b"\x00" in raw:
+        with pytest.raises(InputError, match="holds binary data"):
+            read_csv_cells(path)
+    else:
+        cells, notes = read_csv_cells(path)
+        assert cells.shape == (0, 0) and notes == []
