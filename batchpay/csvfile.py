@@ -112,7 +112,10 @@ def _read_csv_arrow(raw: bytes | mmap.mmap) -> pd.DataFrame | None:
     except UnicodeDecodeError:
         return None
     delimiter = _delimiter(first_line)
-    fields = len(next(csv.reader([first_line], delimiter=delimiter), []))
+    try:
+        fields = len(next(csv.reader([first_line], delimiter=delimiter), []))
+    except csv.Error:  # a carriage return alone ends lines: the careful path reads those
+        return None
     # Only a quoted value can hold a newline: without a quote character in the file, pyarrow
     # may split the file into blocks at every newline, which parses in parallel much faster.
     quoted = raw.find(b'"') >= 0
