@@ -222,11 +222,8 @@ def _short(exc: Exception) -> str:
 def _build(path: Path, sheet_name: str | None, grid: _Grid) -> Sheet:
     where = f"{path}" + (f" (sheet {sheet_name!r})" if sheet_name else "")
     cells = grid.cells
-    # Per column: which cells hold anything but white space.
-    filled = [
-        (cells[c].ne("") & ~cells[c].str.isspace()).to_numpy(dtype=bool) for c in cells.columns
-    ]
-    nonblank = np.logical_or.reduce(filled) if filled else np.zeros(0, bool)
+    count = cells.shape[1]
+    nonblank = _any_filled(cells, range(count))
     if not nonblank.any():
         raise InputError(f"{where}: the file has no header and no rows")
     first = int(np.argmax(nonblank))  # the header is the first row with any text
@@ -240,15 +237,18 @@ def _build(path: Path, sheet_name: str | None, grid: _Grid) -> Sheet:
     missing = [name for name in REQUIRED if name not in columns]
     if missing:
         raise InputError(f"{where}: " + _missing_message(missing, header))
-    if len(filled) > width:
-        beyond = np.logical_or.reduce(filled[width:])[first + 1 :]
+    if count > width:
+        beyond = _any_filled(cells.iloc[first + 1 :], range(width, count))
         if beyond.any():
             row = first + 2 + int(np.argmax(beyond))
             raise InputError(
                 f"{where}: row {row} has values beyond the last header column ({width} "
                 "columns); give those values a header or remove them"
             )
-    data = np.logical_or.reduce(filled[:width])[first + 1 :]
+    if count > width:
+        data = _any_filled(cells.iloc[first + 1 :], range(width))
+    else:
+        data = nonblank[first + 1 :]
     if not data.any():
         raise InputError(
             f"{where}: the sheet has a header but no rows; add one row per beneficiary"
@@ -256,7 +256,10 @@ def _build(path: Path, sheet_name: str | None, grid: _Grid) -> Sheet:
     keep = np.flatnonzero(data)
     row_numbers = first + 2 + keep
     blank = first + 2 + np.flatnonzero(~data)
-    frame = cells.iloc[first + 1 :, :width].iloc[keep].reset_index(drop=True)
+    frame = cells.iloc[first + 1 :, :width]
+    if len(keep) < len(frame):
+        frame = frame.iloc[keep]
+    frame = frame.reset_index(drop=True)
     frame.columns = pd.RangeIndex(width)
     types = None
     if grid.types is not None:
@@ -274,6 +277,22 @@ def _build(path: Path, sheet_name: str | None, grid: _Grid) -> Sheet:
         blank_rows=[int(r) for r in blank if r < row_numbers[-1]],  # trailing ones are no news
         notes=grid.notes,
     )
+
+
+def _any_filled(cells: pd.DataFrame, positions: range) -> np.ndarray:
+    """Per row of ``cells``: whether any of the columns at ``positions`` holds anything but
+    white space. Each column is looked at only on the rows not settled yet, so the first
+    column usually settles nearly every row."""
+    found = np.zeros(len(cells), dtype=bool)
+    for position in positions:
+        todo = np.flatnonzero(~found)
+        if not len(todo):
+            break
+        column = cells.iloc[:, position]
+        if len(todo) < len(found):
+            column = column.iloc[todo]
+        found[todo] = (column.ne("") & ~column.str.isspace()).to_numpy(dtype=bool)
+    return found
 
 
 def canonical_columns(header: list[str], where: str) -> dict[str, int]:
