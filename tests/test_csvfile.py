@@ -141,20 +141,27 @@ def careful(raw: bytes) -> pd.DataFrame | None:
         return None
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(csv_files(odd=False))
-def test_fast_path_gives_the_careful_paths_cells_on_every_file_it_accepts(raw):
+def assert_fast_is_careful(raw: bytes) -> None:
+    """When the fast path accepts a file, the careful path reads it too, to the same cells."""
     fast = _read_csv_arrow(raw)
     if fast is not None:
         expected = careful(raw)
-        assert expected is not None
+        assert expected is not None, "the fast path read a file the careful path refuses"
         pd.testing.assert_frame_equal(fast, expected, check_exact=True)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(csv_files())
-def test_fast_checks_decide_as_the_plain_ones_did_on_written_files(raw):
-    same(fast_or_error(raw), reference_or_error(raw))
+def test_fast_path_gives_the_careful_paths_cells_on_every_file_it_accepts(raw):
+    assert_fast_is_careful(raw)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(csv_files(odd=False))
+def test_fast_path_takes_every_well_written_file_it_took_before(raw):
+    before = reference_or_error(raw)
+    if isinstance(before, pd.DataFrame):
+        same(fast_or_error(raw), before)
 
 
 # Byte soup: anything a damaged or hand-edited file may hold around the structure characters.
@@ -163,10 +170,10 @@ PIECES = [b"a", b"0", b" ", b",", b";", b"\t", b'"', b"\n", b"\r", b"\r\n", b"\x
 soup = st.lists(st.sampled_from(PIECES), max_size=40).map(b"".join)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(soup)
-def test_fast_checks_decide_as_the_plain_ones_did_on_byte_soup(raw):
-    same(fast_or_error(raw), reference_or_error(raw))
+def test_fast_path_gives_the_careful_paths_cells_on_byte_soup(raw):
+    assert_fast_is_careful(raw)
 
 
 TRICKY = [
@@ -193,10 +200,42 @@ TRICKY = [
 
 @pytest.mark.parametrize("raw", TRICKY)
 def test_tricky_files(raw):
-    fast = _read_csv_arrow(raw)
-    same(fast, reference_arrow(raw))
-    if fast is not None:
-        pd.testing.assert_frame_equal(fast, careful(raw), check_exact=True)
+    assert_fast_is_careful(raw)
+
+
+# What the fast path (pyarrow) read differently from the careful path (the csv module) before
+# its checks caught them: text after a closing quote, read into the value; a lone carriage
+# return and a blank line that cancelled out in the line count, shifting later row numbers;
+# an unclosed quote; a quote inside an unquoted value.
+LENIENT = [
+    b'h1,h2\na,"00123"45\n',
+    b'h1,h2\na,"00,123"45\n',
+    b'h1,h2\n"x",b\n"a,"45,c\n',
+    b"h1,h2\na,b\rc,d\n\ne,f\n",
+    b'h1,h2\na,"b\nc,d\n',
+    b'h1,h2\na,b"c\n',
+    b'h1,h2\na,"b"""c\n',
+]
+
+
+@pytest.mark.parametrize("raw", LENIENT)
+def test_files_pyarrow_reads_leniently_go_the_careful_way(raw, tmp_path):
+    assert _read_csv_arrow(raw) is None
+    path = tmp_path / "p.csv"
+    path.write_bytes(raw)
+    try:
+        cells, _ = read_csv_cells(path)
+    except InputError as exc:
+        assert "not a readable CSV file" in str(exc)
+    else:
+        pd.testing.assert_frame_equal(cells, careful(raw), check_exact=True)
+
+
+def test_text_after_a_closing_quote_is_refused_not_joined_to_the_value(tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_bytes(b'Account No,Amount\n"00123"45,100\n')
+    with pytest.raises(InputError, match="not a readable CSV file"):
+        read_csv_cells(path)
 
 
 def big_file(rows: int, *, quoted: bool, crlf: bool) -> bytes:
