@@ -106,6 +106,8 @@ def _read_csv_arrow(raw: bytes | mmap.mmap) -> pd.DataFrame | None:
     import pyarrow.csv as pacsv
 
     start = 3 if raw[:3] == b"\xef\xbb\xbf" else 0
+    if raw[start : start + 3] == b"\xef\xbb\xbf":
+        return None  # pyarrow would drop a second byte-order mark too; the csv module keeps it
     newline = raw.find(b"\n")
     try:
         first_line = raw[start : newline if newline >= 0 else len(raw)].decode("utf-8")

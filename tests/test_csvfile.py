@@ -215,6 +215,7 @@ LENIENT = [
     b'h1,h2\na,"b\nc,d\n',
     b'h1,h2\na,b"c\n',
     b'h1,h2\na,"b"""c\n',
+    b"\xef\xbb\xbf\xef\xbb\xbfh1,h2\na,b\n",
 ]
 
 
