@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -159,19 +159,23 @@ SLOW = 5.0  # seconds: a call this slow is timed once
 
 
 def best_of(
-    runs: int, call: Callable[[], Any], *, before: Callable[[], None] | None = None
-) -> float:
-    """The shortest of ``runs`` timed calls, or the only one when it took over SLOW seconds
-    (``before`` runs untimed ahead of each)."""
-    best = float("inf")
+    runs: int, *calls: Callable[[], Any], before: Sequence[Callable[[], None] | None] = ()
+) -> list[float]:
+    """The shortest of ``runs`` timed calls of each of ``calls``, taken in turn (the first,
+    the second, ..., then again), so that a change in the machine's load hits all of them
+    alike; a call that took over SLOW seconds is not repeated. ``before[i]`` runs untimed
+    ahead of each call of ``calls[i]``."""
+    best = [float("inf")] * len(calls)
     for _ in range(runs):
-        if before is not None:
-            before()
-        started = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - started)
-        if best > SLOW:
-            break
+        for i, call in enumerate(calls):
+            if best[i] > SLOW and best[i] != float("inf"):
+                continue
+            prepare = before[i] if i < len(before) else None
+            if prepare is not None:
+                prepare()
+            started = time.perf_counter()
+            call()
+            best[i] = min(best[i], time.perf_counter() - started)
     return best
 
 
@@ -324,9 +328,7 @@ def step_read_xlsx(bench: Bench) -> list[Result]:
     def ours() -> None:
         bench.sheets[path] = read_sheet(Path(path))
 
-    t_fast = best_of(3, fast)
-    t_calamine = best_of(3, calamine)
-    t_ours = best_of(3, ours)
+    t_fast, t_calamine, t_ours = best_of(3, fast, calamine, ours)
     assert len(bench.sheets[path]) == rows, len(bench.sheets[path])
     reference = min(t_fast, t_calamine)
     which = "fastexcel" if t_fast <= t_calamine else "calamine to_python"
@@ -354,8 +356,7 @@ def step_read_csv(bench: Bench) -> list[Result]:
     def ours() -> None:
         bench.sheets[path] = read_sheet(Path(path))
 
-    t_ref = best_of(3, reference)
-    t_ours = best_of(3, ours)
+    t_ref, t_ours = best_of(3, reference, ours)
     assert len(bench.sheets[path]) == rows, len(bench.sheets[path])
     result = Result(
         f"2 read {rows:,}-row .csv", "s", t_ref, t_ours, t_ours / t_ref, Target("<=", 1.3)
@@ -399,8 +400,7 @@ def step_validate(bench: Bench) -> list[Result]:
     def ours() -> None:
         box["ours"] = validate(sheet)
 
-    t_ref = best_of(3, reference)
-    t_ours = best_of(3, ours)
+    t_ref, t_ours = best_of(3, reference, ours)
     # Free the 1M-row sheet and frame before the next steps.
     bench.sheets.pop(path, None)
     bench.frames.pop(path, None)
@@ -703,10 +703,12 @@ def step_write_results(bench: Bench) -> list[Result]:
     assert len(header) == len(cells[0]) == 17, (len(header), len(cells[0]))
     ref_path = bench.data.folder / "reference.result.xlsx"
     our_path = bench.data.folder / "batchpay.result.xlsx"
-    t_ref = best_of(3, lambda: reference_write(ref_path, header, cells),
-                    before=lambda: ref_path.unlink(missing_ok=True))  # fmt: skip
-    t_ours = best_of(3, lambda: write_results(our_path, sheet, results),
-                     before=lambda: our_path.unlink(missing_ok=True))  # fmt: skip
+    t_ref, t_ours = best_of(
+        3,
+        lambda: reference_write(ref_path, header, cells),
+        lambda: write_results(our_path, sheet, results),
+        before=[lambda: ref_path.unlink(missing_ok=True), lambda: our_path.unlink(missing_ok=True)],
+    )
     result = Result(
         f"6 write {rows:,}-row result .xlsx", "s", t_ref, t_ours, t_ours / t_ref,
         Target("<=", 1.2),
