@@ -23,6 +23,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import InputError, JournalError
 from .journal_schema import SCHEMA
 from .outcomes import FINAL, Outcome
@@ -35,10 +37,13 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
-def new_trade_no() -> str:
-    """The contract's recommended form: yyyyMMddHHmmss + random digits."""
+def new_trade_nos(count: int) -> set[str]:
+    """Up to ``count`` distinct tradeNos of the contract's recommended form: yyyyMMddHHmmss +
+    10 random digits (fewer only when random draws collide)."""
     stamp = dt.datetime.now().strftime("%Y%m%d%H%M%S")
-    return f"{stamp}{secrets.randbelow(10**10):010d}"
+    draws = np.frombuffer(secrets.token_bytes(8 * count), dtype=np.uint64)
+    # 2**64 is not a multiple of 10**10: the digits are uniform to within 1 part in 10**9.
+    return {f"{stamp}{int(d):010d}" for d in draws % np.uint64(10**10)}
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ class JournalRow:
     attempts: int = 0
     in_flight: bool = False  # claimed for sending and not settled: the order may exist
     flag: str = ""  # a contradiction to look at (a conflicting final callback)
+    fingerprint: str = ""  # payout_fingerprint(fields), as planned
 
 
 @dataclass(frozen=True)
@@ -251,7 +257,7 @@ class Journal:
         """``count`` new tradeNos, none in ``taken`` nor anywhere in the journal."""
         fresh: set[str] = set()
         while len(fresh) < count:
-            candidates = {new_trade_no() for _ in range(count - len(fresh))} - taken - fresh
+            candidates = new_trade_nos(count - len(fresh)) - taken - fresh
             listed = list(candidates)
             for start in range(0, len(listed), 500):
                 chunk = listed[start : start + 500]
@@ -283,7 +289,8 @@ class Journal:
     def _rows(self, batch_id: str) -> Iterable[tuple[str, JournalRow]]:
         cursor = self.db.execute(
             "SELECT row_key, position, sheet_row, trade_no, assigned, amount, fields, outcome, "
-            "code, msg, status, message, platform_trade_no, attempts, in_flight, flag FROM rows "
+            "code, msg, status, message, platform_trade_no, attempts, in_flight, flag, "
+            "fingerprint FROM rows "
             "WHERE batch_id = ? ORDER BY position",
             (batch_id,),
         )
@@ -296,7 +303,7 @@ class Journal:
                 batch_id=batch_id, position=r[1], sheet_row=r[2], trade_no=r[3],
                 assigned=bool(r[4]), amount=r[5], fields=json.loads(r[6]), outcome=outcome,
                 code=r[8], msg=r[9], status=r[10], message=r[11], platform_trade_no=r[12],
-                attempts=r[13], in_flight=bool(r[14]), flag=r[15],
+                attempts=r[13], in_flight=bool(r[14]), flag=r[15], fingerprint=r[16],
             )  # fmt: skip
 
     def rows(self, batch_id: str) -> list[JournalRow]:

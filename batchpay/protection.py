@@ -40,7 +40,8 @@ def find_repeats(
     by_fingerprint: dict[str, list[str]] = {}
     for row in rows:
         if row.trade_no:
-            by_fingerprint.setdefault(payout_fingerprint(row.fields), []).append(row.trade_no)
+            fingerprint = row.fingerprint or payout_fingerprint(row.fields)
+            by_fingerprint.setdefault(fingerprint, []).append(row.trade_no)
     found: dict[str, Repeat] = {}
     prints = list(by_fingerprint)
     for start in range(0, len(prints), 500):

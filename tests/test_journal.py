@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from batchpay.errors import InputError
-from batchpay.journal import Journal, SheetRow, Update
+from batchpay.journal import Journal, SheetRow, Update, payout_fingerprint
 from batchpay.outcomes import Outcome
 
 FIELDS = ("amount", "accountNo", "mobile", "email", "firstname", "lastname", "tradeNo", "remark",
@@ -51,6 +51,18 @@ def test_plan_commits_every_trade_number_before_returning(tmp_path: Path) -> Non
     assert len(set(stored.values())) == 50
     journal.close()
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_stored_fingerprint_is_the_payout_fingerprint_of_the_rows_fields(
+    tmp_path: Path, journal_at: Callable[[Path], Journal]
+) -> None:
+    # The repeat window looks rows up by the fingerprint stored at planning time.
+    journal = journal_at(tmp_path)
+    batch_id, _ = journal.plan([row(i) for i in range(5)], source="p.csv",
+                               notify_url="https://n.example.com/other")  # fmt: skip
+    for loaded in journal.rows(batch_id):
+        assert loaded.fingerprint == payout_fingerprint(loaded.fields)
+    assert len({r.fingerprint for r in journal.rows(batch_id)}) == 5
 
 
 def test_same_content_in_any_order_resumes_the_batch_with_the_same_trade_numbers(
