@@ -286,9 +286,10 @@ class Journal:
             matched.append(journal_row)
         return matched
 
-    def _rows(self, batch_id: str) -> Iterable[tuple[str, JournalRow]]:
+    def _rows(self, batch_id: str, *, fields: bool = True) -> Iterable[tuple[str, JournalRow]]:
         cursor = self.db.execute(
-            "SELECT row_key, position, sheet_row, trade_no, assigned, amount, fields, outcome, "
+            f"SELECT row_key, position, sheet_row, trade_no, assigned, amount, "
+            f"{'fields' if fields else 'NULL'}, outcome, "
             "code, msg, status, message, platform_trade_no, attempts, in_flight, flag, "
             "fingerprint FROM rows "
             "WHERE batch_id = ? ORDER BY position",
@@ -301,13 +302,16 @@ class Journal:
                 outcome = Outcome.UNKNOWN
             yield r[0], JournalRow(
                 batch_id=batch_id, position=r[1], sheet_row=r[2], trade_no=r[3],
-                assigned=bool(r[4]), amount=r[5], fields=json.loads(r[6]), outcome=outcome,
+                assigned=bool(r[4]), amount=r[5], fields=json.loads(r[6]) if fields else {},
+                outcome=outcome,
                 code=r[8], msg=r[9], status=r[10], message=r[11], platform_trade_no=r[12],
                 attempts=r[13], in_flight=bool(r[14]), flag=r[15], fingerprint=r[16],
             )  # fmt: skip
 
-    def rows(self, batch_id: str) -> list[JournalRow]:
-        return [row for _, row in self._rows(batch_id)]
+    def rows(self, batch_id: str, *, fields: bool = True) -> list[JournalRow]:
+        """The batch's rows in order; ``fields=False`` leaves each row's payout fields out
+        (empty), for reports, which need only the rows' states."""
+        return [row for _, row in self._rows(batch_id, fields=fields)]
 
     def attempts(self, trade_no: str) -> list[dict[str, Any]]:
         cursor = self.db.execute(

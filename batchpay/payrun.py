@@ -178,11 +178,12 @@ def result_rows(loaded: Loaded, rows: list[JournalRow]) -> list[ResultRow]:
 
 
 def reload(journal: Journal, plan: Plan) -> list[JournalRow]:
-    """The plan's rows with their latest state, in file order. The plan's own rows are let
-    go first: a 100k-row batch need not be held twice."""
+    """The plan's rows with their latest state (without their payout fields: the result file
+    does not show them), in file order. The plan's own rows are let go first: a 100k-row
+    batch need not be held twice."""
     order = [(row.position, row.sheet_row) for row in plan.rows]
     plan.rows = []
-    latest = {row.position: row for row in journal.rows(plan.batch_id)}
+    latest = {row.position: row for row in journal.rows(plan.batch_id, fields=False)}
     fresh = []
     for position, sheet_row in order:
         current = latest.pop(position)

@@ -66,7 +66,7 @@ def write_report(journal: Journal, batch_id: str, output: Path) -> dict[str, Any
         "SELECT cells, errors FROM rows WHERE batch_id = ? ORDER BY position", (batch_id,)
     )
     stored = [(json.loads(cells), errors) for cells, errors in cursor]
-    rows = journal.rows(batch_id)
+    rows = journal.rows(batch_id, fields=False)
     width = len(headers)
     frame = pd.DataFrame([(cells + [""] * width)[:width] for cells, _ in stored], dtype=object)
     sheet = Sheet(
