@@ -184,9 +184,9 @@ class Journal:
                 "SELECT batch_id FROM batches WHERE content_hash = ?", (digest,)
             ).fetchone()
             if found is None:
-                batch_id = self._create(db, digest, rows, source, notify_url, headers)
-            else:
-                batch_id = found[0]
+                # A new batch's rows are what was just written: no need to read them back.
+                return self._create(db, digest, rows, source, notify_url, headers)
+            batch_id = found[0]
         return batch_id, self._match(batch_id, rows)
 
     def _create(
@@ -197,7 +197,7 @@ class Journal:
         source: str,
         notify_url: str | None,
         headers: Sequence[str],
-    ) -> str:
+    ) -> tuple[str, list[JournalRow]]:
         given = [r.fields["tradeNo"] for r in rows if r.valid and r.fields["tradeNo"]]
         for chunk_start in range(0, len(given), 500):
             chunk = given[chunk_start : chunk_start + 500]
@@ -223,6 +223,7 @@ class Journal:
             db, sum(1 for r in rows if r.valid and not r.fields["tradeNo"]), taken
         )
         records = []
+        planned = []
         for position, row in enumerate(rows):
             trade_no: str | None = None
             assigned = False
@@ -244,13 +245,20 @@ class Journal:
                     stamp,
                 )
             )  # fmt: skip
+            planned.append(
+                JournalRow(
+                    batch_id=batch_id, position=position, sheet_row=row.sheet_row,
+                    trade_no=trade_no, assigned=assigned, amount=row.amount, fields=fields,
+                    outcome=outcome, fingerprint=row.fingerprint,
+                )
+            )  # fmt: skip
         db.executemany(
             "INSERT INTO rows (batch_id, position, row_key, sheet_row, trade_no, assigned, "
             "amount, fields, outcome, fingerprint, cells, errors, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             records,
         )
-        return batch_id
+        return batch_id, planned
 
     @staticmethod
     def _fresh_trade_nos(db: sqlite3.Connection, count: int, taken: set[str]) -> list[str]:

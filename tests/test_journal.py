@@ -49,6 +49,8 @@ def test_plan_commits_every_trade_number_before_returning(tmp_path: Path) -> Non
     assert stored == {r.position: r.trade_no for r in rows}
     assert all(len(t) == 24 and t.isdigit() for t in stored.values())
     assert len(set(stored.values())) == 50
+    # The rows a new batch's plan returns are the rows as stored, field for field.
+    assert journal.rows(batch_id) == rows
     journal.close()
     assert oct(path.stat().st_mode & 0o777) == "0o600"
 
