@@ -5,16 +5,20 @@ hashes forced to collide (a collision must never make two different values the s
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batchpay import damage, textscan
 from batchpay.csvfile import ARROW_TEXT
 from batchpay.damage import account_keys
+from batchpay.sheet import CANONICAL, Sheet
 from batchpay.textscan import (
     edge_rows,
     is_e,
@@ -24,6 +28,13 @@ from batchpay.textscan import (
     repeated,
     rows_with_byte,
     text_hashes,
+)
+from batchpay.validate import (
+    _canonical_amounts,
+    _text,
+    parse_amounts,
+    sheet_rules,
+    validate,
 )
 
 # White space of every kind Python or Arrow may strip, digits, separators, E, and characters
@@ -142,3 +153,89 @@ def test_repeated_pairs_are_exact_even_when_hashes_collide(
         damage.mix = original
     expect = pd.DataFrame({"a": values, "b": second}).duplicated(keep=False).tolist()
     assert got == expect
+
+
+def old_parse_amounts(series: pd.Series) -> list[int]:
+    """parse_amounts before the byte scan: every row through the replacements."""
+    ok = series.str.fullmatch(sheet_rules()["amount"]["pattern"]).fillna(False).astype(bool)
+    digits = (
+        series.where(ok, "-1")
+        .str.replace(",", "", regex=False)
+        .str.replace(r"\..*", "", regex=True)
+    )
+    too_long = digits.str.len() > 18
+    whole: list[int] = digits.where(~too_long, "-1").astype("int64[pyarrow]").tolist()
+    return whole
+
+
+AMOUNTS = ["100", "1,000", "1,000.00", "100.0", "100.5", "1.", ".0", "0100", "1e3", "", "abc",
+           "1" * 18, "1" * 19, "1,0000", "12,345,678", "99", "１００", "1,000.000"]  # fmt: skip
+amount_texts = st.lists(st.sampled_from(AMOUNTS), max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=amount_texts)
+def test_parse_amounts_and_their_canonical_text_are_as_before(values: list[str]) -> None:
+    texts = arrow_series(values)
+    amounts = parse_amounts(texts).to_numpy()
+    assert amounts.tolist() == old_parse_amounts(texts)
+    invalid = amounts < 100
+    valid = np.where(invalid, 0, np.maximum(amounts, 0))
+    before = texts.where(invalid, pd.Series(valid).astype(ARROW_TEXT))
+    assert _canonical_amounts(texts, valid, invalid).tolist() == before.tolist()
+
+
+def sheet_of(columns: dict[str, list[str]]) -> Sheet:
+    names = list(columns)
+    frame = pd.DataFrame({i: arrow_series(columns[n]) for i, n in enumerate(names)})
+    size = len(frame)
+    return Sheet(
+        path=Path("p.csv"), sheet_name=None, headers=names, frame=frame,
+        row_numbers=np.arange(2, size + 2, dtype=np.int64),
+        columns={n: i for i, n in enumerate(names) if n in CANONICAL},
+    )  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=awkward_texts)
+def test_text_is_the_sheets_stripped_text_in_one_chunk(values: list[str]) -> None:
+    sheet = sheet_of({"remark": values})
+    text, stripped = _text(sheet, "remark")
+    assert text.tolist() == sheet.text("remark").tolist()
+    assert text.dtype == ARROW_TEXT
+    if not stripped:
+        assert text.tolist() == values
+    absent, _ = _text(sheet, "notifyUrl")
+    assert absent.tolist() == [""] * len(values) and absent.dtype == ARROW_TEXT
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_validation_is_the_same_when_every_hash_collides(strict: bool) -> None:
+    rng = np.random.default_rng(5)
+    size = 400
+    numbers, widths = rng.integers(0, 30, size), rng.integers(1, 4, size)
+    columns = {
+        "amount": [str(v) for v in rng.choice([100, 200, 1000], size)],
+        "accountNo": [f"{v:0{w}d}" for v, w in zip(numbers, widths, strict=True)],
+        "mobile": ["0917123456"] * size,
+        "email": ["a@example.com"] * size,
+        "firstname": ["Ann"] * size,
+        "lastname": ["Lee"] * size,
+        "tradeNo": [f"T{v}" if v % 3 else "" for v in rng.integers(0, 300, size)],
+    }
+    sheet = sheet_of(columns)
+    expect = validate(sheet, strict_duplicates=strict)
+
+    def zeros(*args: Any) -> np.ndarray:
+        return np.zeros(len(args[0]), dtype=np.uint64)
+
+    originals = textscan.text_hashes, damage.mix
+    try:
+        textscan.text_hashes, damage.mix = zeros, zeros
+        got = validate(sheet, strict_duplicates=strict)
+    finally:
+        textscan.text_hashes, damage.mix = originals
+    assert got.problems == expect.problems and got.warnings == expect.warnings
+    assert got.row_errors == expect.row_errors
+    assert any("same account number" in p.rule for p in [*got.problems, *got.warnings])
+    assert any("more than once" in p.rule for p in got.problems)
