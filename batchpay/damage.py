@@ -12,9 +12,13 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .sheet import DATE, NUMBER, Sheet
+from .textscan import Flags, is_e, mix, not_ascii_digit, repeated_hashes, rows_with_byte
 
 ERROR, WARNING = "error", "warning"
 
@@ -85,18 +89,21 @@ def findings(
             continue
         texts = fields[column]
         types = sheet.types(column)
-        kinds = types.to_numpy() if types is not None else np.full(len(texts), "text")
-        # A literal search first (fast); the pattern only where an E or e appears at all.
-        maybe = texts.str.contains("E", regex=False) | texts.str.contains("e", regex=False)
-        scientific = maybe.to_numpy(dtype=bool)
+        # A byte search first (fast); the pattern only where an E or e appears at all.
+        scientific = rows_with_byte(texts, is_e)
         if scientific.any():
             exact = texts[scientific].str.fullmatch(_SCIENTIFIC.pattern).fillna(False)
             scientific[scientific] = exact.to_numpy(dtype=bool)
-        for position in np.flatnonzero((kinds == NUMBER) | (kinds == DATE) | scientific):
+        if types is None:  # a CSV: every cell is text
+            kinds, flagged = None, scientific
+        else:
+            kinds = types.to_numpy()
+            flagged = (kinds == NUMBER) | (kinds == DATE) | scientific
+        for position in np.flatnonzero(flagged):
+            kind = "text" if kinds is None else str(kinds[position])
             found.extend(
-                _cell(column, int(position), str(texts.iat[int(position)]),
-                      str(kinds[position]), mobile_pattern)
-            )  # fmt: skip
+                _cell(column, int(position), str(texts.iat[int(position)]), kind, mobile_pattern)
+            )
     found.extend(_structure(sheet))
     found.extend(_duplicates(sheet, fields, amounts, strict_duplicates))
     return found
@@ -156,21 +163,18 @@ def _duplicates(
     sheet: Sheet, fields: pd.DataFrame, amounts: np.ndarray, strict: bool
 ) -> list[Finding]:
     """The same account number and amount twice: often one payment entered twice."""
-    pairs = pd.DataFrame({"account": fields["accountNo"], "amount": amounts})
-    given = (pairs["account"].ne("") & (pairs["amount"] >= 0)).to_numpy(dtype=bool)
-    # One integer per (account, amount): account codes from Arrow's dictionary encoding,
-    # paired with the amount, then an integer duplicated() instead of hashing tuples.
-    codes, _ = pd.factorize(pairs["account"])
-    numbers = pd.DataFrame({"account": codes, "amount": amounts})
-    repeated = numbers.duplicated(keep=False).to_numpy(dtype=bool) & given
+    accounts = fields["accountNo"]
+    given = accounts.ne("").to_numpy(dtype=bool, na_value=False) & (amounts >= 0)
+    repeated = _repeated_pairs(account_keys(accounts), amounts) & given
     if not repeated.any():
         return []
-    keys = pairs["account"] + "\x00" + pairs["amount"].astype(str)
-    first_row: dict[str, int] = {}
+    positions = np.flatnonzero(repeated)
+    texts = accounts.iloc[positions].tolist()
+    first_row: dict[tuple[str, int], int] = {}
     found = []
     rows = sheet.row_numbers
-    for position in map(int, np.flatnonzero(repeated)):
-        key = str(keys.iat[position])
+    for position, text in zip(map(int, positions), texts, strict=True):
+        key = (str(text), int(amounts[position]))
         if key not in first_row:
             first_row[key] = position
             continue
@@ -179,6 +183,44 @@ def _duplicates(
             rule = (DUPLICATE_STRICT if strict else DUPLICATE).format(other=int(rows[other]))
             found.append(Finding(here, "accountNo", rule, ERROR if strict else WARNING))
     return found
+
+
+def _repeated_pairs(first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]) -> Flags:
+    """Per row, whether another row has the same (first, second) pair. One hash of the pair
+    finds the candidates (a pair repeated has a repeated hash); the pairs themselves decide
+    among them, so that two pairs sharing a hash are never taken for each other."""
+    repeated = np.zeros(len(first), dtype=bool)
+    candidates = repeated_hashes(mix(first, second))
+    if len(candidates):
+        pairs = pd.DataFrame({"first": first[candidates], "second": second[candidates]})
+        repeated[candidates] = pairs.duplicated(keep=False).to_numpy(dtype=bool)
+    return repeated
+
+
+_POWERS_OF_10 = 10 ** np.arange(19, dtype=np.int64)
+
+
+def account_keys(accounts: pd.Series) -> np.ndarray:
+    """An int64 per account number, equal exactly where the texts are equal.
+
+    1 to 18 ASCII digits: 10**length + value, so that leading zeros count ("012" is 1012, "12"
+    is 112; at most 1999999999999999999, within int64). Any other text (empty, longer, not
+    digits): -1 - its code in a factorization of those texts alone. Most account numbers are
+    short digit strings, and casting them is much cheaper than hashing text.
+    """
+    lengths = pc.binary_length(pa.array(accounts)).fill_null(0).to_numpy(zero_copy_only=False)
+    digits = ~rows_with_byte(accounts, not_ascii_digit) & (lengths >= 1) & (lengths <= 18)
+    keys = np.empty(len(accounts), dtype=np.int64)
+    numeric = np.flatnonzero(digits)
+    if len(numeric):
+        texts = pa.array(accounts if len(numeric) == len(accounts) else accounts.iloc[numeric])
+        values = pc.cast(texts, pa.int64()).to_numpy(zero_copy_only=False)
+        keys[numeric] = _POWERS_OF_10[lengths[numeric].astype(np.intp)] + values
+    other = np.flatnonzero(~digits)
+    if len(other):
+        codes, _ = pd.factorize(accounts.iloc[other], use_na_sentinel=False)
+        keys[other] = -1 - codes.astype(np.int64)
+    return keys
 
 
 def blank_rows_note(sheet: Sheet) -> list[str]:

@@ -135,8 +135,13 @@ def _write_csv(path: Path, table: Table) -> None:
             writer.writerow([inert(v) for v in row])
 
 
-def _write_xlsx(path: Path, tables: Sequence[Table]) -> None:
+def _write_xlsx(
+    path: Path, tables: Sequence[Table], *, worksheet_class: type | None = None
+) -> None:
+    """``worksheet_class``: xlsxwriter's own Worksheet in tests, to compare the output with."""
     import xlsxwriter
+
+    from .textsheet import TextWorksheet
 
     workbook = xlsxwriter.Workbook(
         str(path),
@@ -150,7 +155,7 @@ def _write_xlsx(path: Path, tables: Sequence[Table]) -> None:
         for outcome, color in HIGHLIGHT.items()
     }
     for table in tables:
-        sheet = workbook.add_worksheet(table.name)
+        sheet = workbook.add_worksheet(table.name, worksheet_class or TextWorksheet)
         sheet.freeze_panes(1, 0)
         sample = list(itertools.islice(table.rows, WIDTH_SAMPLE))
         for col, name in enumerate(table.header):
@@ -158,13 +163,16 @@ def _write_xlsx(path: Path, tables: Sequence[Table]) -> None:
             sheet.set_column(col, col, min(60, max(8, longest + 2)), text)
             sheet.write_string(0, col, name, bold)
         write = sheet.write_string
+        mark_column = table.mark_column
         last = 0
         for last, row in enumerate(itertools.chain(sample, table.rows), start=1):
-            mark = marks.get(row[table.mark_column]) if table.mark_column is not None else None
+            mark = marks.get(row[mark_column]) if mark_column is not None else None
             if mark is None:
                 for col, value in enumerate(row):
                     if value:
-                        write(last, col, value)
+                        # The column's text format given with the cell (the same index in the
+                        # file) lets TextWorksheet write the cell without looking it up.
+                        write(last, col, value, text)
             else:
                 for col, value in enumerate(row):
                     write(last, col, value, mark)  # the whole row, empty cells too

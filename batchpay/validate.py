@@ -19,12 +19,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
 
 from . import damage
 from .config import DEFAULT_MOBILE_PATTERN
 from .csvfile import ARROW_TEXT
 from .damage import ERROR, WARNING
 from .sheet import CANONICAL, Sheet
+from .textscan import (
+    edge_rows,
+    is_separator,
+    leading_zero_rows,
+    not_ascii_digit,
+    repeated,
+    rows_with_byte,
+)
 
 NUMBER_CELL_RULE = damage.NUMBER_CELL
 
@@ -75,8 +85,12 @@ def sheet_rules() -> dict[str, Any]:
 
 def _matches(pattern: str, optional: bool) -> Callable[[pd.Series], pd.Series]:
     def check(series: pd.Series) -> pd.Series:
+        if optional:
+            empty = series.eq("")
+            if empty.all():  # an optional column left empty (or absent): nothing to match
+                return empty
         ok = series.str.fullmatch(pattern).fillna(False).astype(bool)
-        return ok | series.eq("") if optional else ok
+        return ok | empty if optional else ok
 
     return check
 
@@ -85,18 +99,22 @@ def _unique_when_given(series: pd.Series) -> pd.Series:
     given = series.ne("")
     if not given.any():
         return ~given
-    return ~(given & series.duplicated(keep=False))
+    return ~(given & pd.Series(repeated(series), index=series.index))
 
 
 def parse_amounts(series: pd.Series, pattern: str | None = None) -> pd.Series:
     """Whole amounts as int64; -1 where the text is not a whole amount."""
     pattern = pattern or sheet_rules()["amount"]["pattern"]
     ok = series.str.fullmatch(pattern).fillna(False).astype(bool)
-    digits = (
-        series.where(ok, "-1")
-        .str.replace(",", "", regex=False)
-        .str.replace(r"\..*", "", regex=True)
-    )
+    digits = series.where(ok, "-1")
+    # Only text with a "," or "." is changed by the replacements: they run on those rows alone.
+    separated = ok.to_numpy() & rows_with_byte(series, is_separator)
+    if separated.any():
+        replaced = (
+            digits[separated].str.replace(",", "", regex=False).str.replace(r"\..*", "", regex=True)
+        )
+        merged = _replaced(_one_chunk(pyarrow.array(digits)), separated, replaced)
+        digits = pd.Series(pd.arrays.ArrowStringArray(merged), index=series.index)
     # More than 18 digits would overflow int64; no payroll amount is that large.
     too_long = digits.str.len() > 18
     whole = digits.where(~too_long, "-1").astype("int64[pyarrow]")  # a vectorized cast
@@ -127,7 +145,13 @@ def build_schema(mobile_pattern: str) -> pa.DataFrameSchema:
 def validate(
     sheet: Sheet, mobile_pattern: str = DEFAULT_MOBILE_PATTERN, *, strict_duplicates: bool = False
 ) -> Validation:
-    fields = pd.DataFrame({name: sheet.text(name) for name in CANONICAL}).astype(ARROW_TEXT)
+    texts: dict[str, pd.Series] = {}
+    stripped: set[str] = set()  # the columns whose values stripping may have changed
+    for name in CANONICAL:
+        texts[name], changed = _text(sheet, name)
+        if changed:
+            stripped.add(name)
+    fields = pd.DataFrame(texts).astype(ARROW_TEXT)
     fields.index = pd.RangeIndex(len(fields))
     rules = sheet_rules()
     # Damage first: a restored value must be in place before the rules run, and a cell's
@@ -181,17 +205,62 @@ def validate(
     amounts = np.where(invalid, 0, np.maximum(amounts, 0))
     # Valid amounts in one form ("1,000.00" -> "1000"), so that reformatting the column does
     # not make a different batch; invalid rows keep their text.
-    fields["amount"] = fields["amount"].where(invalid, pd.Series(amounts).astype(ARROW_TEXT))
-    notes = [*sheet.notes, *damage.blank_rows_note(sheet), *_trimmed_notes(sheet)]
+    fields["amount"] = _canonical_amounts(fields["amount"], amounts, invalid)
+    notes = [*sheet.notes, *damage.blank_rows_note(sheet), *_trimmed_notes(sheet, texts, stripped)]
     return Validation(fields, amounts, invalid, problems, row_errors, warnings, notes)
 
 
-def _trimmed_notes(sheet: Sheet) -> list[str]:
-    """Surrounding spaces (non-breaking ones too) are removed; say where, once per column."""
+def _text(sheet: Sheet, name: str) -> tuple[pd.Series, bool]:
+    """``sheet.text(name)`` in one Arrow chunk (a reader's many chunks make every vectorized
+    rule pay its setup, such as compiling the pattern, once per chunk), and whether stripping
+    may have changed it: a column where no value can start or end with white space is its own
+    strip."""
+    if not sheet.has(name):
+        empty = pyarrow.repeat(pyarrow.scalar("", pyarrow.large_string()), len(sheet))
+        return pd.Series(pd.arrays.ArrowStringArray(empty)), False
+    raw = _one_chunk(pyarrow.array(sheet.frame[sheet.columns[name]]))
+    stripped = bool(edge_rows(raw).any())
+    if stripped:
+        raw = _one_chunk(pyarrow.array(sheet.text(name)))
+    return pd.Series(pd.arrays.ArrowStringArray(raw)), stripped
+
+
+def _one_chunk(array: pyarrow.Array | pyarrow.ChunkedArray) -> pyarrow.Array:
+    if isinstance(array, pyarrow.ChunkedArray):
+        return array.combine_chunks()
+    return array
+
+
+def _replaced(texts: pyarrow.Array, where: np.ndarray, values: pd.Series) -> pyarrow.Array:
+    """``texts`` with the rows ``where`` is True replaced, in order, by ``values``."""
+    replacements = _one_chunk(pyarrow.array(values)).cast(texts.type)
+    return pc.replace_with_mask(texts, pyarrow.array(where), replacements)
+
+
+def _canonical_amounts(texts: pd.Series, amounts: np.ndarray, invalid: np.ndarray) -> pd.Series:
+    """Valid amounts as the text of their value ("1,000.00" -> "1000"); invalid rows keep
+    their text. A valid amount of ASCII digits without a leading zero is that text already."""
+    rewrite = ~invalid & (rows_with_byte(texts, not_ascii_digit) | leading_zero_rows(texts))
+    if not rewrite.any():
+        return texts
+    values = pc.cast(pyarrow.array(amounts[rewrite]), pyarrow.large_string())
+    merged = _replaced(_one_chunk(pyarrow.array(texts)), rewrite, pd.Series(values))
+    return pd.Series(pd.arrays.ArrowStringArray(merged), index=texts.index)
+
+
+def _trimmed_notes(sheet: Sheet, texts: dict[str, pd.Series], stripped: set[str]) -> list[str]:
+    """Surrounding spaces (non-breaking ones too) are removed; say where, once per column.
+    ``texts``: the columns stripped (``sheet.text``), ``stripped``: those it may have changed.
+    Stripping only removes characters, so a value changed exactly where its length did."""
     notes = []
-    for position in sheet.columns.values():
-        raw = sheet.frame[position]
-        changed = np.flatnonzero((raw != raw.str.strip()).to_numpy())
+    for name, position in sheet.columns.items():
+        if name not in stripped:
+            continue
+        raw = pc.binary_length(pyarrow.array(sheet.frame[position]))
+        lengths = pc.binary_length(pyarrow.array(texts[name]))
+        changed = np.flatnonzero(
+            pc.not_equal(raw, lengths).to_numpy(zero_copy_only=False).astype(bool)
+        )
         if len(changed):
             rows = ", ".join(str(sheet.row_numbers[i]) for i in changed[:10])
             more = f" and {len(changed) - 10} more" if len(changed) > 10 else ""
