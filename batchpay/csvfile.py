@@ -86,11 +86,14 @@ def _read_csv_python(raw: bytes, path: Path) -> tuple[pd.DataFrame, list[str]]:
     text, notes = _decode(raw, path)
     if "\x00" in text:
         raise InputError(f"{path}: this is not a text CSV file (it holds binary data)")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
     try:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
         records = list(reader)
     except csv.Error as exc:
-        raise InputError(f"{path}: not a readable CSV file ({exc})") from None
+        raise InputError(
+            f"{path}: line {reader.line_num}: not a readable CSV file ({exc}); check the quotes "
+            "on that line: a quoted value ends with a quote right before the delimiter"
+        ) from None
     width = max((len(r) for r in records), default=0)
     padded = [r + [""] * (width - len(r)) for r in records]
     cells = pd.DataFrame(padded, columns=range(width), dtype=object).astype(ARROW_TEXT)

@@ -235,7 +235,7 @@ def test_files_pyarrow_reads_leniently_go_the_careful_way(raw, tmp_path):
 def test_text_after_a_closing_quote_is_refused_not_joined_to_the_value(tmp_path):
     path = tmp_path / "p.csv"
     path.write_bytes(b'Account No,Amount\n"00123"45,100\n')
-    with pytest.raises(InputError, match="not a readable CSV file"):
+    with pytest.raises(InputError, match="line 2: not a readable CSV file"):
         read_csv_cells(path)
 
 
