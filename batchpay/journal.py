@@ -30,6 +30,7 @@ from .journal_schema import SCHEMA
 from .outcomes import FINAL, Outcome
 
 NOTE = "note"  # an Update that is not an attempt: no answer, just the row's new state
+ROWS_PER_STATEMENT = 100  # 8 values each: under SQLite's oldest limit of 999 per statement
 _FINAL_SQL = ", ".join(f"'{o.value}'" for o in sorted(FINAL, key=lambda o: o.value))
 
 
@@ -380,17 +381,23 @@ class Journal:
         if not pending and not claim:
             return
         stamp = now()
+        answers = [u for u in pending if u.kind != NOTE]
         with self.transaction() as db:
-            db.executemany(
-                "INSERT INTO attempts (trade_no, kind, sent_at, http_status, code, status, "
-                "verdict, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (u.trade_no, u.kind, stamp, u.http_status, u.code, u.status, u.verdict,
-                     u.detail[:500])
-                    for u in pending if u.kind != NOTE
-                ],
-            )  # fmt: skip
-            answers = [u for u in pending if u.kind != NOTE]
+            # Attempts and claims go many rows to a statement: each statement is one call into
+            # SQLite, and on the writer thread each call hands the interpreter lock over.
+            for start in range(0, len(answers), ROWS_PER_STATEMENT):
+                chunk = answers[start : start + ROWS_PER_STATEMENT]
+                db.execute(
+                    "INSERT INTO attempts (trade_no, kind, sent_at, http_status, code, status, "
+                    "verdict, detail) VALUES "
+                    + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)),
+                    [
+                        value
+                        for u in chunk
+                        for value in (u.trade_no, u.kind, stamp, u.http_status, u.code,
+                                      u.status, u.verdict, u.detail[:500])
+                    ],
+                )  # fmt: skip
             db.executemany(
                 "UPDATE rows SET outcome = ?, code = ?, msg = ?, status = ?, message = ?, "
                 "platform_trade_no = CASE WHEN ? = '' THEN platform_trade_no ELSE ? END, "
@@ -414,11 +421,13 @@ class Journal:
                     if u.kind == NOTE
                 ],
             )
-            db.executemany(
-                "UPDATE rows SET in_flight = 1, first_sent_at = COALESCE(first_sent_at, ?) "
-                "WHERE trade_no = ?",
-                [(stamp, t) for t in claim],
-            )
+            for start in range(0, len(claim), ROWS_PER_STATEMENT):
+                trade_nos = claim[start : start + ROWS_PER_STATEMENT]
+                db.execute(
+                    "UPDATE rows SET in_flight = 1, first_sent_at = COALESCE(first_sent_at, ?) "
+                    f"WHERE trade_no IN ({', '.join('?' * len(trade_nos))})",
+                    [stamp, *trade_nos],
+                )
 
     def settle(self, trade_no: str, outcome: Outcome, note: str) -> None:
         """Queue the end of a row's run without an answer (stopped, interrupted)."""

@@ -142,3 +142,22 @@ def test_a_claimed_row_reads_as_unknown_until_it_is_settled_or_released(
     journal.release([second])  # never started: nothing was sent for it
     assert [r.outcome for r in journal.rows(batch_id)] == [Outcome.PROCESSING, Outcome.PENDING]
     assert not any(r.in_flight for r in journal.rows(batch_id))
+
+
+def test_claims_and_answers_beyond_one_statement_reach_every_row(
+    tmp_path: Path, journal_at: Callable[[Path], Journal]
+) -> None:
+    # Claims and attempts are written many rows to a statement: 250 rows take three.
+    journal = journal_at(tmp_path)
+    batch_id, rows = journal.plan([row(i) for i in range(250)], source="a.csv")
+    trade_nos = [r.trade_no for r in rows if r.trade_no]
+    journal.claim(trade_nos)
+    assert all(r.in_flight for r in journal.rows(batch_id))
+    for n, trade_no in enumerate(trade_nos):
+        journal.record(Update(trade_no, Outcome.PROCESSING, "pay", "placed", 200, "0000",
+                              status="0015", platform_trade_no=f"P{n}"))  # fmt: skip
+    journal.flush()
+    stored = journal.rows(batch_id)
+    assert [r.platform_trade_no for r in stored] == [f"P{n}" for n in range(250)]
+    assert all(r.outcome is Outcome.PROCESSING and not r.in_flight for r in stored)
+    assert all(len(journal.attempts(t)) == 1 for t in trade_nos)
