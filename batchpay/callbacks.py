@@ -19,7 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from .config import Protocol
-from .journal import Journal, now
+from .journal import Journal
+from .journal_rows import now
 from .outcomes import FINAL, Outcome, placed_outcome
 from .signing import verify
 

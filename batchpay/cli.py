@@ -29,7 +29,7 @@ from .console import (
 )
 from .errors import BatchpayError, RefusedError
 from .folder import run_folder
-from .journal import JournalRow
+from .journal_rows import JournalRow
 from .payrun import (
     RunRequest,
     Summary,

@@ -28,7 +28,8 @@ import aiohttp
 
 from .config import GatewayConfig, SendOptions
 from .gateway import GatewayClient
-from .journal import Journal, JournalRow, Update
+from .journal import Journal
+from .journal_rows import JournalRow, Update
 from .outcomes import Answer, Outcome, Verdict, classify, is_systemic, placed_outcome
 
 log = logging.getLogger("batchpay.dispatch")

@@ -10,118 +10,29 @@ the rows it held are re-sent under the same tradeNo, which the gateway deduplica
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import json
 import os
-import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .errors import InputError, JournalError
+from .journal_rows import (
+    NOTE,
+    JournalRow,
+    SheetRow,
+    Update,
+    content_hash,
+    new_trade_nos,
+    now,
+)
 from .journal_schema import SCHEMA
 from .outcomes import FINAL, Outcome
 
-NOTE = "note"  # an Update that is not an attempt: no answer, just the row's new state
 ROWS_PER_STATEMENT = 100  # 8 values each: under SQLite's oldest limit of 999 per statement
 _FINAL_SQL = ", ".join(f"'{o.value}'" for o in sorted(FINAL, key=lambda o: o.value))
-
-
-def now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-
-
-def new_trade_nos(count: int) -> set[str]:
-    """Up to ``count`` distinct tradeNos of the contract's recommended form: yyyyMMddHHmmss +
-    10 random digits (fewer only when random draws collide)."""
-    stamp = dt.datetime.now().strftime("%Y%m%d%H%M%S")
-    draws = np.frombuffer(secrets.token_bytes(8 * count), dtype=np.uint64)
-    # 2**64 is not a multiple of 10**10: the digits are uniform to within 1 part in 10**9.
-    return {f"{stamp}{int(d):010d}" for d in draws % np.uint64(10**10)}
-
-
-@dataclass(frozen=True)
-class SheetRow:
-    """One row of the file, as the journal plans it."""
-
-    sheet_row: int
-    fields: dict[str, str]  # the payout fields, normalized; tradeNo '' when not given
-    amount: int
-    valid: bool
-    cells: list[str] = field(default_factory=list)  # the row as in the file, for reports
-    errors: str = ""  # validation problems and warnings, as the result file shows them
-
-    @cached_property
-    def key(self) -> str:
-        return json.dumps(self.fields, sort_keys=True, ensure_ascii=False)
-
-    @cached_property
-    def fingerprint(self) -> str:
-        return payout_fingerprint(self.fields)
-
-
-# The fields that make two rows the same payout to the same person, whatever their tradeNo.
-PAYOUT_IDENTITY = ("accountNo", "amount", "firstname", "lastname", "mobile", "email", "remark")
-
-
-def payout_fingerprint(fields: dict[str, str]) -> str:
-    identity = json.dumps([fields.get(name, "") for name in PAYOUT_IDENTITY], ensure_ascii=False)
-    return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
-
-
-@dataclass
-class JournalRow:
-    batch_id: str
-    position: int
-    sheet_row: int
-    trade_no: str | None
-    assigned: bool
-    amount: int
-    fields: dict[str, str]
-    outcome: Outcome
-    code: str = ""
-    msg: str = ""
-    status: str = ""
-    message: str = ""
-    platform_trade_no: str = ""
-    attempts: int = 0
-    in_flight: bool = False  # claimed for sending and not settled: the order may exist
-    flag: str = ""  # a contradiction to look at (a conflicting final callback)
-    fingerprint: str = ""  # payout_fingerprint(fields), as planned
-
-
-@dataclass(frozen=True)
-class Update:
-    """An answer to record: the row's new state and the attempt that produced it."""
-
-    trade_no: str
-    outcome: Outcome
-    kind: str  # "pay" or "query"
-    verdict: str
-    http_status: int | None = None
-    code: str = ""
-    msg: str = ""
-    status: str = ""
-    message: str = ""
-    platform_trade_no: str = ""
-    detail: str = ""
-    counts_as_attempt: bool = True
-    settled: bool = True  # the run is done with the row: it is no longer in flight
-
-
-def content_hash(rows: Sequence[SheetRow]) -> str:
-    digest = hashlib.sha256()
-    for key in sorted(row.key for row in rows):
-        digest.update(key.encode("utf-8"))
-        digest.update(b"\n")
-    return digest.hexdigest()
 
 
 class Journal:

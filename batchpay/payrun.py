@@ -23,7 +23,8 @@ from .config import (
 )
 from .dispatch import Progress
 from .errors import ConfigError, InvalidRowsError, RefusedError
-from .journal import Journal, JournalRow, SheetRow
+from .journal import Journal
+from .journal_rows import JournalRow, SheetRow
 from .outcomes import TO_SEND, Outcome, exit_code
 from .protection import batch_lock, hold_back_repeats
 from .results import ResultRow, Table, summary_rows, write_results, write_tables

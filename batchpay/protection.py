@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .config import SendOptions
 from .errors import JournalError
-from .journal import Journal, JournalRow, payout_fingerprint
+from .journal import Journal
+from .journal_rows import JournalRow, payout_fingerprint
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import aiohttp
 from .config import GatewayConfig, SendOptions
 from .dispatch import RateLimiter, retry_delay, ssl_context
 from .gateway import GatewayClient
-from .journal import Journal, JournalRow, Update
+from .journal import Journal
+from .journal_rows import JournalRow, Update
 from .outcomes import Answer, Outcome, Verdict, classify, is_systemic, placed_outcome
 
 NEEDS_RECONCILE = frozenset({Outcome.PROCESSING, Outcome.UNKNOWN})

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .journal import JournalRow, now
+from .journal_rows import JournalRow, now
 from .outcomes import Outcome
 from .sheet import Sheet
 

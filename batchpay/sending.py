@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from .config import SANDBOX_MERCHANT_NO, GatewayConfig, Protocol, SendOptions
 from .dispatch import Dispatcher, Progress
-from .journal import Journal, JournalRow
+from .journal import Journal
+from .journal_rows import JournalRow
 from .sandbox import SandboxGateway, SandboxServer
 
 SANDBOX_NOTIFY_URL = "http://127.0.0.1:9/notify"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from batchpay.errors import InputError
-from batchpay.journal import Journal, SheetRow, Update, payout_fingerprint
+from batchpay.journal import Journal
+from batchpay.journal_rows import SheetRow, Update, payout_fingerprint
 from batchpay.outcomes import Outcome
 
 FIELDS = ("amount", "accountNo", "mobile", "email", "firstname", "lastname", "tradeNo", "remark",
