@@ -17,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .csvfile import ARROW_TEXT, read_csv_cells
 from .errors import InputError
+from .textscan import edge_rows, one_chunk
 from .workbook import (
     ENCRYPTED,
     NOT_A_WORKBOOK,
@@ -79,10 +81,16 @@ class Sheet:
         return self.headers[self.columns[canonical]]
 
     def text(self, canonical: str) -> pd.Series:
-        """The column's values, surrounding white space removed; '' where it is absent."""
+        """The column's values in one Arrow chunk, surrounding white space removed; '' where
+        the column is absent."""
         if canonical not in self.columns:
-            return pd.Series([""] * len(self.frame), index=self.frame.index, dtype=ARROW_TEXT)
-        return self.frame[self.columns[canonical]].str.strip()
+            values = pa.repeat(pa.scalar("", pa.large_string()), len(self.frame))
+        else:
+            values = one_chunk(pa.array(self.frame[self.columns[canonical]]))
+            if edge_rows(values).any():  # otherwise every value is its own strip
+                stripped = pd.Series(pd.arrays.ArrowStringArray(values)).str.strip()
+                values = one_chunk(pa.array(stripped))
+        return pd.Series(pd.arrays.ArrowStringArray(values), index=self.frame.index)
 
     def types(self, canonical: str) -> pd.Series | None:
         if self.cell_types is None or canonical not in self.columns:

@@ -20,6 +20,14 @@ Flags = npt.NDArray[np.bool_]
 Offsets = npt.NDArray[np.int64]
 
 
+def one_chunk(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The array in one chunk: a reader's many chunks make every vectorized rule pay its set-up
+    (such as compiling a pattern) once per chunk."""
+    if isinstance(array, pa.ChunkedArray):
+        return array.combine_chunks()
+    return array
+
+
 def _chunks(texts: pd.Series | pa.Array | pa.ChunkedArray) -> Iterator[tuple[pa.Array, int]]:
     """Each Arrow chunk of ``texts`` as string or large_string, with its first row's index."""
     data = texts if isinstance(texts, pa.Array | pa.ChunkedArray) else pa.array(texts)

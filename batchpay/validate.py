@@ -28,10 +28,10 @@ from .csvfile import ARROW_TEXT
 from .damage import ERROR, WARNING
 from .sheet import CANONICAL, Sheet
 from .textscan import (
-    edge_rows,
     is_separator,
     leading_zero_rows,
     not_ascii_digit,
+    one_chunk,
     repeated,
     rows_with_byte,
 )
@@ -113,7 +113,7 @@ def parse_amounts(series: pd.Series, pattern: str | None = None) -> pd.Series:
         replaced = (
             digits[separated].str.replace(",", "", regex=False).str.replace(r"\..*", "", regex=True)
         )
-        merged = _replaced(_one_chunk(pyarrow.array(digits)), separated, replaced)
+        merged = _replaced(one_chunk(pyarrow.array(digits)), separated, replaced)
         digits = pd.Series(pd.arrays.ArrowStringArray(merged), index=series.index)
     # More than 18 digits would overflow int64; no payroll amount is that large.
     too_long = digits.str.len() > 18
@@ -145,12 +145,7 @@ def build_schema(mobile_pattern: str) -> pa.DataFrameSchema:
 def validate(
     sheet: Sheet, mobile_pattern: str = DEFAULT_MOBILE_PATTERN, *, strict_duplicates: bool = False
 ) -> Validation:
-    texts: dict[str, pd.Series] = {}
-    stripped: set[str] = set()  # the columns whose values stripping may have changed
-    for name in CANONICAL:
-        texts[name], changed = _text(sheet, name)
-        if changed:
-            stripped.add(name)
+    texts = {name: sheet.text(name) for name in CANONICAL}
     fields = pd.DataFrame(texts).astype(ARROW_TEXT)
     fields.index = pd.RangeIndex(len(fields))
     rules = sheet_rules()
@@ -206,34 +201,13 @@ def validate(
     # Valid amounts in one form ("1,000.00" -> "1000"), so that reformatting the column does
     # not make a different batch; invalid rows keep their text.
     fields["amount"] = _canonical_amounts(fields["amount"], amounts, invalid)
-    notes = [*sheet.notes, *damage.blank_rows_note(sheet), *_trimmed_notes(sheet, texts, stripped)]
+    notes = [*sheet.notes, *damage.blank_rows_note(sheet), *_trimmed_notes(sheet, texts)]
     return Validation(fields, amounts, invalid, problems, row_errors, warnings, notes)
-
-
-def _text(sheet: Sheet, name: str) -> tuple[pd.Series, bool]:
-    """``sheet.text(name)`` in one Arrow chunk (a reader's many chunks make every vectorized
-    rule pay its setup, such as compiling the pattern, once per chunk), and whether stripping
-    may have changed it: a column where no value can start or end with white space is its own
-    strip."""
-    if not sheet.has(name):
-        empty = pyarrow.repeat(pyarrow.scalar("", pyarrow.large_string()), len(sheet))
-        return pd.Series(pd.arrays.ArrowStringArray(empty)), False
-    raw = _one_chunk(pyarrow.array(sheet.frame[sheet.columns[name]]))
-    stripped = bool(edge_rows(raw).any())
-    if stripped:
-        raw = _one_chunk(pyarrow.array(sheet.text(name)))
-    return pd.Series(pd.arrays.ArrowStringArray(raw)), stripped
-
-
-def _one_chunk(array: pyarrow.Array | pyarrow.ChunkedArray) -> pyarrow.Array:
-    if isinstance(array, pyarrow.ChunkedArray):
-        return array.combine_chunks()
-    return array
 
 
 def _replaced(texts: pyarrow.Array, where: np.ndarray, values: pd.Series) -> pyarrow.Array:
     """``texts`` with the rows ``where`` is True replaced, in order, by ``values``."""
-    replacements = _one_chunk(pyarrow.array(values)).cast(texts.type)
+    replacements = one_chunk(pyarrow.array(values)).cast(texts.type)
     return pc.replace_with_mask(texts, pyarrow.array(where), replacements)
 
 
@@ -244,18 +218,16 @@ def _canonical_amounts(texts: pd.Series, amounts: np.ndarray, invalid: np.ndarra
     if not rewrite.any():
         return texts
     values = pc.cast(pyarrow.array(amounts[rewrite]), pyarrow.large_string())
-    merged = _replaced(_one_chunk(pyarrow.array(texts)), rewrite, pd.Series(values))
+    merged = _replaced(one_chunk(pyarrow.array(texts)), rewrite, pd.Series(values))
     return pd.Series(pd.arrays.ArrowStringArray(merged), index=texts.index)
 
 
-def _trimmed_notes(sheet: Sheet, texts: dict[str, pd.Series], stripped: set[str]) -> list[str]:
+def _trimmed_notes(sheet: Sheet, texts: dict[str, pd.Series]) -> list[str]:
     """Surrounding spaces (non-breaking ones too) are removed; say where, once per column.
-    ``texts``: the columns stripped (``sheet.text``), ``stripped``: those it may have changed.
-    Stripping only removes characters, so a value changed exactly where its length did."""
+    ``texts``: the columns as ``sheet.text`` stripped them. Stripping only removes characters,
+    so a value changed exactly where its length did."""
     notes = []
     for name, position in sheet.columns.items():
-        if name not in stripped:
-            continue
         raw = pc.binary_length(pyarrow.array(sheet.frame[position]))
         lengths = pc.binary_length(pyarrow.array(texts[name]))
         changed = np.flatnonzero(
