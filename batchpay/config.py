@@ -30,6 +30,9 @@ class Protocol:
     # Refusals that stop the run: unknown merchant, signature error (the family's codes).
     systemic_codes: frozenset[str] = frozenset({"1001", "1003"})
     processing_statuses: frozenset[str] = frozenset({"0015"})
+    # Status-query codes that mean "the gateway has no such order" (the family's 1005): only
+    # these make a row that may have been placed safe to send again.
+    not_found_codes: frozenset[str] = frozenset({"1005"})
     paid_status: str = "0000"
     amount_decimals: bool = False  # True sends "100.00" instead of "100"
     sign_skip_empty: bool = True
@@ -112,6 +115,7 @@ def protocol_from_env(env: Mapping[str, str]) -> Protocol:
         processing_statuses=_codes(
             env.get("BATCHPAY_PROCESSING_STATUSES"), Protocol.processing_statuses
         ),
+        not_found_codes=_codes(env.get("BATCHPAY_NOT_FOUND_CODES"), Protocol.not_found_codes),
         amount_decimals=amount_format == "decimal",
         sign_skip_empty=_flag(env, "BATCHPAY_SIGN_SKIP_EMPTY", True),
     )

@@ -41,6 +41,7 @@ KEYS = {
     "duplicate_codes": "BATCHPAY_DUPLICATE_CODES",
     "processing_statuses": "BATCHPAY_PROCESSING_STATUSES",
     "systemic_codes": "BATCHPAY_SYSTEMIC_CODES",
+    "not_found_codes": "BATCHPAY_NOT_FOUND_CODES",
     "amount_format": "BATCHPAY_AMOUNT_FORMAT",
     "sign_skip_empty": "BATCHPAY_SIGN_SKIP_EMPTY",
 }
