@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -51,6 +52,21 @@ class GatewayConfig:
     query_url: str | None = None
     notify_url: str | None = None
     protocol: Protocol = field(default_factory=Protocol)
+
+    @property
+    def account(self) -> str:
+        """The gateway account a journal's batches belong to (see ``gateway_account``)."""
+        return gateway_account(self.merchant_no, self.payout_url)
+
+
+def gateway_account(merchant_no: str, payout_url: str) -> str:
+    """``merchant@scheme://host:port``: the merchant number and where its payouts go. Two runs
+    with the same account talk to the same gateway's ledger; any other pair is another one
+    (a sandbox, a test gateway, production), whose orders say nothing about this one's."""
+    parts = urlsplit(payout_url)
+    scheme = (parts.scheme or "").lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme, 0)
+    return f"{merchant_no}@{scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
 @dataclass(frozen=True)
