@@ -29,8 +29,8 @@ from .console import (
 )
 from .errors import BatchpayError, RefusedError
 from .folder import run_folder
-from .journal_rows import JournalRow
 from .payrun import (
+    Confirmation,
     RunRequest,
     Summary,
     load,
@@ -243,6 +243,24 @@ def validate(
     help="Hold back rows another batch placed within this many hours.",
 )
 @click.option("--allow-repeat", is_flag=True, help="Send rows even when another batch placed them.")
+@click.option(
+    "--pay-again",
+    is_flag=True,
+    help="Rows an earlier, finished batch placed (last month's file): pay them again as a new "
+    "batch with new tradeNos.",
+)
+@click.option(
+    "--confirm-account",
+    is_flag=True,
+    help="The journal's batches from before accounts were recorded went to this gateway "
+    "account (asked once after an upgrade).",
+)
+@click.option(
+    "--gateway-moved-from",
+    metavar="ACCOUNT",
+    help="This gateway account is ACCOUNT (merchant@scheme://host:port, as `status` shows it) "
+    "at a new address: its batches move here and resume.",
+)
 @click.option("--journal", "journal_option", metavar="PATH", help="The SQLite journal.")
 @click.option("--sandbox", is_flag=True, help="Use the built-in simulated gateway (own journal).")
 @click.option(
@@ -270,6 +288,9 @@ def run(
     ca_bundle: Path | None,
     repeat_window: float,
     allow_repeat: bool,
+    pay_again: bool,
+    confirm_account: bool,
+    gateway_moved_from: str | None,
     journal_option: str | None,
     sandbox: bool,
     archive: Path | None,
@@ -314,13 +335,19 @@ def run(
         expect_count=expect_count,
         expect_total=expect_total,
         strict_duplicates=strict_duplicates,
+        pay_again=pay_again,
+        confirm_account=confirm_account,
+        moved_from=gateway_moved_from,
+        # The in-process sandbox forgets its orders at the end of the run: so does its journal.
+        ephemeral_journal=sandbox and not journal_option,
     )
     target = "the sandbox gateway" if config is None else urlsplit(config.payout_url).netloc
     quiet = bool(cli_ops.root_options().get("quiet"))
 
     def one(request: RunRequest) -> Summary:
-        def ask(rows: list[JournalRow], batch_id: str) -> None:
-            confirm(rows, f"{request.file} (batch {batch_id})", target, yes=yes)
+        def ask(confirmation: Confirmation) -> None:
+            confirm(confirmation, f"{request.file} (batch {confirmation.batch_id})", target,
+                    yes=yes)  # fmt: skip
 
         show = show_progress(quiet)
         with progress_display(show) as on_progress:
@@ -340,9 +367,17 @@ def run(
     sys.exit(summary.exit_code)
 
 
-def confirm(rows: list[JournalRow], source: str, target: str, *, yes: bool) -> None:
+def confirm(confirmation: Confirmation, source: str, target: str, *, yes: bool) -> None:
+    rows, earlier = confirmation.rows, confirmation.earlier
     total = sum(r.amount for r in rows)
     question = f"Send {len(rows)} payout(s) totalling {total:,} from {source} to {target}?"
+    if earlier is not None:
+        # --pay-again: the person sees what was paid before, and when, as they decide.
+        click.echo(
+            f"These rows were placed before in batch {earlier.batch_id} on {earlier.date} "
+            f"({earlier.rows} rows, total {earlier.total:,}); this pays them again.",
+            err=True,
+        )
     if yes:
         return
     if not sys.stdin.isatty():

@@ -20,6 +20,7 @@ from .config import (
     gateway_from_env,
     journal_path,
     mobile_pattern,
+    practice_journal_path,
     protocol_from_env,
     read_secret,
 )
@@ -107,6 +108,7 @@ def status(batch: str | None, journal_option: str | None, as_json: bool) -> None
             f"batch {entry['batch']}  {entry['source']}  {entry['rows']} rows{flagged}  "
             f"created {entry['created_at']}  updated {entry['updated_at']}"
         )
+        click.echo(f"  account {entry['account'] or '(not recorded: before release 0.2)'}")
         for outcome, count in entry["counts"].items():
             click.echo(f"  {outcome:<11} {count:>7}  {entry['amounts'][outcome]:>15,}")
 
@@ -153,7 +155,20 @@ def reconcile_command(
     with open_journal(journal_option) as journal:
         if batch:
             require_batch(journal, batch)
-        batches = [batch] if batch else [s["batch"] for s in summaries(journal)]
+        # Only this gateway account's batches: another account's tradeNos mean nothing here,
+        # and its "order not found" would make their rows look safe to send again.
+        listed = summaries(journal, batch)
+        batches = [s["batch"] for s in listed if s["account"] == config.account]
+        others = [s for s in listed if s["account"] != config.account]
+        if others and batch:
+            owner = others[0]["account"] or "(not recorded)"
+            raise click.ClickException(
+                f"batch {batch} belongs to the gateway account {owner}, not {config.account}: "
+                "ask that gateway about it"
+            )
+        if others:
+            click.echo(f"{len(others)} batch(es) of other gateway accounts are not asked about "
+                       f"(this is {config.account})", err=True)  # fmt: skip
         rows = [row for b in batches for row in journal.rows(b) if row.outcome in NEEDS_RECONCILE]
         result = asyncio.run(reconcile(config, options, journal, rows))
         asked = {row.trade_no for row in rows}
@@ -295,6 +310,9 @@ def sandbox_command(
         if not env.get("BATCHPAY_SECRET"):
             click.echo(f"  export BATCHPAY_SECRET_FILE={secret_file}")
         click.echo(f"  export BATCHPAY_NOTIFY_URL={SANDBOX_NOTIFY_URL}")
+        # Practice keeps to a journal of its own: the real journal never holds a sandbox's
+        # batches (they would be refused there as another account's, but need not be).
+        click.echo(f"  export BATCHPAY_JOURNAL={practice_journal_path()}")
         try:
             await asyncio.Event().wait()
         finally:

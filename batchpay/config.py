@@ -21,6 +21,9 @@ from .errors import ConfigError
 APP_NAME = "batchpay"
 DEFAULT_MOBILE_PATTERN = "0[0-9]{9}"
 SANDBOX_MERCHANT_NO = "SANDBOX-MERCHANT"
+# The accounts of in-process sandboxes (``run --sandbox``): gateways that end with their run,
+# whose orders no later run can find anywhere. Never evidence of a payment elsewhere.
+IN_PROCESS = "@in-process-sandbox:"
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,11 @@ class SendOptions:
 def default_journal_path(*, sandbox: bool = False) -> Path:
     name = "sandbox-journal.sqlite3" if sandbox else "journal.sqlite3"
     return Path(platformdirs.user_data_dir(APP_NAME)) / name
+
+
+def practice_journal_path() -> Path:
+    """The journal ``batchpay sandbox`` tells its users to practise with: never the real one."""
+    return Path(platformdirs.user_data_dir(APP_NAME)) / "practice-journal.sqlite3"
 
 
 def journal_path(option: str | None, env: Mapping[str, str], *, sandbox: bool) -> Path:

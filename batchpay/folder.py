@@ -22,6 +22,10 @@ from .results import default_output
 from .sheet import CSV_SUFFIXES, WORKBOOK_SUFFIXES
 
 LOCK_NAME = ".batchpay.lock"
+KEPT = (
+    "{name} stays in the folder, not archived: every row was placed in batch {batch} on "
+    "{date} and nothing was sent; to pay it again, run it alone with --pay-again, or remove it"
+)
 
 
 def waiting_files(folder: Path) -> list[Path]:
@@ -85,7 +89,13 @@ def run_folder(
                 continue
             codes.append(summary.exit_code)
             report = summary.as_json()
-            if done is not None and summary.exit_code in (0, 3) and not summary.dry_run:
+            if summary.nothing_sent and summary.earlier is not None:
+                # Last month's file again: not done, but waiting for a person's --pay-again.
+                earlier = summary.earlier
+                report["kept"] = KEPT.format(name=path.name, batch=earlier.batch_id,
+                                             date=earlier.date)  # fmt: skip
+                click.echo(f"batchpay: {report['kept']}", err=True)
+            elif done is not None and summary.exit_code in (0, 3) and not summary.dry_run:
                 moved = archive([path, request.output], done)
                 report["archived"] = [str(p) for p in moved]
             reports.append(report)

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, JournalError
+from .config import IN_PROCESS
+from .errors import InputError, JournalError, RefusedError
 from .journal_rows import (
     NOTE,
     JournalRow,
@@ -28,11 +31,71 @@ from .journal_rows import (
     new_trade_nos,
     now,
 )
-from .journal_schema import SCHEMA
-from .outcomes import FINAL, Outcome
+from .journal_schema import MIGRATIONS, VERSION
+from .outcomes import FINAL, TO_SEND, Outcome
 
 ROWS_PER_STATEMENT = 100  # 8 values each: under SQLite's oldest limit of 999 per statement
 _FINAL_SQL = ", ".join(f"'{o.value}'" for o in sorted(FINAL, key=lambda o: o.value))
+_TO_SEND_SQL = ", ".join(f"'{o.value}'" for o in sorted(TO_SEND, key=lambda o: o.value))
+# A row of which the gateway may hold an order: sent at least once, or claimed for sending.
+_SENT_SQL = "(attempts > 0 OR in_flight = 1)"
+
+NEWER_JOURNAL = (
+    "{path} was made by a newer batchpay (journal version {found}; this one knows {known}): "
+    "upgrade batchpay to use it"
+)
+OTHER_ACCOUNT = (
+    "refused: these rows were already sent in batch {batch} on {date} to the gateway account "
+    "{other}, and this run is for {account}; nothing sent. If {account} is the same gateway "
+    "at a new address, run again with --gateway-moved-from {other} (it moves that account's "
+    "batches here, and they resume). If {other} was a practice or test gateway, keep its "
+    "batches in another journal; --pay-again pays these rows on {account} as a new batch"
+)
+
+UNRECORDED = (
+    "refused: the journal {path} holds {count} batch(es) made before batchpay recorded the "
+    "gateway account each batch was sent to; nothing sent. If they were sent to {account} "
+    "(this run's merchant and gateway), run again with --confirm-account (once; it is recorded "
+    "in the journal). If they went to another gateway (a sandbox, a test system), give this "
+    "gateway a journal of its own with --journal"
+)
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """A batch as a person recognizes it: when it was made, its rows and total."""
+
+    batch_id: str
+    created_at: str
+    rows: int
+    total: int
+    account: str | None
+
+    @property
+    def date(self) -> str:
+        return self.created_at[:10]
+
+
+@dataclass
+class Planned:
+    """The batch a file's rows belong to, and how the journal came to it."""
+
+    batch_id: str
+    rows: list[JournalRow]  # in the order of the file's rows
+    created: bool  # a new batch (or the file's first run)
+    # The newest earlier batch with these rows on this account, when it has nothing left to
+    # send: a run of it sends nothing unless --pay-again, which made this batch.
+    earlier: BatchInfo | None = None
+
+
+def _statements(script: str) -> list[str]:
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements
 
 
 class Journal:
@@ -49,10 +112,26 @@ class Journal:
             )
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(SCHEMA)
-            self.db.execute("PRAGMA user_version = 1")
+            self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(f"cannot open the journal {path}: {exc}") from None
+
+    def _migrate(self) -> None:
+        """Bring the journal to this release's version, one committed step at a time; the
+        version is read again inside each step's lock, so two processes opening an old
+        journal at once migrate it once."""
+        while True:
+            with self.transaction() as db:
+                found = db.execute("PRAGMA user_version").fetchone()[0]
+                if found > VERSION:
+                    raise JournalError(
+                        NEWER_JOURNAL.format(path=self.path, found=found, known=VERSION)
+                    )
+                if found == VERSION:
+                    return
+                for statement in _statements(MIGRATIONS[found]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {found + 1}")
 
     def close(self) -> None:
         self.flush()
@@ -81,25 +160,109 @@ class Journal:
         rows: Sequence[SheetRow],
         source: str,
         *,
+        account: str,
         notify_url: str | None = None,
         headers: Sequence[str] = (),
-    ) -> tuple[str, list[JournalRow]]:
-        """The batch for these rows, created with every tradeNo committed, or resumed.
+        pay_again: bool = False,
+    ) -> Planned:
+        """The batch for these rows on this gateway account, created with every tradeNo
+        committed, or resumed.
 
+        The newest batch with the same content on the same account is resumed, unless it has
+        nothing left to send and ``pay_again`` asks for a new batch (new id, new tradeNos).
+        The same content sent on another account is refused (``OTHER_ACCOUNT``) unless
+        ``pay_again``: a gateway at a new address would otherwise pay every row twice.
         ``notify_url`` fills the rows that have none when the batch is created; it is not part
         of the batch's content, so changing the setting never makes a second batch.
-        Returns the batch id and the journal rows in the order of ``rows``.
         """
         digest = content_hash(rows)
         with self.transaction() as db:
+            if unrecorded := self.unrecorded_batches():
+                # Guessing their account could report another gateway's orders as placed here.
+                raise RefusedError(
+                    UNRECORDED.format(path=self.path, count=unrecorded, account=account)
+                )
             found = db.execute(
-                "SELECT batch_id FROM batches WHERE content_hash = ?", (digest,)
+                "SELECT batch_id FROM batches WHERE content_hash = ? AND account = ? "
+                "ORDER BY rowid DESC LIMIT 1",
+                (digest, account),
             ).fetchone()
-            if found is None:
+            earlier = None
+            if found is not None:
+                left = db.execute(
+                    f"SELECT 1 FROM rows WHERE batch_id = ? AND outcome IN ({_TO_SEND_SQL}) "
+                    "LIMIT 1",
+                    (found[0],),
+                ).fetchone()
+                if left is None:
+                    earlier = self._info(db, found[0])
+                if left is not None or not pay_again:
+                    batch_id = found[0]
+                    resumed = True
+                else:
+                    resumed = False
+            else:
+                resumed = False
+                elsewhere = db.execute(
+                    "SELECT b.batch_id, b.account FROM batches b WHERE b.content_hash = ? "
+                    "AND b.account IS NOT NULL AND b.account != ? AND instr(b.account, ?) = 0 "
+                    f"AND EXISTS (SELECT 1 FROM rows r WHERE r.batch_id = b.batch_id AND "
+                    f"{_SENT_SQL}) ORDER BY b.rowid DESC LIMIT 1",
+                    (digest, account, IN_PROCESS),
+                ).fetchone()
+                if elsewhere is not None and not pay_again:
+                    info = self._info(db, elsewhere[0])
+                    raise RefusedError(
+                        OTHER_ACCOUNT.format(batch=info.batch_id, date=info.date,
+                                             other=elsewhere[1], account=account)
+                    )  # fmt: skip
+            if not resumed:
                 # A new batch's rows are what was just written: no need to read them back.
-                return self._create(db, digest, rows, source, notify_url, headers)
-            batch_id = found[0]
-        return batch_id, self._match(batch_id, rows)
+                batch_id, planned = self._create(
+                    db, digest, rows, source, notify_url, headers, account,
+                    earlier.batch_id if earlier else None,
+                )  # fmt: skip
+                return Planned(batch_id, planned, created=True, earlier=earlier)
+        return Planned(batch_id, self._match(batch_id, rows), created=False, earlier=earlier)
+
+    @staticmethod
+    def _info(db: sqlite3.Connection, batch_id: str) -> BatchInfo:
+        created, count, total, account = db.execute(
+            "SELECT b.created_at, b.row_count, "
+            "(SELECT COALESCE(sum(amount), 0) FROM rows r WHERE r.batch_id = b.batch_id "
+            "AND r.outcome != 'invalid'), b.account FROM batches b WHERE b.batch_id = ?",
+            (batch_id,),
+        ).fetchone()
+        return BatchInfo(batch_id, created, count, total, account)
+
+    def batch_info(self, batch_id: str) -> BatchInfo:
+        return self._info(self.db, batch_id)
+
+    # -- gateway accounts -------------------------------------------------------------------
+
+    def unrecorded_batches(self) -> int:
+        """Batches made before the journal recorded accounts (release 0.1.0)."""
+        (count,) = self.db.execute("SELECT count(*) FROM batches WHERE account IS NULL").fetchone()
+        return int(count)
+
+    def accounts(self) -> list[str]:
+        return [r[0] for r in self.db.execute(
+            "SELECT DISTINCT account FROM batches WHERE account IS NOT NULL ORDER BY account"
+        )]  # fmt: skip
+
+    def move_account(self, from_account: str | None, to_account: str, reason: str) -> int:
+        """Give ``from_account``'s batches (None: the unrecorded ones) to ``to_account``: a
+        person said they are the same gateway account. Logged in account_changes."""
+        with self.transaction() as db:
+            moved = db.execute(
+                "UPDATE batches SET account = ? WHERE account IS ?", (to_account, from_account)
+            ).rowcount
+            db.execute(
+                "INSERT INTO account_changes (changed_at, from_account, to_account, batches, "
+                "reason) VALUES (?, ?, ?, ?, ?)",
+                (now(), from_account, to_account, moved, reason),
+            )
+        return int(moved)
 
     def _create(
         self,
@@ -109,6 +272,8 @@ class Journal:
         source: str,
         notify_url: str | None,
         headers: Sequence[str],
+        account: str,
+        pay_again_of: str | None,
     ) -> tuple[str, list[JournalRow]]:
         given = [r.fields["tradeNo"] for r in rows if r.valid and r.fields["tradeNo"]]
         for chunk_start in range(0, len(given), 500):
@@ -124,12 +289,16 @@ class Journal:
                     "a tradeNo must be unique forever: remove it or give a new one"
                 )
         batch_id = digest[:12]
+        while db.execute("SELECT 1 FROM batches WHERE batch_id = ?", (batch_id,)).fetchone():
+            # The same content once more (another account, or paid again): a fresh id.
+            batch_id = secrets.token_hex(6)
         stamp = now()
         db.execute(
-            "INSERT INTO batches (batch_id, content_hash, source, row_count, created_at, headers) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (batch_id, digest, source, len(rows), stamp, json.dumps(list(headers))),
-        )
+            "INSERT INTO batches (batch_id, content_hash, source, row_count, created_at, headers, "
+            "account, pay_again_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (batch_id, digest, source, len(rows), stamp, json.dumps(list(headers)), account,
+             pay_again_of),
+        )  # fmt: skip
         taken: set[str] = set(given)
         fresh = self._fresh_trade_nos(
             db, sum(1 for r in rows if r.valid and not r.fields["tradeNo"]), taken

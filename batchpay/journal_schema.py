@@ -1,7 +1,14 @@
-"""The journal's tables. Rows are keyed by batch and position; tradeNo is unique across
-the whole journal, so no two rows of any batches can ever share one."""
+"""The journal's tables, and the migrations that take a journal of any earlier release to this
+one. Rows are keyed by batch and position; tradeNo is unique across the whole journal, so no two
+rows of any batches can ever share one.
 
-SCHEMA = """
+``PRAGMA user_version`` says which migrations a journal has had: a new file gets them all in
+order, so a fresh journal and a migrated one are built by the same statements. Release 0.1.0
+made version 1 (``tests/fixtures/journal-0.1.0.sqlite3`` is one of its journals).
+"""
+
+# Version 1, as release 0.1.0 made it (it stamped every journal 1 while adding columns).
+RELEASE_0_1 = """
 CREATE TABLE IF NOT EXISTS batches (
     batch_id     TEXT PRIMARY KEY,
     content_hash TEXT NOT NULL UNIQUE,
@@ -58,3 +65,37 @@ CREATE TABLE IF NOT EXISTS callbacks (
 );
 CREATE INDEX IF NOT EXISTS callbacks_trade_no ON callbacks(trade_no);
 """
+
+# Version 2: a batch belongs to a gateway account (merchant@scheme://host:port); NULL for the
+# batches of version 1, which a person confirms once (``run --confirm-account``). The same
+# content may now be planned again as a new batch (``--pay-again``), so content_hash is no
+# longer unique: SQLite cannot drop a UNIQUE constraint, so the table is rebuilt.
+ACCOUNTS = """
+CREATE TABLE batches_v2 (
+    batch_id     TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    row_count    INTEGER NOT NULL,
+    created_at   TEXT NOT NULL,
+    headers      TEXT NOT NULL DEFAULT '[]',
+    account      TEXT,
+    pay_again_of TEXT
+);
+INSERT INTO batches_v2 (batch_id, content_hash, source, row_count, created_at, headers)
+    SELECT batch_id, content_hash, source, row_count, created_at, headers FROM batches;
+DROP TABLE batches;
+ALTER TABLE batches_v2 RENAME TO batches;
+CREATE INDEX batches_content ON batches(content_hash, account);
+CREATE TABLE account_changes (
+    id          INTEGER PRIMARY KEY,
+    changed_at  TEXT NOT NULL,
+    from_account TEXT,
+    to_account  TEXT NOT NULL,
+    batches     INTEGER NOT NULL,
+    reason      TEXT NOT NULL
+);
+"""
+
+# MIGRATIONS[n] takes a journal from version n to n + 1.
+MIGRATIONS = (RELEASE_0_1, ACCOUNTS)
+VERSION = len(MIGRATIONS)

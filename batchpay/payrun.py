@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,13 +18,15 @@ from typing import Any
 
 from .config import (
     DEFAULT_MOBILE_PATTERN,
+    IN_PROCESS,
+    SANDBOX_MERCHANT_NO,
     GatewayConfig,
     Protocol,
     SendOptions,
 )
 from .dispatch import Progress
 from .errors import ConfigError, InvalidRowsError, RefusedError
-from .journal import Journal
+from .journal import BatchInfo, Journal
 from .journal_rows import JournalRow, SheetRow
 from .outcomes import TO_SEND, Outcome, exit_code
 from .protection import batch_lock, hold_back_repeats
@@ -87,6 +90,7 @@ def sheet_rows(loaded: Loaded, notify_url: str | None) -> list[SheetRow]:
 class Plan:
     batch_id: str
     rows: list[JournalRow]  # in file order
+    earlier: BatchInfo | None = None  # the finished batch these rows were placed in before
 
     @property
     def to_send(self) -> list[JournalRow]:
@@ -133,14 +137,24 @@ class Summary:
     stopped: bool = False
     stop_reason: str = ""
     next_step: str = ""
+    account: str = ""
+    # Every row was placed in an earlier batch and --pay-again was not given: nothing sent.
+    nothing_sent: bool = False
+    earlier: BatchInfo | None = None
 
     def as_json(self) -> dict[str, Any]:
+        earlier = self.earlier
         return {
             "batch": self.batch_id, "source": self.source, "result_file": self.result_file,
             "journal": self.journal, "counts": self.counts, "amounts": self.amounts,
             "requests": self.requests, "seconds": round(self.seconds, 3),
             "exit_code": self.exit_code, "dry_run": self.dry_run, "stopped": self.stopped,
             "stop_reason": self.stop_reason, "next_step": self.next_step,
+            "account": self.account, "nothing_sent": self.nothing_sent,
+            "earlier_batch": None if earlier is None else {
+                "batch": earlier.batch_id, "created_at": earlier.created_at,
+                "rows": earlier.rows, "total": earlier.total,
+            },
         }  # fmt: skip
 
 
@@ -256,9 +270,34 @@ class RunRequest:
     expect_count: int | None = None
     expect_total: int | None = None
     strict_duplicates: bool = False
+    # Plan a new batch for rows that an earlier, finished batch placed (next month's payroll
+    # of the same people and amounts), and send rows another gateway account placed.
+    pay_again: bool = False
+    # The journal's batches from before accounts were recorded went to this run's account.
+    confirm_account: bool = False
+    # This run's gateway account is this account of the journal's at a new address.
+    moved_from: str | None = None
+    # The journal holds only this run: the in-process sandbox forgets its orders when the run
+    # ends, so a journal that remembered them would report orders no gateway holds.
+    ephemeral_journal: bool = False
 
 
-Confirm = Callable[[list[JournalRow], str], None]  # (rows to send, batch id); raises to refuse
+@dataclass(frozen=True)
+class Confirmation:
+    """What the person confirms: the rows to send, to which batch, and, for a batch paid again,
+    the earlier batch that placed the same rows."""
+
+    rows: list[JournalRow]
+    batch_id: str
+    earlier: BatchInfo | None = None
+
+
+Confirm = Callable[[Confirmation], None]  # raises to refuse
+
+NOTHING_SENT = (
+    "nothing sent: every row was placed in batch {batch} on {date} ({rows} rows, total "
+    "{total:,}); to pay them again (a new batch, new tradeNos): --pay-again"
+)
 
 
 def run_batch(
@@ -283,29 +322,45 @@ def run_batch(
     require_valid(loaded, request.skip_invalid)
     config = request.config
     notify_url = SANDBOX_NOTIFY_URL if config is None else config.notify_url
+    account = in_process_account() if config is None else config.account
     rows = sheet_rows(loaded, notify_url)
     sent = SendResult()
+    nothing_sent = False
+    if request.ephemeral_journal:
+        forget_journal(request.journal)
     with Journal(request.journal) as journal:
+        adopt_accounts(journal, request, account, say)
         with working(f"planning {len(rows):,} rows in the journal"):
             planned = journal.plan(
-                rows, source=str(request.file), notify_url=notify_url,
-                headers=loaded.sheet.headers,
+                rows, source=str(request.file), account=account, notify_url=notify_url,
+                headers=loaded.sheet.headers, pay_again=request.pay_again,
             )  # fmt: skip
-        plan = Plan(*planned)
-        del rows  # planned: the journal rows carry on
+        plan = Plan(planned.batch_id, planned.rows, planned.earlier)
+        del rows, planned  # planned: the journal rows carry on
         with batch_lock(request.journal, plan.batch_id):
-            to_send = hold_back_repeats(journal, plan.batch_id, plan.to_send, request.options, say)
-            check_expectations(to_send, request.expect_count, request.expect_total)
             placed = plan.already_placed
             if placed:
                 say(
                     f"batch {plan.batch_id}: {placed} row(s) were already placed "
                     "and are not sent again"
                 )
+            if plan.earlier is not None and plan.earlier.batch_id == plan.batch_id:
+                # Last month's file again: resuming would report last month's payouts as this
+                # month's. Say so first and loudly; a person decides with --pay-again.
+                nothing_sent, to_send = True, []
+                earlier = plan.earlier
+                say(NOTHING_SENT.format(batch=earlier.batch_id, date=earlier.date,
+                                        rows=earlier.rows, total=earlier.total))  # fmt: skip
+            else:
+                to_send = hold_back_repeats(
+                    journal, plan.batch_id, plan.to_send, request.options, say,
+                    account=account, pay_again=request.pay_again,
+                )  # fmt: skip
+                check_expectations(to_send, request.expect_count, request.expect_total)
             if request.dry_run:
                 dry_run_sign(config or GatewayConfig("", "", secrets.token_hex(8)), to_send)
             elif to_send:
-                confirm(to_send, plan.batch_id)
+                confirm(Confirmation(to_send, plan.batch_id, plan.earlier))
                 sent = asyncio.run(
                     send_to(
                         config, request.protocol, request.options, journal, to_send, on_progress
@@ -330,5 +385,44 @@ def run_batch(
         counts=counts, amounts=amounts, requests=sent.requests,
         seconds=time.monotonic() - started, exit_code=code, dry_run=request.dry_run,
         stopped=stopped, stop_reason=sent.stop_reason,
-        next_step="" if request.dry_run else next_step(counts),
+        next_step="" if request.dry_run else next_step(counts), account=account,
+        nothing_sent=nothing_sent, earlier=plan.earlier,
     )  # fmt: skip
+
+
+def in_process_account() -> str:
+    """The in-process sandbox's account: a gateway that lives for one run, so each run's is
+    another account, and no later run can mistake its orders for any gateway's."""
+    return f"{SANDBOX_MERCHANT_NO}{IN_PROCESS}{secrets.token_hex(4)}"
+
+
+def forget_journal(path: Path) -> None:
+    """Remove a journal and its companions (the in-process sandbox's, before each run)."""
+    for companion in ("", "-wal", "-shm"):
+        path.with_name(path.name + companion).unlink(missing_ok=True)
+    shutil.rmtree(path.with_name(path.name + ".locks"), ignore_errors=True)
+
+
+MOVED_FROM_UNKNOWN = (
+    "--gateway-moved-from {old}: the journal {path} has no batches of that account; the "
+    "accounts it has: {known}"
+)
+
+
+def adopt_accounts(
+    journal: Journal, request: RunRequest, account: str, say: Callable[[str], None]
+) -> None:
+    """Apply what the person said about the journal's accounts, before anything is planned."""
+    if request.confirm_account and journal.unrecorded_batches():
+        moved = journal.move_account(None, account, "run --confirm-account")
+        say(f"{moved} batch(es) made before accounts were recorded are now {account}'s")
+    if request.moved_from and request.moved_from != account:
+        known = journal.accounts()
+        if request.moved_from not in known:
+            raise ConfigError(
+                MOVED_FROM_UNKNOWN.format(old=request.moved_from, path=journal.path,
+                                          known=", ".join(known) or "none")
+            )  # fmt: skip
+        moved = journal.move_account(request.moved_from, account, "run --gateway-moved-from")
+        say(f"{moved} batch(es) of {request.moved_from} are now {account}'s (the same gateway "
+            "at a new address; recorded in the journal)")  # fmt: skip

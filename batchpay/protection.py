@@ -12,8 +12,8 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import SendOptions
-from .errors import JournalError
+from .config import IN_PROCESS, SendOptions
+from .errors import JournalError, RefusedError
 from .journal import Journal
 from .journal_rows import JournalRow, payout_fingerprint
 
@@ -28,13 +28,25 @@ class Repeat:
     status: str
     platform_trade_no: str
     first_sent_at: str
+    account: str
+
+
+ELSEWHERE = (
+    "refused: {count} row(s) of this file match payouts sent in the last {hours:g} h on the "
+    "gateway account {other} (first: batch {batch}, tradeNo {trade_no}), and this run is for "
+    "{account}; nothing sent. If {account} is the same gateway at a new address, run again "
+    "with --gateway-moved-from {other}. If {other} was a practice or test gateway, keep its "
+    "batches in another journal; --pay-again sends these rows on {account} anyway"
+)
 
 
 def find_repeats(
-    journal: Journal, batch_id: str, rows: Sequence[JournalRow], window_hours: float
-) -> dict[str, Repeat]:
+    journal: Journal, batch_id: str, rows: Sequence[JournalRow], window_hours: float,
+    account: str,
+) -> dict[str, Repeat]:  # fmt: skip
     """For each row (by tradeNo), a row of another batch that placed the same payout
-    (same account, amount, names, mobile, e-mail, remark) within the window, if any."""
+    (same account number, amount, names, mobile, e-mail, remark) within the window, if any:
+    the earliest on this gateway account, else the earliest on another."""
     cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=window_hours)).isoformat(
         timespec="milliseconds"
     )
@@ -48,16 +60,20 @@ def find_repeats(
     for start in range(0, len(prints), 500):
         chunk = prints[start : start + 500]
         cursor = journal.db.execute(
-            "SELECT fingerprint, batch_id, trade_no, outcome, status, platform_trade_no, "
-            "first_sent_at FROM rows WHERE fingerprint IN "
-            f"({','.join('?' * len(chunk))}) AND batch_id != ? AND first_sent_at >= ? "
-            "AND outcome NOT IN ('rejected', 'invalid', 'repeat') "
-            "AND (attempts > 0 OR in_flight = 1) ORDER BY first_sent_at",
+            "SELECT r.fingerprint, r.batch_id, r.trade_no, r.outcome, r.status, "
+            "r.platform_trade_no, r.first_sent_at, COALESCE(b.account, '') "
+            "FROM rows r JOIN batches b USING (batch_id) WHERE r.fingerprint IN "
+            f"({','.join('?' * len(chunk))}) AND r.batch_id != ? AND r.first_sent_at >= ? "
+            "AND r.outcome NOT IN ('rejected', 'invalid', 'repeat') "
+            "AND (r.attempts > 0 OR r.in_flight = 1) ORDER BY r.first_sent_at",
             [*chunk, batch_id, cutoff],
         )
         for fingerprint, *earlier in cursor:
+            repeat = Repeat(*earlier)
             for trade_no in by_fingerprint[fingerprint]:
-                found.setdefault(trade_no, Repeat(*earlier))
+                known = found.get(trade_no)
+                if known is None or (known.account != account and repeat.account == account):
+                    found[trade_no] = repeat
     return found
 
 
@@ -119,19 +135,32 @@ def hold_back_repeats(
     candidates: list[JournalRow],
     options: SendOptions,
     say: Callable[[str], None],
+    *,
+    account: str,
+    pay_again: bool = False,
 ) -> list[JournalRow]:
-    """The rows to send: the candidates no other batch placed within the repeat window.
-
-    The held-back rows are recorded as ``repeat``; each run checks them again.
+    """The rows to send: the candidates no other batch of this gateway account placed within
+    the repeat window. The held-back rows are recorded as ``repeat``; each run checks them
+    again. Rows placed on another account within the window refuse the run (``ELSEWHERE``)
+    unless ``pay_again``: that account may be this gateway at its old address.
     """
-    repeats = (
-        {}
-        if options.allow_repeat
-        else find_repeats(journal, batch_id, candidates, options.repeat_window_hours)
-    )
+    found = find_repeats(journal, batch_id, candidates, options.repeat_window_hours, account)
     # Only rows never sent by this batch can be held back; the others must be resolved.
     unsent = {row.trade_no for row in candidates if not row.attempts and not row.in_flight}
-    repeats = {t: r for t, r in repeats.items() if t in unsent}
+    found = {t: r for t, r in found.items() if t in unsent}
+    # An in-process sandbox's orders ended with its run: they hold nothing back anywhere.
+    found = {t: r for t, r in found.items() if IN_PROCESS not in r.account or r.account == account}
+    elsewhere = {t: r for t, r in found.items() if r.account != account}
+    if elsewhere and not pay_again:
+        first = next(iter(elsewhere.values()))
+        raise RefusedError(
+            ELSEWHERE.format(count=len(elsewhere), hours=options.repeat_window_hours,
+                             other=first.account or "(unrecorded)", batch=first.batch_id,
+                             trade_no=first.trade_no, account=account)
+        )  # fmt: skip
+    repeats = {} if options.allow_repeat else {
+        t: r for t, r in found.items() if r.account == account
+    }  # fmt: skip
     mark_repeats(journal, batch_id, repeats)
     if repeats:
         say(

@@ -21,20 +21,20 @@ def summaries(journal: Journal, batch_id: str | None = None) -> list[dict[str, A
     """Per batch: rows, counts and amounts per outcome, created and last updated."""
     where, args = ("WHERE r.batch_id = ?", (batch_id,)) if batch_id else ("", ())
     cursor = journal.db.execute(
-        "SELECT r.batch_id, b.source, b.created_at, "
+        "SELECT r.batch_id, b.source, b.created_at, COALESCE(b.account, ''), "
         "CASE WHEN r.outcome = 'pending' AND r.in_flight THEN 'unknown' ELSE r.outcome END, "
         "count(*), sum(r.amount), max(r.updated_at), sum(r.flag != '') "
         f"FROM rows r JOIN batches b USING (batch_id) {where} "
-        "GROUP BY r.batch_id, 4 ORDER BY b.created_at, r.batch_id",
+        "GROUP BY r.batch_id, 5 ORDER BY b.created_at, r.batch_id",
         args,
     )
     batches: dict[str, dict[str, Any]] = {}
     order = [o.value for o in Outcome]
-    for batch, source, created, outcome, count, amount, updated, flagged in cursor:
+    for batch, source, created, account, outcome, count, amount, updated, flagged in cursor:
         entry = batches.setdefault(
             batch,
             {"batch": batch, "source": source, "created_at": created, "updated_at": updated,
-             "rows": 0, "counts": {}, "amounts": {}, "flagged": 0},
+             "account": account, "rows": 0, "counts": {}, "amounts": {}, "flagged": 0},
         )  # fmt: skip
         entry["rows"] += count
         entry["counts"][outcome] = count

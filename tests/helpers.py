@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,3 +117,48 @@ def serve_app(app: web.Application) -> Iterator[str]:
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+
+
+@contextmanager
+def sandbox_process(
+    env: dict[str, str], cwd: Path, *options: str
+) -> Iterator[tuple[dict[str, str], subprocess.Popen[str]]]:
+    """``batchpay sandbox`` in a process of its own; yields the settings it prints (its
+    ``export`` lines) and the process. Stopped with Ctrl-C (SIGINT) at the end."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "batchpay", "sandbox", *options], env=env, cwd=cwd,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        exports: dict[str, str] = {}
+        assert server.stdout is not None
+        while "BATCHPAY_JOURNAL" not in exports:  # the last line it prints
+            line = server.stdout.readline()
+            assert line, server.stderr.read() if server.stderr else "sandbox ended"
+            match = re.match(r"\s+export (BATCHPAY_\w+)=(\S+)", line)
+            if match:
+                exports[match[1]] = match[2]
+        yield exports, server
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=10)
+
+
+def new_user_env(home: Path) -> dict[str, str]:
+    """The environment of a new user: no BATCHPAY_* settings, a home (and so a user data
+    directory) of its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHPAY_")}
+    env["HOME"] = str(home)
+    env.pop("XDG_DATA_HOME", None)
+    env.pop("XDG_CONFIG_HOME", None)
+    return env
+
+
+def batchpay(
+    env: dict[str, str], cwd: Path, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The installed program in a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "batchpay", *args], env=env, cwd=cwd, capture_output=True,
+        text=True, timeout=timeout,
+    )  # fmt: skip

@@ -59,3 +59,20 @@ def test_an_empty_folder_is_not_an_error(gateway_env: dict[str, str], tmp_path: 
     result = invoke("run", str(tmp_path), "--yes")
     assert result.exit_code == 0
     assert "no spreadsheet waiting" in result.stdout
+
+
+def test_last_months_file_dropped_again_stays_with_the_reason(
+    sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path
+) -> None:
+    inbox, done = tmp_path / "inbox", tmp_path / "done"
+    inbox.mkdir()
+    write_csv(inbox / "october.csv", payroll_rows(3))
+    assert invoke("run", str(inbox), "--archive", str(done), "--yes").exit_code == 0
+    write_csv(inbox / "november.csv", payroll_rows(3))  # the same people and amounts
+    result = invoke("run", str(inbox), "--archive", str(done), "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    [report] = json.loads(result.stdout)["files"]
+    assert report["nothing_sent"] and "not archived" in report["kept"]
+    assert "--pay-again" in result.stderr
+    assert (inbox / "november.csv").exists() and not (done / "november.csv").exists()
+    assert len(sandbox.gateway.payout_requests) == 3

@@ -5,12 +5,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from batchpay.errors import InputError
 from batchpay.journal import Journal
-from batchpay.journal_rows import SheetRow, Update, payout_fingerprint
+from batchpay.journal_rows import JournalRow, SheetRow, Update, payout_fingerprint
 from batchpay.outcomes import Outcome
 
 FIELDS = ("amount", "accountNo", "mobile", "email", "firstname", "lastname", "tradeNo", "remark",
@@ -24,6 +25,16 @@ def row(i: int, *, trade_no: str = "", valid: bool = True) -> SheetRow:
     ]  # fmt: skip
     return SheetRow(sheet_row=i + 2, fields=dict(zip(FIELDS, values, strict=True)), amount=1000 + i,
                     valid=valid)  # fmt: skip
+
+
+ACCOUNT = "M-1@https://gateway.example.com:443"
+
+
+def plan(
+    journal: Journal, rows: list[SheetRow], source: str, **options: Any
+) -> tuple[str, list[JournalRow]]:
+    planned = journal.plan(rows, source=source, account=options.pop("account", ACCOUNT), **options)
+    return planned.batch_id, planned.rows
 
 
 @pytest.fixture
@@ -42,7 +53,7 @@ def journal_at(tmp_path: Path) -> Iterator[Callable[[Path], Journal]]:
 def test_plan_commits_every_trade_number_before_returning(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
     journal = Journal(path)
-    batch_id, rows = journal.plan([row(i) for i in range(50)], source="p.csv")
+    batch_id, rows = plan(journal, [row(i) for i in range(50)], source="p.csv")
     # A second connection, as a crash-and-restart would have, sees every tradeNo.
     with sqlite3.connect(path) as other:
         stored = dict(other.execute("SELECT position, trade_no FROM rows WHERE batch_id = ?",
@@ -61,7 +72,7 @@ def test_the_stored_fingerprint_is_the_payout_fingerprint_of_the_rows_fields(
 ) -> None:
     # The repeat window looks rows up by the fingerprint stored at planning time.
     journal = journal_at(tmp_path)
-    batch_id, _ = journal.plan([row(i) for i in range(5)], source="p.csv",
+    batch_id, _ = plan(journal, [row(i) for i in range(5)], source="p.csv",
                                notify_url="https://n.example.com/other")  # fmt: skip
     for loaded in journal.rows(batch_id):
         assert loaded.fingerprint == payout_fingerprint(loaded.fields)
@@ -72,11 +83,11 @@ def test_same_content_in_any_order_resumes_the_batch_with_the_same_trade_numbers
     tmp_path: Path, journal_at: Callable[[Path], Journal]
 ) -> None:
     journal = journal_at(tmp_path)
-    first_id, first = journal.plan([row(i) for i in range(5)], source="a.csv")
-    again_id, again = journal.plan([row(i) for i in reversed(range(5))], source="b.xlsx")
+    first_id, first = plan(journal, [row(i) for i in range(5)], source="a.csv")
+    again_id, again = plan(journal, [row(i) for i in reversed(range(5))], source="b.xlsx")
     assert again_id == first_id
     assert [r.trade_no for r in again] == [r.trade_no for r in reversed(first)]
-    other_id, _ = journal.plan([row(i) for i in range(6)], source="c.csv")
+    other_id, _ = plan(journal, [row(i) for i in range(6)], source="c.csv")
     assert other_id != first_id
 
 
@@ -84,9 +95,9 @@ def test_identical_rows_are_distinct_rows_with_their_own_trade_numbers(
     tmp_path: Path, journal_at: Callable[[Path], Journal]
 ) -> None:
     journal = journal_at(tmp_path)
-    _, rows = journal.plan([row(1), row(1)], source="a.csv")
+    _, rows = plan(journal, [row(1), row(1)], source="a.csv")
     assert rows[0].trade_no != rows[1].trade_no
-    _, again = journal.plan([row(1), row(1)], source="a.csv")
+    _, again = plan(journal, [row(1), row(1)], source="a.csv")
     assert {r.trade_no for r in again} == {r.trade_no for r in rows}
 
 
@@ -94,18 +105,18 @@ def test_a_trade_number_from_the_file_is_kept_and_cannot_be_used_by_another_batc
     tmp_path: Path, journal_at: Callable[[Path], Journal]
 ) -> None:
     journal = journal_at(tmp_path)
-    _, rows = journal.plan([row(1, trade_no="PAY-1"), row(2)], source="a.csv")
+    _, rows = plan(journal, [row(1, trade_no="PAY-1"), row(2)], source="a.csv")
     assert rows[0].trade_no == "PAY-1" and not rows[0].assigned
     assert rows[1].assigned
     with pytest.raises(InputError, match="tradeNo PAY-1 was already used in batch"):
-        journal.plan([row(7, trade_no="PAY-1")], source="b.csv")
+        plan(journal, [row(7, trade_no="PAY-1")], source="b.csv")
 
 
 def test_invalid_rows_get_no_trade_number(
     tmp_path: Path, journal_at: Callable[[Path], Journal]
 ) -> None:
     journal = journal_at(tmp_path)
-    _, rows = journal.plan([row(1, valid=False), row(2)], source="a.csv")
+    _, rows = plan(journal, [row(1, valid=False), row(2)], source="a.csv")
     assert rows[0].trade_no is None and rows[0].outcome is Outcome.INVALID
     assert rows[1].outcome is Outcome.PENDING
 
@@ -114,7 +125,7 @@ def test_a_final_outcome_is_never_replaced(
     tmp_path: Path, journal_at: Callable[[Path], Journal]
 ) -> None:
     journal = journal_at(tmp_path)
-    batch_id, rows = journal.plan([row(1)], source="a.csv")
+    batch_id, rows = plan(journal, [row(1)], source="a.csv")
     trade_no = rows[0].trade_no
     assert trade_no
     journal.record(Update(trade_no, Outcome.PAID, "query", "placed", 200, "0000", status="0000",
@@ -133,7 +144,7 @@ def test_a_claimed_row_reads_as_unknown_until_it_is_settled_or_released(
     tmp_path: Path, journal_at: Callable[[Path], Journal]
 ) -> None:
     journal = journal_at(tmp_path)
-    batch_id, rows = journal.plan([row(1), row(2)], source="a.csv")
+    batch_id, rows = plan(journal, [row(1), row(2)], source="a.csv")
     first, second = (r.trade_no for r in rows)
     assert first and second
     journal.claim([first, second])
@@ -150,7 +161,7 @@ def test_claims_and_answers_beyond_one_statement_reach_every_row(
 ) -> None:
     # Claims and attempts are written many rows to a statement: 250 rows take three.
     journal = journal_at(tmp_path)
-    batch_id, rows = journal.plan([row(i) for i in range(250)], source="a.csv")
+    batch_id, rows = plan(journal, [row(i) for i in range(250)], source="a.csv")
     trade_nos = [r.trade_no for r in rows if r.trade_no]
     journal.claim(trade_nos)
     assert all(r.in_flight for r in journal.rows(batch_id))
