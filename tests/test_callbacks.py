@@ -53,7 +53,7 @@ def test_callbacks_take_the_batch_to_paid_and_failed_exactly_as_the_gateway_deci
     sandbox: Sandbox, gateway_env: dict[str, str], listener: str, tmp_path: Path
 ) -> None:
     sandbox.gateway.settlement = Settlement(
-        delay=0.05, fail_rate=0.3, repeats=2, out_of_order=True, seed=4
+        delay=1.0, fail_rate=0.3, repeats=2, out_of_order=True, seed=4
     )
     path = write_csv(tmp_path / "p.csv", payroll_rows(30))
     run = invoke("run", str(path), "--yes", "--json")
