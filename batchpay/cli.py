@@ -34,12 +34,11 @@ from .payrun import (
     RunRequest,
     Summary,
     load,
-    problem_lines,
     run_batch,
-    write_report,
 )
+from .problems import as_json as problems_json
+from .problems import problem_lines, write_report
 from .results import default_output
-from .validate import Problem
 
 NO_TERMINAL = (
     "refused: no terminal to confirm on; check the count and total, then pass --yes "
@@ -172,23 +171,17 @@ def validate(
     v = loaded.validation
     total = int(v.amounts.sum())
     if report:
-        write_report(report, loaded)
+        write_report(report, v)
     if as_json:
-
-        def listed(problems: list[Problem]) -> list[dict[str, object]]:
-            return [
-                {"row": p.row, "column": p.column, "value": p.value, "problem": p.rule}
-                for p in problems
-            ]
-
         document = {
             "file": loaded.where, "rows": len(v.fields), "valid": v.valid_count,
             "invalid": len(v.fields) - v.valid_count, "total_valid_amount": total,
-            "problems": listed(v.problems), "warnings": listed(v.warnings), "notes": v.notes,
+            "problems": problems_json(v.problems), "warnings": problems_json(v.warnings),
+            "notes": v.notes,
         }  # fmt: skip
         click.echo(json.dumps(document, ensure_ascii=False))
     else:
-        for line in problem_lines(loaded):
+        for line in problem_lines(loaded.where, file, v):
             click.echo(line)
         warned = f", {len(v.warnings)} warning(s)" if v.warnings else ""
         click.echo(
@@ -268,6 +261,11 @@ def validate(
     type=click.Path(file_okay=False, path_type=Path),
     help="With a folder: move each finished file and its result here.",
 )
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write every problem and warning to this spreadsheet (.xlsx or .csv).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as one JSON object.")
 def run(
     file: Path,
@@ -294,6 +292,7 @@ def run(
     journal_option: str | None,
     sandbox: bool,
     archive: Path | None,
+    report: Path | None,
     as_json: bool,
 ) -> None:
     """Validate FILE, confirm the count and total, send one payout per row, write the results.
@@ -340,6 +339,7 @@ def run(
         moved_from=gateway_moved_from,
         # The in-process sandbox forgets its orders at the end of the run: so does its journal.
         ephemeral_journal=sandbox and not journal_option,
+        report=report,
     )
     target = "the sandbox gateway" if config is None else urlsplit(config.payout_url).netloc
     quiet = bool(cli_ops.root_options().get("quiet"))
@@ -357,9 +357,10 @@ def run(
             )  # fmt: skip
 
     if file.is_dir():
-        if output:
+        if output or report:
             raise click.UsageError(
-                "-o names one result file; a folder's results go beside each file"
+                "-o and --report name one file; a folder's results and problem reports go "
+                "beside each file"
             )
         sys.exit(run_folder(file, archive, request, one, as_json, show_summary))
     summary = one(request)

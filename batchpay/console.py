@@ -147,12 +147,20 @@ def show_summary(summary: Summary, as_json: bool) -> None:
         click.echo(json.dumps(summary.as_json(), ensure_ascii=False))
         return
     mode = "dry run, nothing sent" if summary.dry_run else f"{summary.requests} request(s)"
+    if summary.sandbox:
+        mode += ", SANDBOX: no real payment"
     click.echo(f"batch {summary.batch_id} ({mode}, {summary.seconds:.1f} s)")
     for outcome, count in summary.counts.items():
         click.echo(f"  {outcome:<11} {count:>7}  {summary.amounts[outcome]:>15,}")
     click.echo(f"result file: {summary.result_file}")
+    if summary.nothing_sent and summary.earlier is not None:
+        earlier = summary.earlier
+        click.echo(f"nothing sent: every row was placed in batch {earlier.batch_id} on "
+                   f"{earlier.date}; --pay-again pays them again")  # fmt: skip
     if summary.stopped:
         reason = summary.stop_reason or "stopped"
-        click.echo(f"stopped early ({reason}); run the same command again to resume")
-    if summary.next_step:
-        click.echo(f"next: {summary.next_step}")
+        # After a refusal of the set-up, the next step says what to fix before running again.
+        again = "; run the same command again to resume" if reason == "interrupted" else ""
+        click.echo(f"stopped early ({reason}){again}")
+    for step in summary.next_steps:
+        click.echo(f"next: {step}")

@@ -53,6 +53,33 @@ DUPLICATE = (
 DUPLICATE_STRICT = "has the same account number and amount as row {other}"
 BLANK_ROWS = "{where}: blank row(s) {rows} were skipped"
 
+# What one line says for many cells with the same finding. The advice fits the size: a column
+# of damaged cells is exported again from the source, not re-typed.
+GROUP_TEXT = {
+    "number-cell": (
+        "stored as numbers by the spreadsheet, so leading zeros or digits beyond the 15th may "
+        "be lost: format the column as Text and export it again from the source (the payroll "
+        "or HR system)"
+    ),
+    "scientific": (
+        "in scientific notation (a spreadsheet turned the numbers into something like 8.8E+17 "
+        "and their digits are gone): format the column as Text in the original file and export "
+        "it again"
+    ),
+    "date-cell": "turned into dates by the spreadsheet: format the column as Text and export it "
+    "again from the source",
+    "float-noise": "whole amounts with floating-point noise (from a formula or a conversion): "
+    "enter whole numbers, or format the column as Text",
+    "mobile-restored": "stored as numbers and lost their leading zero; read with the zero put "
+    "back. Format the column as Text to keep the zeros",
+    "formula": "formulas; their last calculated values are used. Paste values instead of "
+    "formulas to be sure of what is sent",
+    "merged": "part of merged cells: unmerge them and give every row its own value",
+    "duplicate": "the same account number and amount as another row: is one payment entered "
+    "twice? (--strict-duplicates makes this an error)",
+    "duplicate-strict": "the same account number and amount as another row",
+}
+
 _SCIENTIFIC = re.compile(r"[+-]?[0-9](?:[.,][0-9]+)?[eE][+-]?[0-9]+")
 DIGIT_COLUMNS = ("accountNo", "mobile", "amount")
 
@@ -64,6 +91,7 @@ class Finding:
     rule: str
     severity: str = ERROR
     fixed: str | None = None  # the value to use instead (a restored mobile)
+    kind: str = ""  # a key of GROUP_TEXT: the same for every cell with this finding
 
 
 def cell_name(column: int, row: int) -> str:
@@ -111,11 +139,11 @@ def findings(
 
 def _cell(column: str, position: int, text: str, kind: str, mobile_pattern: str) -> list[Finding]:
     if kind == DATE:
-        return [Finding(position, column, DATE_CELL)]
+        return [Finding(position, column, DATE_CELL, kind="date-cell")]
     if kind != NUMBER:  # text in scientific notation
-        return [Finding(position, column, SCIENTIFIC.format(value=text))]
+        return [Finding(position, column, SCIENTIFIC.format(value=text), kind="scientific")]
     if column == "accountNo":
-        return [Finding(position, column, NUMBER_CELL)]
+        return [Finding(position, column, NUMBER_CELL, kind="number-cell")]
     if column == "mobile":
         restored = [
             "0" * zeros + text
@@ -124,8 +152,8 @@ def _cell(column: str, position: int, text: str, kind: str, mobile_pattern: str)
         ]
         if len(restored) == 1:
             rule = MOBILE_RESTORED.format(fixed=restored[0])
-            return [Finding(position, column, rule, WARNING, restored[0])]
-        return [Finding(position, column, NUMBER_CELL)]
+            return [Finding(position, column, rule, WARNING, restored[0], "mobile-restored")]
+        return [Finding(position, column, NUMBER_CELL, kind="number-cell")]
     # amount: numbers are fine, float noise is not
     try:
         value = float(text)
@@ -133,7 +161,7 @@ def _cell(column: str, position: int, text: str, kind: str, mobile_pattern: str)
         return []
     whole = round(value)
     if value != whole and abs(value - whole) < 1e-6:
-        return [Finding(position, column, FLOAT_NOISE.format(whole=whole))]
+        return [Finding(position, column, FLOAT_NOISE.format(whole=whole), kind="float-noise")]
     return []
 
 
@@ -149,13 +177,19 @@ def _structure(sheet: Sheet) -> list[Finding]:
             for col in range(c0, c1 + 1):
                 if col in canonical_at and row in position_of:
                     found.append(
-                        Finding(position_of[row], canonical_at[col], MERGED.format(range=span))
+                        Finding(
+                            position_of[row],
+                            canonical_at[col],
+                            MERGED.format(range=span),
+                            kind="merged",
+                        )
                     )
     for row, col in sorted(sheet.formulas):
         if col in canonical_at and row in position_of:
             position = position_of[row]
             value = str(sheet.frame.iat[position, col])
-            found.append(Finding(position, canonical_at[col], FORMULA.format(value=value), WARNING))
+            rule = FORMULA.format(value=value)
+            found.append(Finding(position, canonical_at[col], rule, WARNING, kind="formula"))
     return found
 
 
@@ -181,7 +215,8 @@ def _duplicates(
         first = first_row[key]
         for here, other in ((first, position), (position, first)):
             rule = (DUPLICATE_STRICT if strict else DUPLICATE).format(other=int(rows[other]))
-            found.append(Finding(here, "accountNo", rule, ERROR if strict else WARNING))
+            kind = "duplicate-strict" if strict else "duplicate"
+            found.append(Finding(here, "accountNo", rule, ERROR if strict else WARNING, kind=kind))
     return found
 
 

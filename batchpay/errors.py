@@ -13,6 +13,8 @@ run, not exceptions: see ``batchpay.outcomes.exit_code``.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BatchpayError(Exception):
     """Base of every error batchpay reports to a user as one line."""
@@ -25,7 +27,12 @@ class InputError(BatchpayError):
 
 
 class InvalidRowsError(InputError):
-    """One or more rows failed validation."""
+    """One or more rows failed validation. ``problems``: each, one entry per cell, as data
+    (for --json reports)."""
+
+    def __init__(self, message: str, *, problems: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
 
 
 class RefusedError(BatchpayError):

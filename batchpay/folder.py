@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -15,13 +16,15 @@ from typing import Any
 
 import click
 
-from .errors import BatchpayError
+from .errors import BatchpayError, InvalidRowsError
 from .payrun import RunRequest, Summary
 from .protection import exclusive
 from .results import default_output
 from .sheet import CSV_SUFFIXES, WORKBOOK_SUFFIXES
 
 LOCK_NAME = ".batchpay.lock"
+# What batchpay itself writes beside an input: never an input of its own.
+PRODUCED = re.compile(r"\.(result|problems)\.")
 KEPT = (
     "{name} stays in the folder, not archived: every row was placed in batch {batch} on "
     "{date} and nothing was sent; to pay it again, run it alone with --pay-again, or remove it"
@@ -34,7 +37,7 @@ def waiting_files(folder: Path) -> list[Path]:
     found = []
     for path in sorted(folder.iterdir()):
         name = path.name
-        if not path.is_file() or name.startswith((".", "~$")) or ".result." in name:
+        if not path.is_file() or name.startswith((".", "~$")) or PRODUCED.search(name):
             continue
         if path.suffix.lower() in CSV_SUFFIXES | WORKBOOK_SUFFIXES:
             found.append(path)
@@ -49,10 +52,11 @@ def folder_lock(folder: Path) -> AbstractContextManager[None]:
     )
 
 
-def archive(paths: list[Path], done: Path) -> list[Path]:
-    """Move the files into ``done``; a name already there gets the time appended."""
+def archive(paths: list[Path], done: Path) -> dict[Path, Path]:
+    """Move the files into ``done``; a name already there gets the time appended. Returns
+    where each file that existed went."""
     done.mkdir(parents=True, exist_ok=True)
-    moved = []
+    moved = {}
     for path in paths:
         if not path.exists():
             continue
@@ -61,7 +65,7 @@ def archive(paths: list[Path], done: Path) -> list[Path]:
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             target = done / f"{path.stem}.{stamp}{path.suffix}"
         shutil.move(str(path), target)
-        moved.append(target)
+        moved[path] = target
     return moved
 
 
@@ -79,13 +83,23 @@ def run_folder(
     reports: list[dict[str, Any]] = []
     with folder_lock(folder):
         for path in waiting_files(folder):
-            request = dataclasses.replace(base, file=path, output=default_output(path))
+            request = dataclasses.replace(
+                base, file=path, output=default_output(path),
+                # Whoever dropped a refused file learns what to fix, beside it.
+                refusal_report=path.with_name(f"{path.stem}.problems.xlsx"),
+            )  # fmt: skip
             try:
                 summary = one(request)
             except BatchpayError as exc:
                 click.echo(f"batchpay: error: {exc}", err=True)
                 codes.append(exc.exit_code)
-                reports.append({"source": str(path), "error": str(exc), "exit_code": exc.exit_code})
+                failed: dict[str, Any] = {
+                    "source": str(path), "error": str(exc), "exit_code": exc.exit_code,
+                }  # fmt: skip
+                if isinstance(exc, InvalidRowsError):
+                    failed["problems"] = exc.problems
+                    failed["problems_report"] = str(request.refusal_report)
+                reports.append(failed)
                 continue
             codes.append(summary.exit_code)
             report = summary.as_json()
@@ -97,7 +111,12 @@ def run_folder(
                 click.echo(f"batchpay: {report['kept']}", err=True)
             elif done is not None and summary.exit_code in (0, 3) and not summary.dry_run:
                 moved = archive([path, request.output], done)
-                report["archived"] = [str(p) for p in moved]
+                report["archived"] = [str(p) for p in moved.values()]
+                # The result file is where it now is, not where it was written.
+                result = moved.get(request.output)
+                if result is not None:
+                    summary = dataclasses.replace(summary, result_file=str(result))
+                    report["result_file"] = str(result)
             reports.append(report)
             if not as_json:
                 show_summary(summary, False)

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +29,13 @@ from .errors import ConfigError, InvalidRowsError, RefusedError
 from .journal import BatchInfo, Journal
 from .journal_rows import JournalRow, SheetRow
 from .outcomes import TO_SEND, Outcome, exit_code
+from .problems import as_json, problem_lines, write_report
 from .protection import batch_lock, hold_back_repeats
-from .results import ResultRow, Table, summary_rows, write_results, write_tables
+from .results import ResultRow, summary_rows, write_results
 from .sending import SANDBOX_NOTIFY_URL, SendResult, send_to
 from .sheet import CANONICAL, Sheet, read_sheet
 from .signing import sign
-from .validate import Problem, Validation, validate
+from .validate import Validation, validate
 
 
 @dataclass
@@ -136,11 +137,17 @@ class Summary:
     dry_run: bool = False
     stopped: bool = False
     stop_reason: str = ""
-    next_step: str = ""
+    next_steps: list[str] = field(default_factory=list)
     account: str = ""
+    sandbox: bool = False  # a run against a sandbox: never proof of a payment
     # Every row was placed in an earlier batch and --pay-again was not given: nothing sent.
     nothing_sent: bool = False
     earlier: BatchInfo | None = None
+
+    @property
+    def next_step(self) -> str:
+        """The most urgent of the next steps (the JSON's ``next_step``, kept for scripts)."""
+        return self.next_steps[0] if self.next_steps else ""
 
     def as_json(self) -> dict[str, Any]:
         earlier = self.earlier
@@ -150,7 +157,8 @@ class Summary:
             "requests": self.requests, "seconds": round(self.seconds, 3),
             "exit_code": self.exit_code, "dry_run": self.dry_run, "stopped": self.stopped,
             "stop_reason": self.stop_reason, "next_step": self.next_step,
-            "account": self.account, "nothing_sent": self.nothing_sent,
+            "next_steps": self.next_steps, "account": self.account, "sandbox": self.sandbox,
+            "nothing_sent": self.nothing_sent,
             "earlier_batch": None if earlier is None else {
                 "batch": earlier.batch_id, "created_at": earlier.created_at,
                 "rows": earlier.rows, "total": earlier.total,
@@ -171,17 +179,36 @@ def summarize(rows: list[JournalRow]) -> tuple[dict[str, int], dict[str, int]]:
     )
 
 
-def next_step(counts: dict[str, int]) -> str:
+PROCESSING_NEXT = (
+    "{n} row(s) are processing: the gateway took the order, and it is not paid yet. "
+    "`batchpay listen` records the gateway's callbacks as payouts end, or `batchpay reconcile` "
+    "asks the gateway; `batchpay status` shows where they stand"
+)
+UNKNOWN_NEXT = (
+    "{n} row(s) are unknown: the gateway may hold the order. Do not pay them by hand; run the "
+    "same command again (it asks the gateway first), or `batchpay reconcile`"
+)
+PENDING_NEXT = "run the same command again to send the {n} pending row(s)"
+PENDING_AFTER_STOP = (
+    "fix what stopped the run (above), then run the same command again to send the {n} "
+    "pending row(s)"
+)
+
+
+def next_steps(counts: dict[str, int], *, fix_first: bool = False) -> list[str]:
+    """What to do after the run, most urgent first: one line per kind of row left open.
+    ``fix_first``: a systemic refusal stopped the run, and running again as it is would only
+    meet it again."""
+    steps = []
     if counts.get("pending"):
-        return f"run the same command again to send the {counts['pending']} pending row(s)"
+        steps.append((PENDING_AFTER_STOP if fix_first else PENDING_NEXT).format(n=counts["pending"]))
     if counts.get("unknown"):
-        return (
-            f"{counts['unknown']} row(s) are unknown: do not pay them by hand; run the same "
-            "command again (it asks the gateway first) or check them with the gateway"
-        )
+        steps.append(UNKNOWN_NEXT.format(n=counts["unknown"]))
     if counts.get("rejected") or counts.get("failed"):
-        return "see the msg and message columns of the rejected and failed rows"
-    return ""
+        steps.append("see the msg and message columns of the rejected and failed rows")
+    if counts.get("processing"):
+        steps.append(PROCESSING_NEXT.format(n=counts["processing"]))
+    return steps
 
 
 def result_rows(loaded: Loaded, rows: list[JournalRow]) -> list[ResultRow]:
@@ -207,50 +234,26 @@ def reload(journal: Journal, plan: Plan) -> list[JournalRow]:
     return fresh
 
 
+NO_VALID_ROW = (
+    "{where}: no valid row to send ({count} invalid); nothing was sent and no batch was made. "
+    "Fix the rows and run again"
+)
+
+
 def require_valid(loaded: Loaded, skip_invalid: bool) -> None:
-    if loaded.validation.problems and not skip_invalid:
-        count = int(loaded.validation.invalid.sum())
+    validation = loaded.validation
+    count = int(validation.invalid.sum())
+    if validation.problems and not skip_invalid:
         raise InvalidRowsError(
             f"{loaded.where}: {count} invalid row(s); nothing was sent. Fix them, or pass "
-            "--skip-invalid to send the valid rows only"
+            "--skip-invalid to send the valid rows only",
+            problems=as_json(validation.problems),
         )
-
-
-SHOWN_IN_FULL = 10  # up to this many problems are listed one by one
-FIRST_OF_EACH = 3  # beyond that, each kind of problem shows its first rows
-
-
-def problem_lines(loaded: Loaded) -> list[str]:
-    """Notes about the file, then the errors and warnings: each one when there are few,
-    grouped by column and rule with the first rows of each when there are many."""
-    v = loaded.validation
-    problems = sorted([*v.problems, *v.warnings], key=lambda p: p.row)
-    lines = list(v.notes)
-    if len(problems) <= SHOWN_IN_FULL:
-        return lines + [f"{loaded.where}: {p.describe()}" for p in problems]
-    groups: dict[tuple[str, str, str], list[Problem]] = {}
-    for problem in problems:
-        groups.setdefault((problem.severity, problem.column, problem.rule), []).append(problem)
-    for (severity, column, rule), members in groups.items():
-        kind = "warning" if severity == "warning" else "error"
-        lines.append(f"{loaded.where}: {len(members)} row(s), column {column!r} ({kind}): {rule}")
-        lines += [f"  {p.describe()}" for p in members[:FIRST_OF_EACH]]
-        if len(members) > FIRST_OF_EACH:
-            lines.append(f"  ... and {len(members) - FIRST_OF_EACH} more")
-    lines.append(
-        f"{loaded.where}: the full list: batchpay validate {loaded.sheet.path} --report FILE"
-    )
-    return lines
-
-
-def write_report(path: Path, loaded: Loaded) -> None:
-    """The full problem list as a spreadsheet (.xlsx or .csv)."""
-    v = loaded.validation
-    problems = sorted([*v.problems, *v.warnings], key=lambda p: p.row)
-    rows = [["", "", "", "note", note] for note in v.notes]
-    rows += [[str(p.row), p.column, p.value, p.severity, p.rule] for p in problems]
-    header = ["row", "column", "value", "severity", "problem"]
-    write_tables(path, [Table("Problems", header, iter(rows))])
+    if count and count == len(validation.fields):
+        raise InvalidRowsError(
+            NO_VALID_ROW.format(where=loaded.where, count=count),
+            problems=as_json(validation.problems),
+        )
 
 
 @dataclass(frozen=True)
@@ -280,6 +283,8 @@ class RunRequest:
     # The journal holds only this run: the in-process sandbox forgets its orders when the run
     # ends, so a journal that remembered them would report orders no gateway holds.
     ephemeral_journal: bool = False
+    report: Path | None = None  # every problem and warning, one per cell (--report)
+    refusal_report: Path | None = None  # the same, only when invalid rows refuse the run
 
 
 @dataclass(frozen=True)
@@ -317,9 +322,18 @@ def run_batch(
             mobile_pattern=request.mobile_pattern,
             strict_duplicates=request.strict_duplicates,
         )
-    for line in problem_lines(loaded):
+    for line in problem_lines(loaded.where, request.file, loaded.validation):
         say(line)
-    require_valid(loaded, request.skip_invalid)
+    if request.report is not None:
+        write_report(request.report, loaded.validation)
+        say(f"{loaded.where}: every problem and warning written to {request.report}")
+    try:
+        require_valid(loaded, request.skip_invalid)
+    except InvalidRowsError:
+        if request.refusal_report is not None:
+            write_report(request.refusal_report, loaded.validation)
+            say(f"{loaded.where}: what to fix is in {request.refusal_report}")
+        raise
     config = request.config
     notify_url = SANDBOX_NOTIFY_URL if config is None else config.notify_url
     account = in_process_account() if config is None else config.account
@@ -385,7 +399,8 @@ def run_batch(
         counts=counts, amounts=amounts, requests=sent.requests,
         seconds=time.monotonic() - started, exit_code=code, dry_run=request.dry_run,
         stopped=stopped, stop_reason=sent.stop_reason,
-        next_step="" if request.dry_run else next_step(counts), account=account,
+        next_steps=[] if request.dry_run else next_steps(counts, fix_first=sent.systemic),
+        account=account, sandbox=config is None,
         nothing_sent=nothing_sent, earlier=plan.earlier,
     )  # fmt: skip
 

@@ -51,6 +51,12 @@ class SendResult:
     stop_reason: str = ""
     abandoned: bool = False  # a second interrupt: requests in flight were cancelled
 
+    @property
+    def systemic(self) -> bool:
+        """Stopped by the gateway's refusals, not by a person: the same run would meet them
+        again until the cause is fixed."""
+        return self.stopped and self.stop_reason != "interrupted"
+
 
 async def send(
     config: GatewayConfig,

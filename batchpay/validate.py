@@ -46,6 +46,9 @@ class Problem:
     value: str
     rule: str
     severity: str = ERROR
+    # What kind of problem, the same for every cell it hits (a key of damage.GROUP_TEXT, or
+    # "rule" and "unique" for the sheet's rules): many problems are shown grouped by it.
+    kind: str = "rule"
 
     def describe(self) -> str:
         prefix = "warning: " if self.severity == WARNING else ""
@@ -158,8 +161,8 @@ def validate(
     for finding in found:
         if finding.fixed is not None:
             fields.loc[finding.position, finding.column] = finding.fixed
-    # (position, canonical column, priority, rule, severity)
-    failures = [(f.position, f.column, 0, f.rule, f.severity) for f in found]
+    # (position, canonical column, priority, rule, severity, kind)
+    failures = [(f.position, f.column, 0, f.rule, f.severity, f.kind) for f in found]
     checked = fields.assign(**{"amount" + VALUE_SUFFIX: amounts})
     try:
         build_schema(mobile_pattern).validate(checked, lazy=True)
@@ -173,7 +176,9 @@ def validate(
             rule = rules[column]["rule"]
             if kind == "unique":
                 rule = "appears more than once in the file: " + rule
-            failures.append((int(position), column, 1, rule, ERROR))
+            failures.append(
+                (int(position), column, 1, rule, ERROR, "unique" if kind == "unique" else "rule")
+            )
 
     invalid = np.zeros(len(fields), dtype=bool)
     row_errors = [""] * len(fields)
@@ -182,13 +187,13 @@ def validate(
     seen: set[tuple[int, str, str]] = set()
     # Problems in the order a reader meets them: by row, then by the column's place in the file.
     failures.sort(key=lambda f: (f[0], sheet.columns.get(f[1], -1), f[2]))
-    for position, column, _, rule, severity in failures:
+    for position, column, _, rule, severity, kind in failures:
         if (position, column, severity) in seen:
             continue  # one problem of each kind per cell: the first rule that fails
         seen.add((position, column, severity))
         header = sheet.header_of(column) if sheet.has(column) else column
         raw = str(sheet.frame.iat[position, sheet.columns[column]]) if sheet.has(column) else ""
-        problem = Problem(int(sheet.row_numbers[position]), header, raw, rule, severity)
+        problem = Problem(int(sheet.row_numbers[position]), header, raw, rule, severity, kind)
         if severity == ERROR:
             invalid[position] = True
             problems.append(problem)
