@@ -201,7 +201,8 @@ def next_steps(counts: dict[str, int], *, fix_first: bool = False) -> list[str]:
     meet it again."""
     steps = []
     if counts.get("pending"):
-        steps.append((PENDING_AFTER_STOP if fix_first else PENDING_NEXT).format(n=counts["pending"]))
+        pending = PENDING_AFTER_STOP if fix_first else PENDING_NEXT
+        steps.append(pending.format(n=counts["pending"]))
     if counts.get("unknown"):
         steps.append(UNKNOWN_NEXT.format(n=counts["unknown"]))
     if counts.get("rejected") or counts.get("failed"):
