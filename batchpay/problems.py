@@ -16,8 +16,7 @@ FIRST_OF_EACH = 3  # beyond that, one line per kind of problem names its first r
 VALUE_SHOWN = 24  # characters of a value shown in a grouped line
 
 FULL_LIST = (
-    "{where}: the full list, one entry per cell: batchpay validate {path} --report FILE "
-    "(or --json)"
+    "{where}: the full list, one entry per cell: batchpay validate {path} --report FILE (or --json)"
 )
 
 
