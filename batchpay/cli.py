@@ -6,12 +6,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
 
-from . import __version__, cli_ops, settings_file
+from . import cli_ops, settings_file
 from .cli_config import config_group
 from .config import (
     SendOptions,
@@ -27,18 +27,10 @@ from .console import (
     show_summary,
     working,
 )
-from .errors import BatchpayError, RefusedError
-from .folder import run_folder
-from .payrun import (
-    Confirmation,
-    RunRequest,
-    Summary,
-    load,
-    run_batch,
-)
-from .problems import as_json as problems_json
-from .problems import problem_lines, write_report
-from .results import default_output
+from .errors import BatchpayError, DeclinedError, RefusedError
+
+if TYPE_CHECKING:  # the sheet and sending libraries load only for the commands that use them
+    from .payrun import Confirmation, RunRequest, Summary
 
 NO_TERMINAL = (
     "refused: no terminal to confirm on; check the count and total, then pass --yes "
@@ -52,9 +44,10 @@ class UserError(click.ClickException):
     def __init__(self, error: BatchpayError) -> None:
         super().__init__(str(error))
         self.exit_code = error.exit_code  # type: ignore[misc]
+        self.label = error.label
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"batchpay: error: {self.format_message()}", err=True)
+        click.echo(f"batchpay: {self.label}: {self.format_message()}", err=True)
 
 
 class Group(click.Group):
@@ -66,7 +59,7 @@ class Group(click.Group):
 
 
 @click.group(cls=Group)
-@click.version_option(__version__, prog_name="batchpay")
+@click.version_option(package_name="batchpay", prog_name="batchpay")
 @click.option("-v", "--verbose", count=True, help="Log each request to stderr (-vv: more).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr; no progress display.")
 @click.option(
@@ -118,6 +111,9 @@ def cli(
         raise UserError(exc) from None
     ctx.obj = {
         "quiet": quiet,
+        "verbose": verbose,
+        "log_file": log_file,
+        "log_format": log_format,
         "config_file": path,
         "profile": profile,
         "from_file": from_file,
@@ -160,6 +156,10 @@ def validate(
     Example:
         batchpay validate samples/payroll-with-errors.csv --report problems.xlsx
     """
+    from .payrun import load
+    from .problems import as_json as problems_json
+    from .problems import problem_lines, write_report
+
     quiet = bool(cli_ops.root_options().get("quiet"))
     with working(show_progress(quiet), f"reading and validating {file}"):
         loaded = load(
@@ -307,6 +307,10 @@ def run(
         batchpay run payroll.xlsx --expect-count 120 --expect-total 1530000 --yes
         batchpay run /srv/payroll/inbox --archive /srv/payroll/done --yes
     """
+    from .folder import run_folder
+    from .payrun import RunRequest, run_batch
+    from .results import default_output
+
     env = cli_ops.settings()
     protocol = protocol_from_env(env)
     config = None if sandbox else gateway_from_env(env)  # settings first: exit 2, nothing read
@@ -384,7 +388,7 @@ def confirm(confirmation: Confirmation, source: str, target: str, *, yes: bool) 
     if not sys.stdin.isatty():
         raise RefusedError(NO_TERMINAL)
     if not click.confirm(question, default=False, err=True):
-        raise RefusedError("refused at the confirmation; nothing was sent")
+        raise DeclinedError("you answered no at the confirmation; nothing was sent")
 
 
 for command in (
@@ -397,6 +401,35 @@ for command in (
     config_group,
 ):
     cli.add_command(command)
+
+
+def _late_verbosity(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """-q and -v typed after the command (`batchpay run x -q`), as people type them."""
+    root = ctx.find_root().obj
+    if not value or not isinstance(root, dict):
+        return
+    if param.name == "late_quiet":
+        root["quiet"] = True
+    else:
+        root["verbose"] = max(root["verbose"], value)
+    configure_logging(root["verbose"], root["quiet"], root["log_file"], root["log_format"])
+
+
+def _accept_verbosity_anywhere(group: click.Group) -> None:
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            _accept_verbosity_anywhere(command)
+            continue
+        command.params += [
+            click.Option(["-v", "--verbose", "late_verbose"], count=True, expose_value=False,
+                         callback=_late_verbosity, help="As before the command: log each "
+                         "request (-vv more)."),
+            click.Option(["-q", "--quiet", "late_quiet"], is_flag=True, expose_value=False,
+                         callback=_late_verbosity, help="As before the command: only errors."),
+        ]  # fmt: skip
+
+
+_accept_verbosity_anywhere(cli)
 
 
 def main() -> None:

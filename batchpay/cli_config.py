@@ -3,7 +3,6 @@ comes from (the secret masked), and whether they work."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import os
@@ -12,14 +11,11 @@ import sys
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-import aiohttp
 import click
 
 from .cli_ops import root_options, settings
-from .config import gateway_from_env, read_secret
+from .config import default_settings, gateway_from_env, read_secret
 from .errors import BatchpayError
-from .gateway import GatewayClient
-from .sandbox import SandboxGateway, SandboxServer
 from .settings_file import KEYS
 
 
@@ -30,12 +26,18 @@ def described(env: Mapping[str, str]) -> list[dict[str, str]]:
     file_label = f"file {root.get('config_file')}" + (
         f" [profile.{root['profile']}]" if root.get("profile") else ""
     )
+    defaults = default_settings()
     rows = []
     for key, name in [*KEYS.items(), ("secret", "BATCHPAY_SECRET")]:
         value = env.get(name, "")
-        source = (
-            "environment" if name in os.environ else file_label if name in from_file else "unset"
-        )
+        if name in os.environ:
+            source = "environment"
+        elif name in from_file:
+            source = file_label
+        elif name in defaults:
+            value, source = defaults[name], "default"
+        else:
+            source = "unset"
         if name == "BATCHPAY_SECRET" and value:
             value = "(set; never shown)"
         rows.append({"key": key, "variable": name, "value": value, "source": source})
@@ -56,7 +58,8 @@ def config_group() -> None:
 @config_group.command("show")
 @click.option("--json", "as_json", is_flag=True, help="Print the settings as one JSON object.")
 def show(as_json: bool) -> None:
-    """Show every setting, where it comes from, and the secret masked.
+    """Show every setting's effective value (defaults too), where it comes from, and the
+    secret masked.
 
     \b
     Example:
@@ -85,6 +88,11 @@ def _reachable(url: str) -> str | None:
 
 async def _signed_test(env: Mapping[str, str]) -> str | None:
     """Sign a payout exactly as a run would and have the sandbox check the signature."""
+    import aiohttp
+
+    from .gateway import GatewayClient
+    from .sandbox import SandboxGateway, SandboxServer
+
     config = gateway_from_env(env)
     gateway = SandboxGateway(config.merchant_no, config.secret)
     server = SandboxServer(gateway)
@@ -131,6 +139,8 @@ def check() -> None:
         results.append(("payout URL reachable", _reachable(config.payout_url)))
         if config.query_url:
             results.append(("query URL reachable", _reachable(config.query_url)))
+        import asyncio
+
         results.append(("signed test request", asyncio.run(_signed_test(env))))
     for name, problem in results:
         click.echo(

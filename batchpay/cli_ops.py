@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .callbacks import callback_app
 from .config import (
     SANDBOX_MERCHANT_NO,
+    SANDBOX_NOTIFY_URL,
     SendOptions,
     default_journal_path,
     gateway_from_env,
@@ -24,12 +23,10 @@ from .config import (
     protocol_from_env,
     read_secret,
 )
-from .journal import Journal
 from .outcomes import exit_code
-from .reconcile import NEEDS_RECONCILE, reconcile
-from .reporting import require_batch, summaries, write_report
-from .sending import SANDBOX_NOTIFY_URL
-from .template import write_template
+
+if TYPE_CHECKING:  # each command imports what it needs: --version and completion start fast
+    from .journal import Journal
 
 
 def root_options() -> dict[str, Any]:
@@ -54,6 +51,8 @@ def journal_option(func: Any) -> Any:
 
 
 def open_journal(option: str | None) -> Journal:
+    from .journal import Journal
+
     path = journal_path(option, settings(), sandbox=False)
     if not path.exists():
         raise click.ClickException(f"no journal at {path}: nothing has been run with it yet")
@@ -93,9 +92,11 @@ def status(batch: str | None, journal_option: str | None, as_json: bool) -> None
         batchpay status
         batchpay status 3f2a9c81d07e --json
     """
+    from .reporting import require_batch, summaries
+
     with open_journal(journal_option) as journal:
         if batch:
-            require_batch(journal, batch)
+            batch = require_batch(journal, batch)
         found = summaries(journal, batch)
     if as_json:
         click.echo(json.dumps({"batches": found}, ensure_ascii=False))
@@ -125,6 +126,8 @@ def report(batch: str, output: Path, journal_option: str | None) -> None:
     Example:
         batchpay report 3f2a9c81d07e -o payroll.result.xlsx
     """
+    from .reporting import write_report
+
     with open_journal(journal_option) as journal:
         summary = write_report(journal, batch, output)
     counts = ", ".join(f"{count} {outcome}" for outcome, count in summary["counts"].items())
@@ -149,12 +152,17 @@ def reconcile_command(
     Example:
         batchpay reconcile 3f2a9c81d07e
     """
+    import asyncio
+
+    from .reconcile import NEEDS_RECONCILE, reconcile
+    from .reporting import require_batch, summaries
+
     config = gateway_from_env(settings(), need=("BATCHPAY_QUERY_URL",))
     options = SendOptions(concurrency=concurrency, rate=rate, timeout=timeout,
                           max_attempts=max_attempts, ca_bundle=ca_bundle)  # fmt: skip
     with open_journal(journal_option) as journal:
         if batch:
-            require_batch(journal, batch)
+            batch = require_batch(journal, batch)
         # Only this gateway account's batches: another account's tradeNos mean nothing here,
         # and its "order not found" would make their rows look safe to send again.
         listed = summaries(journal, batch)
@@ -190,9 +198,26 @@ def reconcile_command(
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
-@click.option("--path", "route", default="/notify", show_default=True)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; keep loopback behind your HTTPS reverse proxy.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port to listen on.",
+)
+@click.option(
+    "--path",
+    "route",
+    default="/notify",
+    show_default=True,
+    help="Path the callbacks are posted to (as in BATCHPAY_NOTIFY_URL).",
+)
 @journal_option
 def listen(host: str, port: int, route: str, journal_option: str | None) -> None:
     """Receive the gateway's status callbacks and record them in the journal, until Ctrl-C.
@@ -207,6 +232,8 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
     """
     from aiohttp import web
 
+    from .callbacks import callback_app
+
     env = settings()
     secret = read_secret(env)
     path = journal_path(journal_option, env, sandbox=False)
@@ -216,7 +243,7 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
 
 
 @click.command("sandbox")
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Default: a free port.")
 @click.option("--fault", "faults", multiple=True, metavar="KIND=RATE",
               help="Inject a fault into a share of first requests: 429, 503, hang, reset, garbage, "
@@ -240,7 +267,13 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
     help="Orders become paid or failed after this many seconds (default: stay processing).",
 )
 @click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="Share that fail.")
-@click.option("--callback-repeats", type=click.IntRange(1, 10), default=1, show_default=True)
+@click.option(
+    "--callback-repeats",
+    type=click.IntRange(1, 10),
+    default=1,
+    show_default=True,
+    help="Post each final callback this many times (the real gateway repeats them).",
+)
 @click.option("--out-of-order", is_flag=True, help="Follow each final callback by a stale one.")
 @click.option("--no-callbacks", is_flag=True, help="Settle orders without posting callbacks.")
 @click.option("--seed", type=int, help="Seed for the faults' randomness.")
@@ -269,6 +302,8 @@ def sandbox_command(
     Example:
         batchpay sandbox --port 8099 --fault 503=0.1
     """
+    import asyncio
+
     from .sandbox import Faults, SandboxGateway, SandboxServer, Settlement
 
     rates = {}
@@ -349,5 +384,7 @@ def template(path: Path, force: bool) -> None:
     Example:
         batchpay template november-payroll.xlsx
     """
+    from .template import write_template
+
     write_template(path, force=force)
     click.echo(f"wrote {path}")

@@ -21,6 +21,7 @@ from .errors import ConfigError
 APP_NAME = "batchpay"
 DEFAULT_MOBILE_PATTERN = "0[0-9]{9}"
 SANDBOX_MERCHANT_NO = "SANDBOX-MERCHANT"
+SANDBOX_NOTIFY_URL = "http://127.0.0.1:9/notify"  # nothing listens there: callbacks go nowhere
 # The accounts of in-process sandboxes (``run --sandbox``): gateways that end with their run,
 # whose orders no later run can find anywhere. Never evidence of a payment elsewhere.
 IN_PROCESS = "@in-process-sandbox:"
@@ -107,6 +108,27 @@ def journal_path(option: str | None, env: Mapping[str, str], *, sandbox: bool) -
     if not sandbox and env.get("BATCHPAY_JOURNAL"):
         return Path(env["BATCHPAY_JOURNAL"]).expanduser()
     return default_journal_path(sandbox=sandbox)
+
+
+def default_settings() -> dict[str, str]:
+    """What each BATCHPAY_* setting is when nothing sets it (for ``config show``); settings
+    without a default are required (or optional and off) and are left out."""
+    protocol = Protocol()
+
+    def listed(codes: frozenset[str]) -> str:
+        return ",".join(sorted(codes))
+
+    return {
+        "BATCHPAY_JOURNAL": str(default_journal_path()),
+        "BATCHPAY_CA_BUNDLE": "(the system's CA certificates)",
+        "BATCHPAY_MOBILE_PATTERN": DEFAULT_MOBILE_PATTERN,
+        "BATCHPAY_DUPLICATE_CODES": listed(protocol.duplicate_codes),
+        "BATCHPAY_PROCESSING_STATUSES": listed(protocol.processing_statuses),
+        "BATCHPAY_SYSTEMIC_CODES": listed(protocol.systemic_codes),
+        "BATCHPAY_NOT_FOUND_CODES": listed(protocol.not_found_codes),
+        "BATCHPAY_AMOUNT_FORMAT": "decimal" if protocol.amount_decimals else "integer",
+        "BATCHPAY_SIGN_SKIP_EMPTY": "true" if protocol.sign_skip_empty else "false",
+    }
 
 
 def _codes(value: str | None, default: frozenset[str]) -> frozenset[str]:

@@ -11,12 +11,13 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .dispatch import Progress
-from .payrun import Summary
+if TYPE_CHECKING:  # the command line starts without the sending and sheet libraries
+    from .dispatch import Progress
+    from .payrun import Summary
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 

@@ -4,6 +4,7 @@
     ├── InputError                the file cannot be read, or is not a beneficiary sheet  -> 1
     │   └── InvalidRowsError      rows failed validation; nothing was sent                -> 1
     ├── RefusedError              a confirmation or an expectation refused the run        -> 1
+    │   └── DeclinedError         the person answered no at the confirmation              -> 1
     ├── ConfigError               a setting is missing or malformed                       -> 2
     └── JournalError              the journal cannot be opened or is inconsistent         -> 1
 
@@ -20,6 +21,7 @@ class BatchpayError(Exception):
     """Base of every error batchpay reports to a user as one line."""
 
     exit_code = 1
+    label = "error"  # what the line starts with: "batchpay: error: ..."
 
 
 class InputError(BatchpayError):
@@ -37,6 +39,12 @@ class InvalidRowsError(InputError):
 
 class RefusedError(BatchpayError):
     """The user, or an --expect-* option, refused the run."""
+
+
+class DeclinedError(RefusedError):
+    """The person answered no at the confirmation: a decision, not an error."""
+
+    label = "not sent"
 
 
 class ConfigError(BatchpayError):

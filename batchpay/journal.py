@@ -235,6 +235,14 @@ class Journal:
         ).fetchone()
         return BatchInfo(batch_id, created, count, total, account)
 
+    def batch_ids(self, prefix: str) -> list[str]:
+        """The ids of the batches that start with ``prefix`` (a whole id is its own prefix)."""
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return [r[0] for r in self.db.execute(
+            "SELECT batch_id FROM batches WHERE batch_id LIKE ? ESCAPE '\\' ORDER BY batch_id",
+            (escaped + "%",),
+        )]  # fmt: skip
+
     def batch_info(self, batch_id: str) -> BatchInfo:
         return self._info(self.db, batch_id)
 

@@ -11,7 +11,7 @@ from .damage import GROUP_TEXT, WARNING
 from .results import Table, write_tables
 from .validate import Problem, Validation
 
-SHOWN_IN_FULL = 10  # up to this many problems are listed one by one
+SHOWN_IN_FULL = 20  # up to this many problems are listed one by one
 FIRST_OF_EACH = 3  # beyond that, one line per kind of problem names its first rows
 VALUE_SHOWN = 24  # characters of a value shown in a grouped line
 
@@ -33,7 +33,7 @@ def grouped_line(where: str, members: Sequence[Problem]) -> str:
     """One line for many cells with the same kind of problem in one column."""
     first = members[0]
     severity = "warning" if first.severity == WARNING else "error"
-    text = GROUP_TEXT.get(first.kind, first.rule) if len(members) > 1 else first.rule
+    text = GROUP_TEXT.get(first.kind, first.rule)
     shown = ", ".join(f"row {p.row} {_shown(p.value)}" for p in members[:FIRST_OF_EACH])
     more = f" ... and {len(members) - FIRST_OF_EACH} more" if len(members) > FIRST_OF_EACH else ""
     return (
@@ -54,7 +54,10 @@ def problem_lines(where: str, path: Path, validation: Validation) -> list[str]:
     for problem in problems:
         key = (problem.severity, problem.column, problem.kind)
         groups.setdefault(key, []).append(problem)
-    lines += [grouped_line(where, members) for members in groups.values()]
+    for members in groups.values():
+        # One cell: the problem itself; many: what they share, and the first rows.
+        one = len(members) == 1
+        lines.append(f"{where}: {members[0].describe()}" if one else grouped_line(where, members))
     lines.append(FULL_LIST.format(where=where, path=path))
     return lines
 

@@ -47,17 +47,24 @@ def summaries(journal: Journal, batch_id: str | None = None) -> list[dict[str, A
     return list(batches.values())
 
 
-def require_batch(journal: Journal, batch_id: str) -> None:
-    found = journal.db.execute("SELECT 1 FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
-    if found is None:
+def require_batch(journal: Journal, given: str) -> str:
+    """The batch id that ``given`` names: the whole id, or a prefix of exactly one."""
+    found = journal.batch_ids(given)
+    if given in found:
+        return given
+    if len(found) == 1:
+        return found[0]
+    if not found:
         raise InputError(
-            f"no batch {batch_id!r} in the journal {journal.path}; `batchpay status` lists them"
+            f"no batch {given!r} in the journal {journal.path}; `batchpay status` lists them"
         )
+    shown = ", ".join(found[:5]) + (" ..." if len(found) > 5 else "")
+    raise InputError(f"{given!r} names {len(found)} batches ({shown}): give more of the id")
 
 
 def write_report(journal: Journal, batch_id: str, output: Path) -> dict[str, Any]:
     """Rewrite the batch's result file from the journal, with the latest states."""
-    require_batch(journal, batch_id)
+    batch_id = require_batch(journal, batch_id)
     source, headers_json = journal.db.execute(
         "SELECT source, headers FROM batches WHERE batch_id = ?", (batch_id,)
     ).fetchone()

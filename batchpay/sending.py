@@ -10,13 +10,13 @@ import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from .config import SANDBOX_MERCHANT_NO, GatewayConfig, Protocol, SendOptions
+from .config import SANDBOX_MERCHANT_NO, SANDBOX_NOTIFY_URL, GatewayConfig, Protocol, SendOptions
 from .dispatch import Dispatcher, Progress
 from .journal import Journal
 from .journal_rows import JournalRow
 from .sandbox import SandboxGateway, SandboxServer
 
-SANDBOX_NOTIFY_URL = "http://127.0.0.1:9/notify"
+__all__ = ["SANDBOX_NOTIFY_URL", "SendResult", "send", "send_to"]
 
 
 @contextlib.asynccontextmanager

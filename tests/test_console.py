@@ -101,3 +101,14 @@ def test_at_a_terminal_run_asks_for_the_count_and_total_and_honours_the_answer(
     accepted = run_in_terminal(["run", str(path)], env, tmp_path, answer="y")
     assert accepted.endswith("exit 0"), accepted
     assert len(sandbox.gateway.orders) == 3
+
+
+def test_answering_no_is_a_decision_not_an_error_and_q_works_after_the_command(
+    sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "p.csv", payroll_rows(3))
+    env = {**os.environ, **gateway_env}
+    refused = run_in_terminal(["run", str(path)], env, tmp_path, answer="n")
+    assert "batchpay: not sent: you answered no" in refused and "error" not in refused
+    quiet = run_in_terminal(["run", str(path), "--yes", "-q"], env, tmp_path)
+    assert quiet.endswith("exit 0") and "sending" not in quiet

@@ -56,14 +56,14 @@ def test_a_damaged_300_row_workbook_reads_in_a_few_lines_and_reports_every_cell(
 def test_run_writes_the_report_too_and_sends_nothing(
     sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path
 ) -> None:
-    rows = payroll_rows(20)
+    rows = payroll_rows(30)
     for row in rows:
         row[5] = "nobody"
     path = write_csv(tmp_path / "p.csv", rows)
     report = tmp_path / "problems.csv"
     result = invoke("run", str(path), "--yes", "--report", str(report))
     assert result.exit_code == 1
-    assert len(report.read_text(encoding="utf-8-sig").splitlines()) == 21
+    assert len(report.read_text(encoding="utf-8-sig").splitlines()) == 31
     assert sum("column 'Email'" in line for line in result.stderr.splitlines()) == 1
     assert sandbox.gateway.payout_requests == []
 
