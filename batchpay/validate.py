@@ -48,7 +48,7 @@ class Problem:
     severity: str = ERROR
     # What kind of problem, the same for every cell it hits (a key of damage.GROUP_TEXT, or
     # "rule" and "unique" for the sheet's rules): many problems are shown grouped by it.
-    kind: str = "rule"
+    kind: str = field(default="rule", compare=False)
 
     def describe(self) -> str:
         prefix = "warning: " if self.severity == WARNING else ""
