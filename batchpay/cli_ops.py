@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from .callbacks import callback_app
+from .callbacks import callback_app, server_options
 from .config import (
     SANDBOX_MERCHANT_NO,
     SendOptions,
@@ -26,7 +26,7 @@ from .config import (
 from .journal import Journal
 from .outcomes import exit_code
 from .reconcile import NEEDS_RECONCILE, reconcile
-from .reporting import require_batch, summaries, write_report
+from .reporting import quarantined_callbacks, require_batch, summaries, write_report
 from .sending import SANDBOX_NOTIFY_URL
 from .template import write_template
 
@@ -80,6 +80,13 @@ def network_options(func: Any) -> Any:
     return func
 
 
+QUARANTINE_HEADING = (
+    "{count} quarantined callback(s): correctly signed but refused, no row changed "
+    "(a moved field boundary, a stale timestamp or an unknown tradeNo; `status --json` shows "
+    "their fields). Latest:"
+)
+
+
 @click.command()
 @click.argument("batch", required=False)
 @journal_option
@@ -96,8 +103,10 @@ def status(batch: str | None, journal_option: str | None, as_json: bool) -> None
         if batch:
             require_batch(journal, batch)
         found = summaries(journal, batch)
+        quarantined = quarantined_callbacks(journal, batch)
     if as_json:
-        click.echo(json.dumps({"batches": found}, ensure_ascii=False))
+        click.echo(json.dumps({"batches": found, "quarantined": quarantined},
+                              ensure_ascii=False))  # fmt: skip
         return
     if not found:
         click.echo("no batches in the journal")
@@ -109,6 +118,12 @@ def status(batch: str | None, journal_option: str | None, as_json: bool) -> None
         )
         for outcome, count in entry["counts"].items():
             click.echo(f"  {outcome:<11} {count:>7}  {entry['amounts'][outcome]:>15,}")
+    if quarantined["count"]:
+        click.echo(QUARANTINE_HEADING.format(count=quarantined["count"]))
+        for record in quarantined["latest"]:
+            click.echo(
+                f"  {record['received_at']}  tradeNo {record['tradeNo'] or '-'}  {record['reason']}"
+            )
 
 
 @click.command()
@@ -197,7 +212,7 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
     path = journal_path(journal_option, env, sandbox=False)
     app = callback_app(path, secret, protocol_from_env(env), route)
     click.echo(f"listening on http://{host}:{port}{route} (journal {path}); Ctrl-C stops")
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    web.run_app(app, host=host, port=port, print=None, **server_options())
 
 
 @click.command("sandbox")
