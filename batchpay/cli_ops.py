@@ -22,6 +22,7 @@ from .config import (
     mobile_pattern,
     protocol_from_env,
     read_secret,
+    secret_file_warnings,
 )
 from .journal import Journal
 from .outcomes import exit_code
@@ -43,6 +44,15 @@ def settings() -> Mapping[str, str]:
     top, in each command)."""
     found: Mapping[str, str] = root_options().get("env", os.environ)
     return found
+
+
+def warn_about_secret_file(env: Mapping[str, str]) -> list[str]:
+    """Print the secret file's permission warnings on stderr (not under -q); returns them."""
+    warnings = secret_file_warnings(env)
+    if not root_options().get("quiet"):
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
+    return warnings
 
 
 def journal_option(func: Any) -> Any:
@@ -163,6 +173,7 @@ def reconcile_command(
         batchpay reconcile 3f2a9c81d07e
     """
     config = gateway_from_env(settings(), need=("BATCHPAY_QUERY_URL",))
+    warn_about_secret_file(settings())
     options = SendOptions(concurrency=concurrency, rate=rate, timeout=timeout,
                           max_attempts=max_attempts, ca_bundle=ca_bundle)  # fmt: skip
     with open_journal(journal_option) as journal:
@@ -209,6 +220,7 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
 
     env = settings()
     secret = read_secret(env)
+    warn_about_secret_file(env)
     path = journal_path(journal_option, env, sandbox=False)
     app = callback_app(path, secret, protocol_from_env(env), route)
     click.echo(f"listening on http://{host}:{port}{route} (journal {path}); Ctrl-C stops")
