@@ -231,6 +231,7 @@ def test_hostile_bodies_get_400_with_no_traceback_and_no_secret_in_the_log(
     bodies = {
         "30,000 nested brackets": b"[" * 30_000 + b"]" * 30_000,
         "nested inside an object": b'{"a": ' + b"[" * 20_000 + b"]" * 20_000 + b"}",
+        "nine levels, few brackets": b'{"a": ' + b"[" * 8 + b"]" * 8 + b', "b": "[[[["}',
         "NaN amount, signed": nan_body,
         "Infinity amount, signed": inf_body,
         "-Infinity": b'{"amount": -Infinity}',
