@@ -208,9 +208,12 @@ def reconcile_command(
 def listen(host: str, port: int, route: str, journal_option: str | None) -> None:
     """Receive the gateway's status callbacks and record them in the journal, until Ctrl-C.
 
-    Each callback's signature is checked over the fields as received; a bad signature or an
-    unknown tradeNo gets a 4xx and changes nothing. GET /health answers {"status": "ok"}.
-    Run it behind your HTTPS reverse proxy; BATCHPAY_NOTIFY_URL is its public address.
+    Each callback's signature is checked over the fields as received, then every field's
+    shape (a captured callback with a moved field boundary keeps a valid signature). A bad
+    body or signature gets a 4xx and changes nothing; a signed callback that fails a shape
+    rule or names an unknown tradeNo gets a 4xx, changes nothing and is quarantined for
+    `batchpay status` to show. GET /health answers {"status": "ok"}. Run it behind your HTTPS
+    reverse proxy; BATCHPAY_NOTIFY_URL is its public address.
 
     \b
     Example:
