@@ -28,7 +28,7 @@ from .journal_rows import (
     new_trade_nos,
     now,
 )
-from .journal_schema import SCHEMA, SCRUB_CALLBACK_SIGNS
+from .journal_schema import SCHEMA, scrub_callback_signs
 from .outcomes import FINAL, Outcome
 
 ROWS_PER_STATEMENT = 100  # 8 values each: under SQLite's oldest limit of 999 per statement
@@ -50,7 +50,7 @@ class Journal:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
-            self.db.execute(SCRUB_CALLBACK_SIGNS)
+            scrub_callback_signs(self.db)
             self.db.execute("PRAGMA user_version = 1")
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(f"cannot open the journal {path}: {exc}") from None

@@ -1,6 +1,10 @@
 """The journal's tables. Rows are keyed by batch and position; tradeNo is unique across
 the whole journal, so no two rows of any batches can ever share one."""
 
+import json
+import re
+import sqlite3
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
     batch_id     TEXT PRIMARY KEY,
@@ -59,11 +63,34 @@ CREATE TABLE IF NOT EXISTS callbacks (
 CREATE INDEX IF NOT EXISTS callbacks_trade_no ON callbacks(trade_no);
 """
 
-# Issue 13: a callbacks record keeps the callback's fields without `sign` (journals written
-# before kept it). Idempotent; with the user_version migrations it becomes a one-time step.
-# Records whose fields were cut at 4,000 characters by older versions are not valid JSON and
-# are left as they are.
-SCRUB_CALLBACK_SIGNS = """
-UPDATE callbacks SET fields = json_remove(fields, '$.sign')
-WHERE instr(fields, '"sign"') > 0 AND json_valid(fields) AND json_type(fields, '$.sign') IS NOT NULL
-"""
+# Issue 13: a callbacks record keeps the callback's fields without `sign`; journals written
+# before kept it. Idempotent and cheap when there is nothing to do (one scan for the text
+# '"sign"'); with the user_version migrations it becomes a one-time step. Done in Python, not
+# with SQLite's json_remove, so that it needs no JSON1 and also clears records that older
+# versions cut at 4,000 characters (no longer valid JSON).
+_SIGN_MEMBER = re.compile(r'"sign"\s*:\s*"[^"]*"\s*,?\s*')
+
+
+def scrub_callback_signs(db: sqlite3.Connection) -> int:
+    """Remove ``sign`` from every callbacks record's fields; returns how many changed."""
+    found = db.execute(
+        "SELECT id, fields FROM callbacks WHERE instr(fields, '\"sign\"') > 0"
+    ).fetchall()
+    changed = []
+    for record_id, fields in found:
+        try:
+            kept = json.loads(fields)
+        except ValueError:
+            scrubbed = _SIGN_MEMBER.sub("", fields)
+        else:
+            if not isinstance(kept, dict) or "sign" not in kept:
+                continue
+            del kept["sign"]
+            scrubbed = json.dumps(kept, ensure_ascii=False)
+        if scrubbed != fields:
+            changed.append((scrubbed, record_id))
+    if changed:
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("UPDATE callbacks SET fields = ? WHERE id = ?", changed)
+        db.execute("COMMIT")
+    return len(changed)

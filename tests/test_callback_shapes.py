@@ -265,10 +265,18 @@ def test_journals_written_before_keep_no_sign_once_opened(tmp_path: Path) -> Non
             "VALUES ('T1', 'now', '0000', 'applied', ?)",
             (json.dumps({"tradeNo": "T1", "status": "0000", "sign": "abc123"}),),
         )
+        # Older versions cut a record at 4,000 characters: no longer JSON, the sign still in.
+        cut = json.dumps({"tradeNo": "T2", "sign": "def456", "message": "x" * 5000})[:4000]
+        db.execute(
+            "INSERT INTO callbacks (trade_no, received_at, status, effect, fields) "
+            "VALUES ('T2', 'now', '0000', 'applied', ?)",
+            (cut,),
+        )
     Journal(path).close()
     with sqlite3.connect(path) as db:
-        [fields] = db.execute("SELECT fields FROM callbacks").fetchone()
-    assert json.loads(fields) == {"tradeNo": "T1", "status": "0000"}
+        [first], [second] = db.execute("SELECT fields FROM callbacks ORDER BY id").fetchall()
+    assert json.loads(first) == {"tradeNo": "T1", "status": "0000"}
+    assert "def456" not in second and second.startswith('{"tradeNo": "T2", "message": "xxx')
 
 
 def test_connections_that_send_half_their_headers_are_closed(
