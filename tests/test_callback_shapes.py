@@ -457,6 +457,9 @@ def test_the_listen_command_never_prints_the_secret_or_a_sign(
         stdout, stderr = listener.communicate(timeout=20)
     output = stdout + stderr
     assert "listening on" in stdout
+    # The log does speak: what was applied and what was refused, with the reasons.
+    assert "effect=applied" in stderr and "moved field boundary" in stderr
+    assert "bad signature" in stderr and "more than 64 brackets" in stderr
     for secret_text in (SECRET, good_sign, forged_sign, bad_sign):
         assert secret_text not in output
     assert "Traceback" not in output
