@@ -1,17 +1,38 @@
 """The status-callback receiver (``batchpay listen``): an aiohttp.web app that verifies each
-callback's signature over the fields exactly as received and records it in the journal.
+callback's signature over the fields exactly as received, holds every field to its shape, and
+records it in the journal.
 
-Rules: a bad signature or an unknown tradeNo gets a 4xx and changes nothing; a good callback is
-recorded and answered ``OK``; repeats change nothing more; a final status is never replaced by
-a non-final one; a final status that contradicts the journal (paid, then failed; or a callback
-for a rejected order; or another amount) is recorded and flagged, never silently applied.
+Why the shape matters as much as the signature: the signing string joins ``key=value`` pairs
+with no separator, so whoever captured one genuine callback can move a field boundary and keep
+the signature valid (``status`` = ``"0015timestamp=1764..."`` with ``timestamp`` removed). So
+(gateway contract, section 6) the expected fields must be present, ``status`` digits only,
+``tradeNo``, ``amount``, ``timestamp`` and ``platFormTradeNo`` in their own formats, no value
+may hold another expected field's name followed by ``=``, and the timestamp must be fresh.
+
+Rules:
+- a body that is not a flat JSON object (too deep, ``NaN``, ``Infinity``, duplicate names,
+  invalid text) gets 400 and is not kept: nothing proves the gateway sent it;
+- a bad signature gets 401 and is not kept (anyone can send one; keeping them would let anyone
+  fill the journal);
+- a correctly signed callback that fails a shape rule, or names a tradeNo the journal does not
+  know, gets a 4xx, changes no row, and is kept as a *quarantined* record (effect
+  ``quarantined: <reason>``) that ``batchpay status`` counts and shows, so a person can look;
+- a good callback is recorded and answered ``OK``; repeats change nothing more; a final status
+  is never replaced by a non-final one; a final status that contradicts the journal (paid then
+  failed, a callback for a rejected order, another amount or platform number) is recorded and
+  flagged, never applied, and answered 200 (a 4xx would only make the gateway retry it).
+
+Every record keeps the callback's fields without ``sign``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+import re
+import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,47 +43,237 @@ from .config import Protocol
 from .journal import Journal
 from .journal_rows import now
 from .outcomes import FINAL, Outcome, placed_outcome
-from .signing import verify
+from .signing import SIGN_FIELD, verify
 
 log = logging.getLogger("batchpay.listen")
 
 MAX_BODY = 64 * 1024
 OK_BODY = "OK"
 
+# A callback is one flat object; a little room for a gateway that nests something later.
+MAX_DEPTH = 8
+MAX_BRACKETS = 64
+# Slow clients: a connection that has not sent a whole request within HEADER_TIMEOUT seconds is
+# closed (aiohttp's keepalive_timeout also runs from the moment a connection opens), and a body
+# must arrive within BODY_TIMEOUT seconds of its headers.
+HEADER_TIMEOUT = 15.0
+BODY_TIMEOUT = 15.0
+
+# The family retries a callback 8 times over about 10 hours, each retry with the first
+# timestamp; 25 hours leaves room. A clock a little ahead of ours is tolerated.
+MAX_AGE_MS = 25 * 3600 * 1000
+MAX_AHEAD_MS = 5 * 60 * 1000
+
+EXPECTED_FIELDS = (
+    "amount", "message", "platFormTradeNo", "sign", "status", "successTime", "timestamp",
+    "tradeNo",
+)  # fmt: skip
+REQUIRED_FIELDS = ("amount", "platFormTradeNo", "sign", "status", "timestamp", "tradeNo")
+SHAPES = {
+    "status": (re.compile(r"[0-9]{1,16}"), "a code of digits"),
+    "tradeNo": (re.compile(r"[A-Za-z0-9_-]{1,64}"), "1-64 letters, digits, '-' or '_'"),
+    "amount": (re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.00)?"), "a whole amount (100 or 100.00)"),
+    "timestamp": (re.compile(r"[0-9]{13}"), "milliseconds since 1970 (13 digits)"),
+    "platFormTradeNo": (re.compile(r"[A-Za-z0-9_-]{1,64}"), "1-64 letters, digits, '-' or '_'"),
+}
+FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+MAX_TEXT = 1024  # message, successTime and any field the gateway adds later
+# Distinct quarantined records kept per tradeNo: a captured callback can be mangled in many
+# ways, and each would otherwise be one more record.
+QUARANTINE_PER_TRADE_NO = 20
+
+NOT_JSON = "body is not JSON"
+NOT_OBJECT = "body is not a JSON object"
+TOO_DEEP = f"body nests deeper than {MAX_DEPTH} levels"
+TOO_MANY_BRACKETS = f"body has more than {MAX_BRACKETS} brackets: a callback is one flat object"
+NOT_A_NUMBER = "body holds {constant}, which is not a JSON number"
+DUPLICATE_NAME = "body names the field {name!r} twice"
+NOT_TEXT = "body holds text that is not valid Unicode"
+BODY_TOO_SLOW = f"the body did not arrive within {BODY_TIMEOUT:g} s"
+QUARANTINED = "quarantined: "
+
 
 @dataclass(frozen=True)
 class Effect:
     http_status: int
     text: str
-    effect: str  # what was done: applied, repeat, ignored-not-final, conflict, ...
+    effect: str  # what was done: applied, repeat, ignored-not-final, conflict, quarantined: ...
+    trade_no: str = ""
 
 
-def _amount(text: str) -> int | None:
+class BodyError(ValueError):
+    """The body is not one flat JSON object of text, numbers, booleans and nulls."""
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _too_deep(raw: bytes, limit: int = MAX_DEPTH) -> bool:
+    """True when brackets outside strings nest deeper than ``limit``. json.loads has no depth
+    limit and recurses, so 30,000 brackets end in a RecursionError: measure first, cheaply. A
+    genuine callback has one pair of braces and returns at once; otherwise strings and all but
+    the brackets go (in C), and the walk over what is left stops at the first level too deep."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    for byte in _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS):
+        if byte in b"[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def _refuse_constant(constant: str) -> Any:
+    raise BodyError(NOT_A_NUMBER.format(constant=constant))
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Two fields of one name: the signature and the journal could each see another value.
+    fields: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in fields:
+            raise BodyError(DUPLICATE_NAME.format(name=name[:40]))
+        fields[name] = value
+    return fields
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """The callback's fields, numbers kept in their JSON text form (the signature covers them
+    as received). Raises BodyError for anything else; never RecursionError or OverflowError."""
+    # Counted in C before anything walks the body: 64 KiB of brackets would otherwise cost
+    # json.loads tens of milliseconds per request, unauthenticated.
+    if raw.count(b"[") + raw.count(b"{") > MAX_BRACKETS:
+        raise BodyError(TOO_MANY_BRACKETS)
+    if _too_deep(raw):
+        raise BodyError(TOO_DEEP)
     try:
-        return int(float(text))
-    except ValueError:
-        return None
+        fields = json.loads(
+            raw, parse_int=str, parse_float=str, parse_constant=_refuse_constant,
+            object_pairs_hook=_unique_object,
+        )  # fmt: skip
+    except BodyError:
+        raise
+    except (ValueError, RecursionError):
+        raise BodyError(NOT_JSON) from None
+    if not isinstance(fields, dict):
+        raise BodyError(NOT_OBJECT)
+    try:
+        # A lone surrogate (\ud800) parses, then cannot be encoded to sign or store.
+        json.dumps(fields, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BodyError(NOT_TEXT) from None
+    return fields
+
+
+def _shown(value: object) -> str:
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:40] + "...")
+
+
+def shape_problem(fields: Mapping[str, Any], now_ms: int) -> str | None:
+    """Why a correctly signed callback cannot be trusted as it stands, or None. Pure."""
+    for name in fields:
+        if not FIELD_NAME.fullmatch(name):
+            return f"field name {_shown(name)} is not a plain name"
+    for name, value in fields.items():
+        if name == SIGN_FIELD:
+            continue  # verified already: 32 hex digits
+        if isinstance(value, dict | list):
+            return f"{name} is not a single value"
+        if name in EXPECTED_FIELDS and value is not None and not isinstance(value, str):
+            return f"{name} is not text or a number"
+        text = "" if value is None else str(value)
+        if len(text) > MAX_TEXT:
+            return f"{name} is longer than {MAX_TEXT} characters"
+        for other in EXPECTED_FIELDS:
+            if f"{other}=" in text:
+                # The mark of a moved field boundary: one value swallowed another field.
+                return f"{name} holds '{other}=' (a moved field boundary): {_shown(text)}"
+    missing = [n for n in REQUIRED_FIELDS if fields.get(n) in (None, "")]
+    if missing:
+        return f"missing field{'s' if len(missing) > 1 else ''}: {', '.join(missing)}"
+    for name, (pattern, rule) in SHAPES.items():
+        if not pattern.fullmatch(fields[name]):
+            return f"{name} {_shown(fields[name])} is not {rule}"
+    timestamp = int(fields["timestamp"])
+    if timestamp < now_ms - MAX_AGE_MS:
+        return f"timestamp {timestamp} is more than {MAX_AGE_MS // 3_600_000} hours old"
+    if timestamp > now_ms + MAX_AHEAD_MS:
+        return f"timestamp {timestamp} is more than {MAX_AHEAD_MS // 60_000} minutes ahead"
+    return None
+
+
+def _kept(fields: Mapping[str, Any]) -> str:
+    """What the journal keeps of a callback: every field as received but ``sign``."""
+    return json.dumps({k: v for k, v in fields.items() if k != SIGN_FIELD}, ensure_ascii=False)
+
+
+def _field_text(fields: Mapping[str, Any], name: str, limit: int = 64) -> str:
+    value = fields.get(name)
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def quarantine(journal: Journal, fields: Mapping[str, Any], reason: str) -> Effect:
+    """Keep a signed callback that cannot be applied, for a person to look at; no row moves."""
+    effect = QUARANTINED + reason
+    trade_no, status = _field_text(fields, "tradeNo"), _field_text(fields, "status")
+    kept = _kept(fields)
+    with journal.transaction() as db:
+        same, total = db.execute(
+            "SELECT coalesce(sum(fields = ?), 0), count(*) FROM callbacks "
+            "WHERE trade_no = ? AND effect LIKE 'quarantined:%'",
+            (kept, trade_no),
+        ).fetchone()
+        if not same and total < QUARANTINE_PER_TRADE_NO:
+            db.execute(
+                "INSERT INTO callbacks (trade_no, received_at, status, effect, fields) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (trade_no, now(), status, effect, kept),
+            )
+    return Effect(400, "callback refused: " + reason, effect, trade_no)
+
+
+def _amount(text: str) -> int:
+    return int(text.split(".")[0])  # shape-checked: digits, optionally ".00"
 
 
 def apply_callback(journal: Journal, fields: dict[str, Any], protocol: Protocol) -> Effect:
-    """Record one verified callback; the journal's row moves only forward."""
-    trade_no = str(fields.get("tradeNo", ""))
-    status = str(fields.get("status", ""))
-    if not trade_no or not status:
-        return Effect(400, "tradeNo and status are required", "refused")
+    """Record one verified, shape-checked callback; the journal's row moves only forward."""
+    trade_no = str(fields["tradeNo"])
+    status = str(fields["status"])
+    platform_trade_no = str(fields["platFormTradeNo"])
     incoming = placed_outcome(status, protocol)
     with journal.transaction() as db:
         row = db.execute(
-            "SELECT outcome, status, amount FROM rows WHERE trade_no = ?",
+            "SELECT outcome, status, amount, platform_trade_no FROM rows WHERE trade_no = ?",
             (trade_no,),
         ).fetchone()
         if row is None:
-            return Effect(404, "unknown tradeNo", "refused")
-        current, current_status, amount = Outcome(row[0]), row[1], row[2]
-        given_amount = _amount(str(fields.get("amount", "")))
+            # Signed by the gateway, yet not ours: perhaps `listen` uses another journal than
+            # the run did. Kept so a person notices.
+            effect = QUARANTINED + "unknown tradeNo"
+            db.execute(
+                "INSERT INTO callbacks (trade_no, received_at, status, effect, fields) "
+                "SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM callbacks "
+                "WHERE trade_no = ? AND effect = ? AND fields = ?)",
+                (trade_no, now(), status[:64], effect, _kept(fields), trade_no, effect,
+                 _kept(fields)),
+            )  # fmt: skip
+            return Effect(404, "unknown tradeNo", effect, trade_no)
+        current, current_status, amount, known_platform = Outcome(row[0]), row[1], row[2], row[3]
+        given_amount = _amount(str(fields["amount"]))
         flag = ""
-        if given_amount is not None and given_amount != amount:
+        if given_amount != amount:
             flag = f"callback amount {fields.get('amount')} differs from the row's {amount}"
+        elif known_platform and platform_trade_no != known_platform:
+            flag = (
+                f"callback platFormTradeNo {platform_trade_no} differs from the row's "
+                f"{known_platform}"
+            )
         elif current is Outcome.REJECTED:
             flag = f"callback status {status} for an order the gateway had refused"
         elif current in FINAL and incoming in FINAL and status != current_status:
@@ -87,26 +298,58 @@ def apply_callback(journal: Journal, fields: dict[str, Any], protocol: Protocol)
             effect = "applied"
             db.execute(
                 "UPDATE rows SET outcome = ?, status = ?, message = ?, in_flight = 0, "
-                "platform_trade_no = CASE WHEN ? = '' THEN platform_trade_no ELSE ? END, "
-                "updated_at = ? WHERE trade_no = ?",
-                (incoming.value, status, str(fields.get("message", ""))[:500],
-                 str(fields.get("platFormTradeNo", "")), str(fields.get("platFormTradeNo", "")),
-                 now(), trade_no),
+                "platform_trade_no = ?, updated_at = ? WHERE trade_no = ?",
+                (incoming.value, status, str(fields.get("message") or "")[:500],
+                 platform_trade_no, now(), trade_no),
             )  # fmt: skip
         db.execute(
             "INSERT INTO callbacks (trade_no, received_at, status, effect, fields) "
             "VALUES (?, ?, ?, ?, ?)",
-            (trade_no, now(), status, effect, json.dumps(fields, ensure_ascii=False)[:4000]),
+            (trade_no, now(), status, effect, _kept(fields)),
         )
-    return Effect(200, OK_BODY, effect)
+    return Effect(200, OK_BODY, effect, trade_no)
+
+
+def receive_callback(
+    journal: Journal, raw: bytes, secret: str, protocol: Protocol, *, now_ms: int | None = None
+) -> Effect:
+    """One callback body, start to finish: parse, verify, hold to shape, apply or quarantine."""
+    try:
+        fields = parse_body(raw)
+    except BodyError as exc:
+        return Effect(400, str(exc), "refused: " + str(exc))
+    if not verify(fields, secret, skip_empty=protocol.sign_skip_empty):
+        return Effect(401, "bad signature", "refused: bad signature")
+    problem = shape_problem(fields, int(time.time() * 1000) if now_ms is None else now_ms)
+    if problem:
+        return quarantine(journal, fields, problem)
+    return apply_callback(journal, fields, protocol)
+
+
+def server_options(header_timeout: float = HEADER_TIMEOUT) -> dict[str, Any]:
+    """Keyword arguments for ``web.run_app`` / ``web.AppRunner`` that bound slow and oversized
+    requests: aiohttp closes a connection that has not finished a request within
+    ``keepalive_timeout`` of opening (or of its last answer); header lines and counts are
+    capped well above what a gateway sends."""
+    return {
+        "keepalive_timeout": header_timeout,
+        "max_line_size": 4096,
+        "max_field_size": 4096,
+        "max_headers": 32,
+        "access_log": None,
+    }
 
 
 JOURNAL = web.AppKey("journal", Journal)
 
 
-def callback_app(journal_path: Path, secret: str, protocol: Protocol, path: str) -> web.Application:
+def callback_app(
+    journal_path: Path, secret: str, protocol: Protocol, path: str,
+    *, body_timeout: float = BODY_TIMEOUT,
+) -> web.Application:  # fmt: skip
     """The receiver. It opens its own connection to the journal (WAL: it shares the file
-    safely with a run in progress) when it starts, in the thread that serves it."""
+    safely with a run in progress) when it starts, in the thread that serves it. Serve it with
+    ``server_options()``."""
     app = web.Application(client_max_size=MAX_BODY)
 
     async def open_journal(app: web.Application) -> AsyncIterator[None]:
@@ -117,22 +360,21 @@ def callback_app(journal_path: Path, secret: str, protocol: Protocol, path: str)
     app.cleanup_ctx.append(open_journal)
 
     async def receive(request: web.Request) -> web.Response:
-        raw = await request.read()
         try:
-            # Numbers stay in their JSON text form: the signature covers them as received.
-            fields = json.loads(raw, parse_int=str, parse_float=str)
-        except ValueError:
-            return web.Response(status=400, text="body is not JSON")
-        if not isinstance(fields, dict):
-            return web.Response(status=400, text="body is not a JSON object")
-        if not verify(fields, secret, skip_empty=protocol.sign_skip_empty):
-            log.warning("refused a callback with a bad signature from %s", request.remote)
-            return web.Response(status=401, text="bad signature")
-        effect = apply_callback(request.app[JOURNAL], fields, protocol)
-        log.info(
-            "callback tradeNo=%s status=%s effect=%s",
-            fields.get("tradeNo"), fields.get("status"), effect.effect,
-        )  # fmt: skip
+            async with asyncio.timeout(body_timeout):
+                raw = await request.read()
+        except TimeoutError:
+            log.warning("refused a callback from %s: %s", request.remote, BODY_TOO_SLOW)
+            return web.Response(status=408, text=BODY_TOO_SLOW, headers={"Connection": "close"})
+        effect = receive_callback(request.app[JOURNAL], raw, secret, protocol)
+        # Logged: tradeNo, status and what was done; never the sign, the secret or the body.
+        if effect.http_status == 200:
+            log.info("callback tradeNo=%s effect=%s", effect.trade_no, effect.effect)
+        else:
+            log.warning(
+                "refused a callback from %s (HTTP %d): %s",
+                request.remote, effect.http_status, effect.effect,
+            )  # fmt: skip
         return web.Response(status=effect.http_status, text=effect.text)
 
     async def health(request: web.Request) -> web.Response:

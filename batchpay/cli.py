@@ -314,6 +314,8 @@ def run(
     env = cli_ops.settings()
     protocol = protocol_from_env(env)
     config = None if sandbox else gateway_from_env(env)  # settings first: exit 2, nothing read
+    if config is not None:
+        cli_ops.warn_about_secret_file(env)
     request = RunRequest(
         file=file,
         output=output or default_output(file),

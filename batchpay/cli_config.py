@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import click
 
-from .cli_ops import root_options, settings
-from .config import default_settings, gateway_from_env, read_secret
+from .cli_ops import root_options, settings, warn_about_secret_file
+from .config import default_settings, gateway_from_env, read_secret, secret_file_warnings
 from .errors import BatchpayError
 from .settings_file import KEYS
 
@@ -65,10 +65,12 @@ def show(as_json: bool) -> None:
     Example:
         batchpay config show
     """
-    rows = described(settings())
+    env = settings()
+    rows = described(env)
+    warnings = warn_about_secret_file(env)
     if as_json:
         click.echo(json.dumps({"config_file": str(root_options().get("config_file") or ""),
-                               "settings": rows}))  # fmt: skip
+                               "settings": rows, "warnings": warnings}))  # fmt: skip
         return
     click.echo(f"configuration file: {root_options().get('config_file') or '(none)'}")
     for row in rows:
@@ -147,4 +149,7 @@ def check() -> None:
             f"  {'ok  ' if problem is None else 'FAIL'} {name}"
             + (f": {problem}" if problem else "")
         )
+    # A warning, not a failure: the settings work, but the secret is exposed.
+    for warning in secret_file_warnings(env):
+        click.echo(f"  warn secret file permissions: {warning}")
     sys.exit(2 if any(problem for _, problem in results) else 0)

@@ -22,6 +22,7 @@ from .config import (
     practice_journal_path,
     protocol_from_env,
     read_secret,
+    secret_file_warnings,
 )
 from .outcomes import exit_code
 
@@ -41,6 +42,15 @@ def settings() -> Mapping[str, str]:
     top, in each command)."""
     found: Mapping[str, str] = root_options().get("env", os.environ)
     return found
+
+
+def warn_about_secret_file(env: Mapping[str, str]) -> list[str]:
+    """Print the secret file's permission warnings on stderr (not under -q); returns them."""
+    warnings = secret_file_warnings(env)
+    if not root_options().get("quiet"):
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
+    return warnings
 
 
 def journal_option(func: Any) -> Any:
@@ -80,6 +90,13 @@ def network_options(func: Any) -> Any:
     return func
 
 
+QUARANTINE_HEADING = (
+    "{count} quarantined callback(s): correctly signed but refused, no row changed "
+    "(a moved field boundary, a stale timestamp or an unknown tradeNo; `status --json` shows "
+    "their fields). Latest:"
+)
+
+
 @click.command()
 @click.argument("batch", required=False)
 @journal_option
@@ -92,14 +109,16 @@ def status(batch: str | None, journal_option: str | None, as_json: bool) -> None
         batchpay status
         batchpay status 3f2a9c81d07e --json
     """
-    from .reporting import require_batch, summaries
+    from .reporting import quarantined_callbacks, require_batch, summaries
 
     with open_journal(journal_option) as journal:
         if batch:
             batch = require_batch(journal, batch)
         found = summaries(journal, batch)
+        quarantined = quarantined_callbacks(journal, batch)
     if as_json:
-        click.echo(json.dumps({"batches": found}, ensure_ascii=False))
+        click.echo(json.dumps({"batches": found, "quarantined": quarantined},
+                              ensure_ascii=False))  # fmt: skip
         return
     if not found:
         click.echo("no batches in the journal")
@@ -112,6 +131,12 @@ def status(batch: str | None, journal_option: str | None, as_json: bool) -> None
         click.echo(f"  account {entry['account'] or '(not recorded: before release 0.2)'}")
         for outcome, count in entry["counts"].items():
             click.echo(f"  {outcome:<11} {count:>7}  {entry['amounts'][outcome]:>15,}")
+    if quarantined["count"]:
+        click.echo(QUARANTINE_HEADING.format(count=quarantined["count"]))
+        for record in quarantined["latest"]:
+            click.echo(
+                f"  {record['received_at']}  tradeNo {record['tradeNo'] or '-'}  {record['reason']}"
+            )
 
 
 @click.command()
@@ -158,6 +183,7 @@ def reconcile_command(
     from .reporting import require_batch, summaries
 
     config = gateway_from_env(settings(), need=("BATCHPAY_QUERY_URL",))
+    warn_about_secret_file(settings())
     options = SendOptions(concurrency=concurrency, rate=rate, timeout=timeout,
                           max_attempts=max_attempts, ca_bundle=ca_bundle)  # fmt: skip
     with open_journal(journal_option) as journal:
@@ -222,9 +248,12 @@ def reconcile_command(
 def listen(host: str, port: int, route: str, journal_option: str | None) -> None:
     """Receive the gateway's status callbacks and record them in the journal, until Ctrl-C.
 
-    Each callback's signature is checked over the fields as received; a bad signature or an
-    unknown tradeNo gets a 4xx and changes nothing. GET /health answers {"status": "ok"}.
-    Run it behind your HTTPS reverse proxy; BATCHPAY_NOTIFY_URL is its public address.
+    Each callback's signature is checked over the fields as received, then every field's
+    shape (a captured callback with a moved field boundary keeps a valid signature). A bad
+    body or signature gets a 4xx and changes nothing; a signed callback that fails a shape
+    rule or names an unknown tradeNo gets a 4xx, changes nothing and is quarantined for
+    `batchpay status` to show. GET /health answers {"status": "ok"}. Run it behind your HTTPS
+    reverse proxy; BATCHPAY_NOTIFY_URL is its public address.
 
     \b
     Example:
@@ -232,14 +261,15 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
     """
     from aiohttp import web
 
-    from .callbacks import callback_app
+    from .callbacks import callback_app, server_options
 
     env = settings()
     secret = read_secret(env)
+    warn_about_secret_file(env)
     path = journal_path(journal_option, env, sandbox=False)
     app = callback_app(path, secret, protocol_from_env(env), route)
     click.echo(f"listening on http://{host}:{port}{route} (journal {path}); Ctrl-C stops")
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    web.run_app(app, host=host, port=port, print=None, **server_options())
 
 
 @click.command("sandbox")

@@ -176,16 +176,56 @@ def mobile_pattern(env: Mapping[str, str]) -> str:
     return pattern
 
 
+SECRET_FILE_NOT_TEXT = (
+    "BATCHPAY_SECRET_FILE {path} is not UTF-8 text (byte {position} cannot be read): it must "
+    "hold the secret as one line of text"
+)
+SECRET_FILE_OPEN = (
+    "BATCHPAY_SECRET_FILE {path} can be {what} by {who} (mode {mode}); anyone who reads it can "
+    "sign payouts and callbacks: run `chmod 600 {path}`"
+)
+
+
+def secret_file_warnings(env: Mapping[str, str]) -> list[str]:
+    """Warnings about the secret file's permissions: readable (or writable) by the file's group
+    or by others. Data, not output: the CLI prints them. A file that cannot be read at all is
+    read_secret's error, not a warning."""
+    secret_file = env.get("BATCHPAY_SECRET_FILE")
+    if not secret_file or os.name == "nt":  # Windows has no such mode bits
+        return []
+    try:
+        mode = Path(secret_file).expanduser().stat().st_mode
+    except OSError:
+        return []
+    read = [who for who, bit in (("its group", 0o040), ("others", 0o004)) if mode & bit]
+    written = [who for who, bit in (("its group", 0o020), ("others", 0o002)) if mode & bit]
+    if not read and not written:
+        return []
+    what = "read" if read and not written else "changed" if not read else "read or changed"
+    return [
+        SECRET_FILE_OPEN.format(
+            path=secret_file, what=what, who=" and ".join(dict.fromkeys(read + written)),
+            mode=f"{mode & 0o777:o}",
+        )
+    ]  # fmt: skip
+
+
 def read_secret(env: Mapping[str, str]) -> str:
     if env.get("BATCHPAY_SECRET"):
         return env["BATCHPAY_SECRET"]
     secret_file = env.get("BATCHPAY_SECRET_FILE")
     if secret_file:
         try:
-            secret = Path(secret_file).expanduser().read_text(encoding="utf-8").strip()
+            # A byte-order mark (Notepad's UTF-8) is not part of the secret.
+            text = Path(secret_file).expanduser().read_text(encoding="utf-8")
+            secret = text.removeprefix("\ufeff").strip()
         except OSError as exc:
             raise ConfigError(
                 f"cannot read BATCHPAY_SECRET_FILE {secret_file}: {exc.strerror}"
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                SECRET_FILE_NOT_TEXT.format(path=secret_file, position=exc.start + 1)
             ) from None
         if not secret:
             raise ConfigError(f"BATCHPAY_SECRET_FILE {secret_file} is empty")

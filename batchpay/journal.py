@@ -129,8 +129,12 @@ class Journal:
                     )
                 if found == VERSION:
                     return
-                for statement in _statements(MIGRATIONS[found]):
-                    db.execute(statement)
+                migration = MIGRATIONS[found]
+                if isinstance(migration, str):
+                    for statement in _statements(migration):
+                        db.execute(statement)
+                else:
+                    migration(db)
                 db.execute(f"PRAGMA user_version = {found + 1}")
 
     def close(self) -> None:

@@ -7,6 +7,11 @@ order, so a fresh journal and a migrated one are built by the same statements. R
 made version 1 (``tests/fixtures/journal-0.1.0.sqlite3`` is one of its journals).
 """
 
+import json
+import re
+import sqlite3
+from collections.abc import Callable
+
 # Version 1, as release 0.1.0 made it (it stamped every journal 1 while adding columns).
 RELEASE_0_1 = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -96,6 +101,38 @@ CREATE TABLE account_changes (
 );
 """
 
-# MIGRATIONS[n] takes a journal from version n to n + 1.
-MIGRATIONS = (RELEASE_0_1, ACCOUNTS)
+# Version 3 (issue 13): a callbacks record keeps the callback's fields without `sign`;
+# journals written before kept it. Done in Python, not with SQLite's json_remove, so that it
+# needs no JSON1 and also clears records that older versions cut at 4,000 characters (no
+# longer valid JSON).
+_SIGN_MEMBER = re.compile(r'"sign"\s*:\s*"[^"]*"\s*,?\s*')
+
+
+def scrub_callback_signs(db: sqlite3.Connection) -> int:
+    """Remove ``sign`` from every callbacks record's fields (inside the caller's transaction);
+    returns how many changed."""
+    found = db.execute(
+        "SELECT id, fields FROM callbacks WHERE instr(fields, '\"sign\"') > 0"
+    ).fetchall()
+    changed = []
+    for record_id, fields in found:
+        try:
+            kept = json.loads(fields)
+        except ValueError:
+            scrubbed = _SIGN_MEMBER.sub("", fields)
+        else:
+            if not isinstance(kept, dict) or "sign" not in kept:
+                continue
+            del kept["sign"]
+            scrubbed = json.dumps(kept, ensure_ascii=False)
+        if scrubbed != fields:
+            changed.append((scrubbed, record_id))
+    db.executemany("UPDATE callbacks SET fields = ? WHERE id = ?", changed)
+    return len(changed)
+
+
+# MIGRATIONS[n] takes a journal from version n to n + 1: SQL statements, or a function of the
+# connection, run inside one transaction with the new version stamped.
+Migration = str | Callable[[sqlite3.Connection], object]
+MIGRATIONS: tuple[Migration, ...] = (RELEASE_0_1, ACCOUNTS, scrub_callback_signs)
 VERSION = len(MIGRATIONS)

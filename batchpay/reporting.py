@@ -47,6 +47,31 @@ def summaries(journal: Journal, batch_id: str | None = None) -> list[dict[str, A
     return list(batches.values())
 
 
+QUARANTINE_SHOWN = 10
+
+
+def quarantined_callbacks(journal: Journal, batch_id: str | None = None) -> dict[str, Any]:
+    """Signed callbacks the receiver refused to apply (a moved field boundary, a stale
+    timestamp, an unknown tradeNo, ...): how many (in one batch, or in the whole journal,
+    tradeNos no batch knows included), and the latest few with their fields (never ``sign``)."""
+    where = "WHERE c.effect LIKE 'quarantined:%'"
+    args: tuple[str, ...] = ()
+    if batch_id:
+        where += " AND c.trade_no IN (SELECT trade_no FROM rows WHERE batch_id = ?)"
+        args = (batch_id,)
+    [count] = journal.db.execute(f"SELECT count(*) FROM callbacks c {where}", args).fetchone()
+    latest = [
+        {"received_at": received, "tradeNo": trade_no, "status": status,
+         "reason": effect.removeprefix("quarantined: "), "fields": json.loads(fields)}
+        for received, trade_no, status, effect, fields in journal.db.execute(
+            "SELECT c.received_at, c.trade_no, c.status, c.effect, c.fields FROM callbacks c "
+            f"{where} ORDER BY c.id DESC LIMIT {QUARANTINE_SHOWN}",
+            args,
+        )
+    ]  # fmt: skip
+    return {"count": count, "latest": latest}
+
+
 def require_batch(journal: Journal, given: str) -> str:
     """The batch id that ``given`` names: the whole id, or a prefix of exactly one."""
     found = journal.batch_ids(given)

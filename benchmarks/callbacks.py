@@ -2,7 +2,10 @@
 
 Plans a batch with a dry run (against a sandbox config, nothing is sent), starts the real
 `batchpay listen` in a subprocess on loopback, posts one signed callback per row at a fixed
-concurrency, and prints callbacks/s. Run: python benchmarks/callbacks.py [--rows N]
+concurrency, and prints callbacks/s. Then the same rate for forged callbacks (the genuine
+signature, a field boundary moved: each refused and quarantined), and, with --slow-clients N,
+how many of N connections that sent half a header are still open before and after the
+listener's header timeout. Run: python benchmarks/callbacks.py [--rows N] [--slow-clients N]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import aiohttp
 
+from batchpay.callbacks import HEADER_TIMEOUT
 from batchpay.signing import sign
 
 SECRET = "bench-secret"
@@ -50,7 +54,8 @@ def make_batch(folder: Path, rows: int, env: dict[str, str]) -> list[str]:
         return [row["tradeNo"] for row in csv.DictReader(stream)]
 
 
-async def fire(url: str, trade_nos: list[str], concurrency: int) -> float:
+async def fire(url: str, trade_nos: list[str], concurrency: int, *, forged: bool = False
+               ) -> float:  # fmt: skip
     queue = iter(trade_nos)
 
     async def worker(session: aiohttp.ClientSession) -> None:
@@ -59,8 +64,11 @@ async def fire(url: str, trade_nos: list[str], concurrency: int) -> float:
                       "platFormTradeNo": "p" + trade_no, "amount": "1000",
                       "timestamp": str(int(time.time() * 1000))}  # fmt: skip
             fields["sign"] = sign(fields, SECRET)
+            if forged:  # the issue's attack: timestamp moved into status, same sign
+                fields["status"] += "timestamp=" + fields.pop("timestamp")
             async with session.post(url, json=fields) as response:
-                assert response.status == 200, await response.text()
+                expected = 400 if forged else 200
+                assert response.status == expected, await response.text()
 
     started = time.perf_counter()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
@@ -68,10 +76,37 @@ async def fire(url: str, trade_nos: list[str], concurrency: int) -> float:
     return time.perf_counter() - started
 
 
+def slow_clients(port: int, count: int) -> list[tuple[float, int]]:
+    """Open ``count`` connections that send half a header; (seconds, still open) samples."""
+    connections = []
+    started = time.monotonic()
+    for _ in range(count):
+        connection = socket.create_connection(("127.0.0.1", port))
+        connection.sendall(b"POST /notify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le")
+        connection.setblocking(False)
+        connections.append(connection)
+    samples = []
+    for at in (HEADER_TIMEOUT - 1, HEADER_TIMEOUT + 5):
+        time.sleep(max(0.0, started + at - time.monotonic()))
+        still_open = 0
+        for connection in connections:
+            try:
+                still_open += connection.recv(1) != b""
+            except BlockingIOError:
+                still_open += 1
+            except OSError:
+                pass
+        samples.append((at, still_open))
+    for connection in connections:
+        connection.close()
+    return samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--slow-clients", type=int, default=0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
@@ -82,7 +117,7 @@ def main() -> None:
         trade_nos = make_batch(work, args.rows, env)
         listener = subprocess.Popen(
             [sys.executable, "-m", "batchpay", "listen", "--port", str(port)], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # a full pipe would stall it
         )  # fmt: skip
         try:
             deadline = time.monotonic() + 20
@@ -93,8 +128,10 @@ def main() -> None:
                 except OSError:
                     assert time.monotonic() < deadline, "listener did not start"
                     time.sleep(0.1)
-            seconds = asyncio.run(fire(f"http://127.0.0.1:{port}/notify", trade_nos,
-                                       args.concurrency))  # fmt: skip
+            url = f"http://127.0.0.1:{port}/notify"
+            seconds = asyncio.run(fire(url, trade_nos, args.concurrency))
+            refused = asyncio.run(fire(url, trade_nos, args.concurrency, forged=True))
+            samples = slow_clients(port, args.slow_clients) if args.slow_clients else []
         finally:
             listener.terminate()
             listener.wait(10)
@@ -102,6 +139,12 @@ def main() -> None:
             f"listener: {len(trade_nos)} callbacks in {seconds:.2f} s = "
             f"{len(trade_nos) / seconds:,.0f} callbacks/s (concurrency {args.concurrency})"
         )
+        print(
+            f"listener: {len(trade_nos)} forged callbacks refused and quarantined in "
+            f"{refused:.2f} s = {len(trade_nos) / refused:,.0f} callbacks/s"
+        )
+        for at, still_open in samples:
+            print(f"slow clients: {still_open} of {args.slow_clients} still open after {at:g} s")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from click.testing import CliRunner, Result
@@ -91,10 +92,11 @@ def read_result(path: Path) -> list[dict[str, str]]:
 
 
 @contextmanager
-def serve_app(app: web.Application) -> Iterator[str]:
-    """Any aiohttp app on a loopback port, from a thread of its own; yields its base URL."""
+def serve_app(app: web.Application, **runner_options: Any) -> Iterator[str]:
+    """Any aiohttp app on a loopback port, from a thread of its own; yields its base URL.
+    ``runner_options`` go to ``web.AppRunner`` (and from there to each connection's handler)."""
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, **{"access_log": None, **runner_options})
     ready = threading.Event()
     port: list[int] = []
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from helpers import SECRET, Sandbox, invoke, payroll_rows, read_result, serve_app, write_csv
 
-from batchpay.callbacks import MAX_BODY, callback_app
+from batchpay.callbacks import MAX_BODY, callback_app, server_options
 from batchpay.config import Protocol
 from batchpay.sandbox import FAILED, OK, Settlement
 from batchpay.signing import sign
@@ -22,7 +22,8 @@ from batchpay.signing import sign
 def listener(gateway_env: dict[str, str], journal_path: Path, monkeypatch: pytest.MonkeyPatch
              ) -> Iterator[str]:  # fmt: skip
     """`batchpay listen`'s app on loopback, sharing the run's journal file."""
-    with serve_app(callback_app(journal_path, SECRET, Protocol(), "/notify")) as base:
+    app = callback_app(journal_path, SECRET, Protocol(), "/notify")
+    with serve_app(app, **server_options()) as base:
         monkeypatch.setenv("BATCHPAY_NOTIFY_URL", base + "/notify")
         yield base
 
@@ -94,7 +95,8 @@ def test_forged_unknown_and_contradicting_callbacks_change_nothing_silently(
     first, second = sandbox.gateway.orders.values()
     url = listener + "/notify"
     base = {"status": OK, "message": "Success", "platFormTradeNo": first.platform_trade_no,
-            "tradeNo": first.trade_no, "amount": 1000, "timestamp": 1719876543210}  # fmt: skip
+            "tradeNo": first.trade_no, "amount": 1000,
+            "timestamp": int(time.time() * 1000)}  # fmt: skip
 
     assert post(url, signed(base, secret="forged"))[0] == 401
     assert post(url, signed({**base, "tradeNo": "NO-SUCH"}))[0] == 404
