@@ -32,7 +32,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,22 @@ class Effect:
     text: str
     effect: str  # what was done: applied, repeat, ignored-not-final, conflict, quarantined: ...
     trade_no: str = ""
+    status: str = ""  # the callback's status field, as received
+
+    def line(self) -> str:
+        """One line for a person watching `listen`: tradeNo, status, what was done. No
+        personal data, and a hostile value is shown cut and quoted, never as it came."""
+
+        def safe(value: str) -> str:
+            return value if _SAFE.fullmatch(value) else repr(value[:32]) if value else "-"
+
+        return (
+            f"callback tradeNo={safe(self.trade_no)} status={safe(self.status)} "
+            f"HTTP {self.http_status}: {self.effect}"
+        )
+
+
+_SAFE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class BodyError(ValueError):
@@ -234,7 +250,7 @@ def quarantine(journal: Journal, fields: Mapping[str, Any], reason: str) -> Effe
                 "VALUES (?, ?, ?, ?, ?)",
                 (trade_no, now(), status, effect, kept),
             )
-    return Effect(400, "callback refused: " + reason, effect, trade_no)
+    return Effect(400, "callback refused: " + reason, effect, trade_no, status)
 
 
 def _amount(text: str) -> int:
@@ -263,7 +279,7 @@ def apply_callback(journal: Journal, fields: dict[str, Any], protocol: Protocol)
                 (trade_no, now(), status[:64], effect, _kept(fields), trade_no, effect,
                  _kept(fields)),
             )  # fmt: skip
-            return Effect(404, "unknown tradeNo", effect, trade_no)
+            return Effect(404, "unknown tradeNo", effect, trade_no, status)
         current, current_status, amount, known_platform = Outcome(row[0]), row[1], row[2], row[3]
         given_amount = _amount(str(fields["amount"]))
         flag = ""
@@ -307,7 +323,7 @@ def apply_callback(journal: Journal, fields: dict[str, Any], protocol: Protocol)
             "VALUES (?, ?, ?, ?, ?)",
             (trade_no, now(), status, effect, _kept(fields)),
         )
-    return Effect(200, OK_BODY, effect, trade_no)
+    return Effect(200, OK_BODY, effect, trade_no, status)
 
 
 def receive_callback(
@@ -345,7 +361,7 @@ JOURNAL = web.AppKey("journal", Journal)
 
 def callback_app(
     journal_path: Path, secret: str, protocol: Protocol, path: str,
-    *, body_timeout: float = BODY_TIMEOUT,
+    *, body_timeout: float = BODY_TIMEOUT, on_effect: Callable[[Effect], None] | None = None,
 ) -> web.Application:  # fmt: skip
     """The receiver. It opens its own connection to the journal (WAL: it shares the file
     safely with a run in progress) when it starts, in the thread that serves it. Serve it with
@@ -367,6 +383,8 @@ def callback_app(
             log.warning("refused a callback from %s: %s", request.remote, BODY_TOO_SLOW)
             return web.Response(status=408, text=BODY_TOO_SLOW, headers={"Connection": "close"})
         effect = receive_callback(request.app[JOURNAL], raw, secret, protocol)
+        if on_effect is not None:
+            on_effect(effect)
         # Logged: tradeNo, status and what was done; never the sign, the secret or the body.
         if effect.http_status == 200:
             log.info("callback tradeNo=%s effect=%s", effect.trade_no, effect.effect)

@@ -267,8 +267,14 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
     secret = read_secret(env)
     warn_about_secret_file(env)
     path = journal_path(journal_option, env, sandbox=False)
-    app = callback_app(path, secret, protocol_from_env(env), route)
     click.echo(f"listening on http://{host}:{port}{route} (journal {path}); Ctrl-C stops")
+    quiet = bool(root_options().get("quiet"))
+
+    def show(effect: Any) -> None:  # one line per callback: tradeNo, status, what was done
+        if not quiet:
+            click.echo(effect.line())
+
+    app = callback_app(path, secret, protocol_from_env(env), route, on_effect=show)
     web.run_app(app, host=host, port=port, print=None, **server_options())
 
 

@@ -466,3 +466,13 @@ def test_the_listen_command_never_prints_the_secret_or_a_sign(
     for secret_text in (SECRET, good_sign, forged_sign, bad_sign):
         assert secret_text not in output
     assert "Traceback" not in output
+    # One line per callback on stdout (issue 14): tradeNo, status, what was done.
+    lines = [line for line in stdout.splitlines() if line.startswith("callback ")]
+    assert len(lines) == 4, stdout
+    good_fields = json.loads(good)
+    assert lines[0] == (
+        f"callback tradeNo={good_fields['tradeNo']} status={good_fields['status']} HTTP 200: "
+        "applied"
+    )
+    assert "HTTP 400: quarantined: " in lines[1] and "status='0000successTime=" in lines[1]
+    assert lines[2].endswith("HTTP 401: refused: bad signature")
