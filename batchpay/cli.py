@@ -27,7 +27,7 @@ from .console import (
     show_summary,
     working,
 )
-from .errors import BatchpayError, RefusedError
+from .errors import BatchpayError, RefusedError, mapped
 from .folder import run_folder
 from .journal_rows import JournalRow
 from .payrun import (
@@ -61,7 +61,10 @@ class UserError(click.ClickException):
 class Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            # The library maps the errors of its journal and files where they arise; this
+            # catches any the library missed, so that no command ever ends in a traceback.
+            with mapped(BatchpayError, "batchpay"):
+                return super().invoke(ctx)
         except BatchpayError as exc:
             raise UserError(exc) from None
 

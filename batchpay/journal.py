@@ -14,11 +14,11 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, JournalError
+from .errors import InputError, JournalError, mapped
 from .journal_rows import (
     NOTE,
     JournalRow,
@@ -39,7 +39,7 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._pending: list[Update] = []
-        try:
+        with mapped(JournalError, f"cannot open the journal {path}"):
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
                 # Owner-only from the first byte: the journal holds account numbers.
@@ -51,12 +51,18 @@ class Journal:
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
             self.db.execute("PRAGMA user_version = 1")
-        except (OSError, sqlite3.Error) as exc:
-            raise JournalError(f"cannot open the journal {path}: {exc}") from None
+
+    def errors(self) -> AbstractContextManager[None]:
+        """Wrap every use of the connection: a ``sqlite3.Error`` or ``OSError`` becomes a
+        ``JournalError`` naming this journal (a full disk, a damaged file), never a traceback."""
+        return mapped(JournalError, f"the journal {self.path}")
 
     def close(self) -> None:
-        self.flush()
-        self.db.close()
+        try:
+            self.flush()
+        finally:
+            with self.errors():
+                self.db.close()
 
     def __enter__(self) -> Journal:
         return self
@@ -66,13 +72,18 @@ class Journal:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with self.errors():
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                # SQLite may have rolled back already (a full disk does): a ROLLBACK then
+                # fails, and its error must not hide the one that matters.
+                if self.db.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -207,6 +218,10 @@ class Journal:
         return matched
 
     def _rows(self, batch_id: str, *, fields: bool = True) -> Iterable[tuple[str, JournalRow]]:
+        with self.errors():
+            yield from self._read_rows(batch_id, fields=fields)
+
+    def _read_rows(self, batch_id: str, *, fields: bool) -> Iterable[tuple[str, JournalRow]]:
         cursor = self.db.execute(
             f"SELECT row_key, position, sheet_row, trade_no, assigned, amount, "
             f"{'fields' if fields else 'NULL'}, outcome, "
@@ -234,13 +249,28 @@ class Journal:
         return [row for _, row in self._rows(batch_id, fields=fields)]
 
     def attempts(self, trade_no: str) -> list[dict[str, Any]]:
-        cursor = self.db.execute(
-            "SELECT kind, sent_at, http_status, code, status, verdict, detail FROM attempts "
-            "WHERE trade_no = ? ORDER BY id",
-            (trade_no,),
-        )
-        names = [c[0] for c in cursor.description]
-        return [dict(zip(names, r, strict=True)) for r in cursor]
+        with self.errors():
+            cursor = self.db.execute(
+                "SELECT kind, sent_at, http_status, code, status, verdict, detail FROM attempts "
+                "WHERE trade_no = ? ORDER BY id",
+                (trade_no,),
+            )
+            names = [c[0] for c in cursor.description]
+            return [dict(zip(names, r, strict=True)) for r in cursor]
+
+    def known_trade_nos(self, trade_nos: Iterable[str]) -> set[str]:
+        """Those of ``trade_nos`` that some batch of this journal holds."""
+        wanted = list(dict.fromkeys(trade_nos))
+        found: set[str] = set()
+        with self.errors():
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                cursor = self.db.execute(
+                    f"SELECT trade_no FROM rows WHERE trade_no IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                found.update(r[0] for r in cursor)
+        return found
 
     # -- recording --------------------------------------------------------------------------
 

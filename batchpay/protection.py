@@ -47,17 +47,18 @@ def find_repeats(
     prints = list(by_fingerprint)
     for start in range(0, len(prints), 500):
         chunk = prints[start : start + 500]
-        cursor = journal.db.execute(
-            "SELECT fingerprint, batch_id, trade_no, outcome, status, platform_trade_no, "
-            "first_sent_at FROM rows WHERE fingerprint IN "
-            f"({','.join('?' * len(chunk))}) AND batch_id != ? AND first_sent_at >= ? "
-            "AND outcome NOT IN ('rejected', 'invalid', 'repeat') "
-            "AND (attempts > 0 OR in_flight = 1) ORDER BY first_sent_at",
-            [*chunk, batch_id, cutoff],
-        )
-        for fingerprint, *earlier in cursor:
-            for trade_no in by_fingerprint[fingerprint]:
-                found.setdefault(trade_no, Repeat(*earlier))
+        with journal.errors():
+            cursor = journal.db.execute(
+                "SELECT fingerprint, batch_id, trade_no, outcome, status, platform_trade_no, "
+                "first_sent_at FROM rows WHERE fingerprint IN "
+                f"({','.join('?' * len(chunk))}) AND batch_id != ? AND first_sent_at >= ? "
+                "AND outcome NOT IN ('rejected', 'invalid', 'repeat') "
+                "AND (attempts > 0 OR in_flight = 1) ORDER BY first_sent_at",
+                [*chunk, batch_id, cutoff],
+            )
+            for fingerprint, *earlier in cursor:
+                for trade_no in by_fingerprint[fingerprint]:
+                    found.setdefault(trade_no, Repeat(*earlier))
     return found
 
 
