@@ -145,14 +145,23 @@ def working(enabled: bool, text: str) -> Iterator[None]:
 def show_summary(summary: Summary, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary.as_json(), ensure_ascii=False))
+        show_error(summary)
         return
     mode = "dry run, nothing sent" if summary.dry_run else f"{summary.requests} request(s)"
     click.echo(f"batch {summary.batch_id} ({mode}, {summary.seconds:.1f} s)")
     for outcome, count in summary.counts.items():
         click.echo(f"  {outcome:<11} {count:>7}  {summary.amounts[outcome]:>15,}")
-    click.echo(f"result file: {summary.result_file}")
+    click.echo(f"result file: {summary.result_file or 'not written'}")
     if summary.stopped:
         reason = summary.stop_reason or "stopped"
         click.echo(f"stopped early ({reason}); run the same command again to resume")
+    show_error(summary)
     if summary.next_step:
         click.echo(f"next: {summary.next_step}")
+
+
+def show_error(summary: Summary) -> None:
+    """A failure after sending started: one line on stderr, as every error, between the
+    journal's counts and the next step."""
+    if summary.error:
+        click.echo(f"batchpay: error: {summary.error}", err=True)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,19 @@ from .config import (
     SendOptions,
 )
 from .dispatch import Progress
-from .errors import ConfigError, InvalidRowsError, RefusedError
+from .errors import (
+    BatchpayError,
+    ConfigError,
+    FileWriteError,
+    InvalidRowsError,
+    RefusedError,
+    describe,
+)
 from .journal import Journal
 from .journal_rows import JournalRow, SheetRow
 from .outcomes import TO_SEND, Outcome, exit_code
 from .protection import batch_lock, hold_back_repeats
+from .result_target import check_output_path, refuse_replacing
 from .results import ResultRow, Table, summary_rows, write_results, write_tables
 from .sending import SANDBOX_NOTIFY_URL, SendResult, send_to
 from .sheet import CANONICAL, Sheet, read_sheet
@@ -133,6 +142,7 @@ class Summary:
     stopped: bool = False
     stop_reason: str = ""
     next_step: str = ""
+    error: str = ""  # a failure after sending had started: the counts are the journal's
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -140,7 +150,7 @@ class Summary:
             "journal": self.journal, "counts": self.counts, "amounts": self.amounts,
             "requests": self.requests, "seconds": round(self.seconds, 3),
             "exit_code": self.exit_code, "dry_run": self.dry_run, "stopped": self.stopped,
-            "stop_reason": self.stop_reason, "next_step": self.next_step,
+            "stop_reason": self.stop_reason, "next_step": self.next_step, "error": self.error,
         }  # fmt: skip
 
 
@@ -269,8 +279,15 @@ def run_batch(
     working: Callable[[str], AbstractContextManager[None]] = lambda text: nullcontext(),
 ) -> Summary:
     """The whole job. ``say`` receives notes for the operator (problems, resumed rows);
-    ``on_progress`` is told as rows are settled; ``working`` wraps the long quiet steps."""
+    ``on_progress`` is told as rows are settled; ``working`` wraps the long quiet steps.
+
+    Every refusal comes before the confirmation. Once sending has started, a failure (a full
+    disk under the journal or the result file) is not raised: the summary says what the
+    journal knows, ``error`` what failed, and the exit code is 4."""
     started = time.monotonic()
+    check_output_path(request.output)
+    sending = False
+    watched: list[Progress] = []
     with working(f"reading and validating {request.file}"):
         loaded = load(
             request.file,
@@ -294,6 +311,7 @@ def run_batch(
         plan = Plan(*planned)
         del rows  # planned: the journal rows carry on
         with batch_lock(request.journal, plan.batch_id):
+            refuse_replacing_result(request, journal, plan)
             to_send = hold_back_repeats(journal, plan.batch_id, plan.to_send, request.options, say)
             check_expectations(to_send, request.expect_count, request.expect_total)
             placed = plan.already_placed
@@ -302,23 +320,36 @@ def run_batch(
                     f"batch {plan.batch_id}: {placed} row(s) were already placed "
                     "and are not sent again"
                 )
-            if request.dry_run:
-                dry_run_sign(config or GatewayConfig("", "", secrets.token_hex(8)), to_send)
-            elif to_send:
-                confirm(to_send, plan.batch_id)
-                sent = asyncio.run(
-                    send_to(
-                        config, request.protocol, request.options, journal, to_send, on_progress
-                    )
-                )
-            latest = reload(journal, plan)
+            try:
+                if request.dry_run:
+                    dry_run_sign(config or GatewayConfig("", "", secrets.token_hex(8)), to_send)
+                elif to_send:
+                    confirm(to_send, plan.batch_id)
+                    sending = True
+                    sent = asyncio.run(
+                        send_to(
+                            config, request.protocol, request.options, journal, to_send,
+                            watching(watched, on_progress),
+                        )
+                    )  # fmt: skip
+                latest = reload(journal, plan)
+            except AFTER_SENDING_FAILURES as exc:
+                if not sending:
+                    raise
+                known = rows_as_far_as_known(journal, plan.batch_id)
+                return failed_after_sending(request, plan.batch_id, exc, known, watched, started)
     counts, amounts = summarize(latest)
     if sent.abandoned:
         say("interrupted twice: the result file was not written; run again to resume")
     else:
         summary = summary_rows(plan.batch_id, str(request.file), request.journal, counts,
                                amounts, dry_run=request.dry_run)  # fmt: skip
-        write_results(request.output, loaded.sheet, result_rows(loaded, latest), summary)
+        try:
+            write_results(request.output, loaded.sheet, result_rows(loaded, latest), summary)
+        except AFTER_SENDING_FAILURES as exc:
+            if not sending:
+                raise
+            return failed_after_sending(request, plan.batch_id, exc, latest, watched, started)
     stopped = sent.stopped
     if request.dry_run:
         code = 1 if loaded.validation.problems else 0
@@ -331,4 +362,85 @@ def run_batch(
         seconds=time.monotonic() - started, exit_code=code, dry_run=request.dry_run,
         stopped=stopped, stop_reason=sent.stop_reason,
         next_step="" if request.dry_run else next_step(counts),
+    )  # fmt: skip
+
+
+def refuse_replacing_result(request: RunRequest, journal: Journal, plan: Plan) -> None:
+    """Before the confirmation: the result path holds nothing but this batch's result."""
+    config = request.config
+    refuse_replacing(
+        request.output, plan.batch_id, {r.trade_no for r in plan.rows if r.trade_no}, journal,
+        account=config.account if config is not None else "", sandbox=config is None,
+    )  # fmt: skip
+
+
+# What can fail once payouts may have left: the journal (mapped to JournalError), the result
+# file (FileWriteError), and anything the standard library raises that was not mapped.
+AFTER_SENDING_FAILURES = (BatchpayError, OSError, sqlite3.Error)
+JOURNAL_UNREADABLE = "the journal could not be read back either ({why}): the counts are not shown"
+NEXT_AFTER_JOURNAL = (
+    "fix the cause, then run the same command again: it resumes batch {batch} (rows left "
+    "unknown are asked about first, never paid twice) and writes the result file; "
+    "`batchpay report {batch} -o {output}` writes the result file from the journal alone"
+)
+NEXT_AFTER_RESULT = (
+    "every answer is in the journal: `batchpay report {batch} -o {output}` writes the result "
+    "file once there is room (or give another path with -o)"
+)
+
+
+def watching(
+    watched: list[Progress], on_progress: Callable[[Progress], None] | None
+) -> Callable[[Progress], None]:
+    """Keep the dispatcher's progress (its request count) for a summary after a failure."""
+
+    def seen(progress: Progress) -> None:
+        watched[:] = [progress]
+        if on_progress is not None:
+            on_progress(progress)
+
+    return seen
+
+
+def rows_as_far_as_known(journal: Journal, batch_id: str) -> list[JournalRow] | str:
+    """The batch's rows as the journal holds them after a failure while sending, or why they
+    cannot be read. Answers not yet committed are tried once more; if that fails too they are
+    dropped (their rows stay in flight, so they read as unknown: a re-run asks the gateway),
+    which lets the journal close cleanly."""
+    # flush takes the answers off the queue first: if it fails, nothing is left to fail on
+    # close.
+    with suppress(BatchpayError):
+        journal.flush()
+    try:
+        return journal.rows(batch_id, fields=False)
+    except BatchpayError as exc:
+        return str(exc)
+
+
+def failed_after_sending(
+    request: RunRequest,
+    batch_id: str,
+    error: BaseException,
+    latest: list[JournalRow] | str,
+    watched: list[Progress],
+    started: float,
+) -> Summary:
+    """The summary of a run that failed after payouts may have left: never an exception
+    (which would read as "nothing sent"), always exit 4 with the next step."""
+    message = str(error) if isinstance(error, BatchpayError) else describe(error)
+    counts: dict[str, int] = {}
+    amounts: dict[str, int] = {}
+    if isinstance(latest, str):
+        message += "; " + JOURNAL_UNREADABLE.format(why=latest)
+    else:
+        counts, amounts = summarize(latest)
+    journal_failed = not isinstance(error, FileWriteError)
+    step = NEXT_AFTER_JOURNAL if journal_failed else NEXT_AFTER_RESULT
+    return Summary(
+        batch_id=batch_id, source=str(request.file), result_file="",
+        journal=str(request.journal), counts=counts, amounts=amounts,
+        requests=watched[0].requests if watched else 0,
+        seconds=time.monotonic() - started, exit_code=4, stopped=journal_failed,
+        stop_reason="the journal failed while sending" if journal_failed else "",
+        next_step=step.format(batch=batch_id, output=request.output), error=message,
     )  # fmt: skip

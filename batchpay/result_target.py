@@ -1,0 +1,222 @@
+"""Where the result file goes: checked before anything is read or sent, and never over the
+result of another batch.
+
+A result file is the record of which rows were paid. Replacing another batch's (last month's
+``payroll.result.xlsx`` beside a new ``payroll.xlsx``, or someone's own spreadsheet at that
+path) would destroy that record, so it is refused before the confirmation, naming the file and
+``-o``; the same batch's result (a dry run's, then the real run's, or a re-run's) is simply
+replaced. A result written by the in-process sandbox records no money and is never evidence of
+anything: any run may replace it.
+
+Refusing rather than writing beside under a new name: a cron job, or a script that reads the
+result file after the run, would otherwise read last month's file as this month's result.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from .errors import OutputError, RefusedError, describe
+from .outcomes import Outcome
+from .results import FORMULA_STARTS, RESULT_COLUMNS
+
+RESULT_SUFFIXES = (".xlsx", ".csv")
+
+BAD_SUFFIX = "{path}: the result file must end in .xlsx or .csv (-o); nothing was sent"
+UNUSABLE = (
+    "{path}: the result file cannot be written there: {why}; choose another with -o; nothing "
+    "was sent"
+)
+ANOTHER_BATCH = (
+    "refused: {path} holds the result of {owner}, not of this batch ({batch}); it is kept as "
+    "the record of that batch. Move it away, or choose another result file with -o; nothing "
+    "was sent"
+)
+NOT_A_RESULT = (
+    "refused: {path} exists and is not a batchpay result file ({why}); it is not replaced. "
+    "Move it away, or choose another result file with -o; nothing was sent"
+)
+
+
+def check_output_path(path: Path) -> None:
+    """Refuse (``OutputError``, exit 2) a result path that cannot be written: another suffix,
+    a folder, something that is not a regular file, a folder that cannot be made or written
+    (a file in the way, /proc, a read-only disk). Proved by creating and removing a file
+    beside it; folders made for the proof are removed again, so a refusal changes nothing."""
+
+    def unusable(why: str) -> OutputError:
+        return OutputError(UNUSABLE.format(path=path, why=why))
+
+    if path.is_dir():
+        raise unusable("it is a folder")
+    if path.suffix.lower() not in RESULT_SUFFIXES:
+        raise OutputError(BAD_SUFFIX.format(path=path))
+    if path.exists() and not path.is_file():
+        raise unusable("it is not a regular file")
+    folder = path.parent
+    missing: list[Path] = []
+    while not folder.exists():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    if folder.exists() and not folder.is_dir():
+        raise unusable(f"{folder} is a file, not a folder")
+    made: list[Path] = []
+    try:
+        for ancestor in reversed(missing):
+            try:
+                ancestor.mkdir()
+            except OSError as exc:
+                why = describe(exc, name_file=False)
+                raise unusable(f"the folder {ancestor} cannot be made: {why}") from exc
+            made.append(ancestor)
+        try:
+            # mkstemp as write_tables does: owner-only, beside the target, renamed over it.
+            handle, probe = tempfile.mkstemp(
+                prefix=f".{path.name}.", suffix=".probe", dir=path.parent
+            )
+            os.close(handle)
+            os.unlink(probe)
+        except OSError as exc:
+            why = describe(exc, name_file=False)
+            raise unusable(f"no file can be created in {path.parent}: {why}") from exc
+    finally:
+        for ancestor in reversed(made):
+            with suppress(OSError):
+                ancestor.rmdir()
+
+
+@dataclass(frozen=True)
+class ExistingResult:
+    """What an existing file at the result path says about itself."""
+
+    batch: str = ""  # a result workbook's Summary names its batch; a CSV does not
+    sandbox: bool = False  # the Summary's "sandbox" row says yes
+    account: str = ""  # the Summary's "account" row, when it has one
+    trade_nos: frozenset[str] = frozenset()  # of the rows that were planned (not invalid)
+
+
+class NotAResult(Exception):
+    """The file is not a batchpay result file; the message says why."""
+
+
+def read_existing(path: Path) -> ExistingResult:
+    """The result file's own account of itself; ``NotAResult`` when it is none."""
+    try:
+        if path.suffix.lower() == ".csv":
+            return _read_csv(path)
+        return _read_xlsx(path)
+    except NotAResult:
+        raise
+    except (OSError, UnicodeError, csv.Error, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise NotAResult(f"it cannot be read as one: {describe(exc)}") from exc
+
+
+def _trade_nos(header: list[str], rows: Iterator[list[str]]) -> frozenset[str]:
+    missing = [c for c in ("tradeNo", *RESULT_COLUMNS) if c not in header]
+    if missing:
+        raise NotAResult(f"it has no {missing[0]!r} column")
+    trade, outcome = header.index("tradeNo"), header.index("outcome")
+    # An invalid row keeps the tradeNo its input had; the journal never planned it.
+    return frozenset(
+        row[trade]
+        for row in rows
+        if len(row) > outcome and row[trade] and row[outcome] != Outcome.INVALID.value
+    )
+
+
+def _read_csv(path: Path) -> ExistingResult:
+    def as_written(value: str) -> str:
+        # The leading ' that keeps a cell inert in Excel is not part of the value.
+        inert = value.startswith("'") and value[1:].startswith(FORMULA_STARTS)
+        return value[1:] if inert else value
+
+    with path.open(encoding="utf-8-sig", newline="") as stream:
+        reader = csv.reader(stream)
+        header = next(reader, None)
+        if header is None:
+            raise NotAResult("it is empty")
+        rows = ([as_written(v) for v in row] for row in reader)
+        return ExistingResult(trade_nos=_trade_nos(header, rows))
+
+
+def _read_xlsx(path: Path) -> ExistingResult:
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        if "Summary" not in workbook.sheetnames or "Results" not in workbook.sheetnames:
+            raise NotAResult("it has no Results and Summary sheets")
+        summary = {
+            str(item): "" if value is None else str(value)
+            for item, value, *_ in workbook["Summary"].iter_rows(min_row=2, values_only=True)
+            if item is not None
+        }
+        if not summary.get("batch"):
+            raise NotAResult("its Summary sheet names no batch")
+        cells = (
+            ["" if v is None else str(v) for v in row]
+            for row in workbook["Results"].iter_rows(values_only=True)
+        )
+        header = next(cells, None) or []
+        return ExistingResult(
+            batch=summary["batch"],
+            sandbox=summary.get("sandbox", "").lower().startswith("yes"),
+            account=summary.get("account", ""),
+            trade_nos=_trade_nos(header, cells),
+        )
+    finally:
+        workbook.close()
+
+
+class KnowsTradeNos(Protocol):
+    def known_trade_nos(self, trade_nos: frozenset[str]) -> set[str]: ...
+
+
+def refuse_replacing(
+    path: Path,
+    batch_id: str,
+    trade_nos: set[str],
+    journal: KnowsTradeNos,
+    *,
+    account: str = "",
+    sandbox: bool = False,
+) -> None:
+    """Raise ``RefusedError`` (exit 1) when ``path`` holds something other than this batch's
+    result: another batch's result, or a file that is not a batchpay result at all.
+
+    ``trade_nos``: this batch's. ``sandbox``: this run is against the in-process sandbox, whose
+    journal holds only sandbox rows, so a result whose tradeNos it all knows is a sandbox
+    result (a CSV has no Summary to say so)."""
+    if not path.is_file():
+        return
+    try:
+        found = read_existing(path)
+    except NotAResult as exc:
+        raise RefusedError(NOT_A_RESULT.format(path=path, why=exc)) from None
+    if found.sandbox:
+        return  # practice: no money moved, nothing to keep
+    same_account = not (account and found.account) or account == found.account
+    if found.batch:
+        if found.batch == batch_id and same_account:
+            return
+    elif found.trade_nos <= trade_nos:
+        return  # tradeNos are unique forever: only this batch's result holds only these
+    if sandbox and found.trade_nos and journal.known_trade_nos(found.trade_nos) == found.trade_nos:
+        return
+    if not found.batch:
+        owner = "another batch (its tradeNos are not this batch's)"
+    elif found.batch == batch_id:
+        owner = f"batch {found.batch} on the gateway account {found.account}"
+    else:
+        owner = f"batch {found.batch}"
+    raise RefusedError(ANOTHER_BATCH.format(path=path, owner=owner, batch=batch_id))
