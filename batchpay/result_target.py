@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-import zipfile
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -109,73 +108,78 @@ class NotAResult(Exception):
     """The file is not a batchpay result file; the message says why."""
 
 
-def read_existing(path: Path) -> ExistingResult:
-    """The result file's own account of itself; ``NotAResult`` when it is none."""
+def read_existing(path: Path, *, with_trade_nos: bool = True) -> ExistingResult:
+    """The result file's own account of itself; ``NotAResult`` when it is none. A workbook's
+    tradeNos are read only ``with_trade_nos`` (its Summary names the batch: reading every row
+    of a 100k-row workbook takes seconds)."""
     try:
         if path.suffix.lower() == ".csv":
             return _read_csv(path)
-        return _read_xlsx(path)
+        return _read_xlsx(path, with_trade_nos)
     except NotAResult:
         raise
-    except (OSError, UnicodeError, csv.Error, zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except (OSError, UnicodeError, csv.Error, ValueError) as exc:
         raise NotAResult(f"it cannot be read as one: {describe(exc)}") from exc
 
 
-def _trade_nos(header: list[str], rows: Iterator[list[str]]) -> frozenset[str]:
+def _trade_nos(
+    header: list[str], rows: Iterator[list[str]], *, csv_cells: bool = False
+) -> frozenset[str]:
     missing = [c for c in ("tradeNo", *RESULT_COLUMNS) if c not in header]
     if missing:
         raise NotAResult(f"it has no {missing[0]!r} column")
     trade, outcome = header.index("tradeNo"), header.index("outcome")
-    # An invalid row keeps the tradeNo its input had; the journal never planned it.
-    return frozenset(
+    found = {
         row[trade]
         for row in rows
+        # An invalid row keeps the tradeNo its input had; the journal never planned it.
         if len(row) > outcome and row[trade] and row[outcome] != Outcome.INVALID.value
-    )
+    }
+    if csv_cells:
+        # The leading ' that keeps a CSV cell inert in Excel is not part of the value.
+        found = {t[1:] if t[:1] == "'" and t[1:].startswith(FORMULA_STARTS) else t for t in found}
+    return frozenset(found)
 
 
 def _read_csv(path: Path) -> ExistingResult:
-    def as_written(value: str) -> str:
-        # The leading ' that keeps a cell inert in Excel is not part of the value.
-        inert = value.startswith("'") and value[1:].startswith(FORMULA_STARTS)
-        return value[1:] if inert else value
-
     with path.open(encoding="utf-8-sig", newline="") as stream:
         reader = csv.reader(stream)
         header = next(reader, None)
         if header is None:
             raise NotAResult("it is empty")
-        rows = ([as_written(v) for v in row] for row in reader)
-        return ExistingResult(trade_nos=_trade_nos(header, rows))
+        return ExistingResult(trade_nos=_trade_nos(header, reader, csv_cells=True))
 
 
-def _read_xlsx(path: Path) -> ExistingResult:
-    import openpyxl
+def _read_xlsx(path: Path, with_trade_nos: bool) -> ExistingResult:
+    from python_calamine import CalamineWorkbook
 
-    workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
-        if "Summary" not in workbook.sheetnames or "Results" not in workbook.sheetnames:
+        workbook = CalamineWorkbook.from_path(str(path))
+        names = workbook.sheet_names
+        if "Summary" not in names or "Results" not in names:
             raise NotAResult("it has no Results and Summary sheets")
         summary = {
-            str(item): "" if value is None else str(value)
-            for item, value, *_ in workbook["Summary"].iter_rows(min_row=2, values_only=True)
-            if item is not None
+            str(row[0]): str(row[1])
+            for row in workbook.get_sheet_by_name("Summary").to_python()[1:]
+            if len(row) > 1
         }
         if not summary.get("batch"):
             raise NotAResult("its Summary sheet names no batch")
-        cells = (
-            ["" if v is None else str(v) for v in row]
-            for row in workbook["Results"].iter_rows(values_only=True)
-        )
-        header = next(cells, None) or []
-        return ExistingResult(
-            batch=summary["batch"],
-            sandbox=summary.get("sandbox", "").lower().startswith("yes"),
-            account=summary.get("account", ""),
-            trade_nos=_trade_nos(header, cells),
-        )
-    finally:
-        workbook.close()
+        trade_nos: frozenset[str] = frozenset()
+        if with_trade_nos:
+            grid = workbook.get_sheet_by_name("Results").to_python()
+            cells = (["" if v is None else str(v) for v in row] for row in grid[1:])
+            trade_nos = _trade_nos([str(v) for v in grid[0]] if grid else [], cells)
+    except NotAResult:
+        raise
+    except Exception as exc:  # calamine raises its own error types for every malformed file
+        raise NotAResult(f"it cannot be read as a workbook: {exc}") from exc
+    return ExistingResult(
+        batch=summary["batch"],
+        sandbox=summary.get("sandbox", "").lower().startswith("yes"),
+        account=summary.get("account", ""),
+        trade_nos=trade_nos,
+    )
 
 
 class KnowsTradeNos(Protocol):
@@ -200,7 +204,9 @@ def refuse_replacing(
     if not path.is_file():
         return
     try:
-        found = read_existing(path)
+        found = read_existing(path, with_trade_nos=False)
+        if sandbox and found.batch and found.batch != batch_id and not found.sandbox:
+            found = read_existing(path)  # the tradeNos tell whether the sandbox made it
     except NotAResult as exc:
         raise RefusedError(NOT_A_RESULT.format(path=path, why=exc)) from None
     if found.sandbox:
