@@ -114,6 +114,19 @@ def test_folders_made_to_prove_the_output_path_are_gone_when_the_run_is_refused(
     assert len(read_result(output)) == 12
 
 
+def test_a_read_only_disk_for_the_result_is_refused_before_anything_is_sent(
+    sandbox: Sandbox, gateway_env: dict[str, str], payroll_csv: Path, small_disk: Path
+) -> None:
+    # Root ignores a folder's modes, so a read-only mount is the real unwritable folder here.
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    output = small_disk / "r.xlsx"
+    result = invoke("run", str(payroll_csv), "--yes", "-o", str(output))
+    assert result.exit_code == 2, result.output
+    [line] = error_lines(result.stderr)
+    assert str(output) in line and "read-only" in line
+    assert sandbox.gateway.payout_requests == []
+
+
 # -- 4. another batch's result is never replaced -----------------------------------------------
 
 
