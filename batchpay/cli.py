@@ -63,7 +63,7 @@ class Group(click.Group):
         try:
             # The library maps the errors of its journal and files where they arise; this
             # catches any the library missed, so that no command ever ends in a traceback.
-            with mapped(BatchpayError, "batchpay"):
+            with mapped(BatchpayError, "failed"):
                 return super().invoke(ctx)
         except BatchpayError as exc:
             raise UserError(exc) from None

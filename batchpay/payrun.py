@@ -34,7 +34,7 @@ from .errors import (
 from .journal import Journal
 from .journal_rows import JournalRow, SheetRow
 from .outcomes import TO_SEND, Outcome, exit_code
-from .protection import batch_lock, hold_back_repeats
+from .protection import batch_lock, find_repeats, hold_back_repeats
 from .result_target import check_output_path, refuse_replacing
 from .results import ResultRow, Table, summary_rows, write_results, write_tables
 from .sending import SANDBOX_NOTIFY_URL, SendResult, send_to
@@ -311,8 +311,10 @@ def run_batch(
         plan = Plan(*planned)
         del rows  # planned: the journal rows carry on
         with batch_lock(request.journal, plan.batch_id):
-            refuse_replacing_result(request, journal, plan)
             to_send = hold_back_repeats(journal, plan.batch_id, plan.to_send, request.options, say)
+            replacing = refuse_replacing_result(request, journal, plan, to_send)
+            if replacing:
+                say(replacing)
             check_expectations(to_send, request.expect_count, request.expect_total)
             placed = plan.already_placed
             if placed:
@@ -365,12 +367,23 @@ def run_batch(
     )  # fmt: skip
 
 
-def refuse_replacing_result(request: RunRequest, journal: Journal, plan: Plan) -> None:
-    """Before the confirmation: the result path holds nothing but this batch's result."""
+def refuse_replacing_result(
+    request: RunRequest, journal: Journal, plan: Plan, to_send: list[JournalRow]
+) -> str:
+    """Before the confirmation: the result path holds nothing but this batch's result, or a
+    result whose every payout this batch names as a repeat (a note says it is replaced)."""
     config = request.config
-    refuse_replacing(
+    sending = {r.trade_no for r in to_send}
+    held = [r for r in plan.to_send if r.trade_no not in sending]
+
+    def carried() -> set[str]:
+        found = find_repeats(journal, plan.batch_id, held, request.options.repeat_window_hours)
+        return {repeat.trade_no for repeat in found.values()}
+
+    return refuse_replacing(
         request.output, plan.batch_id, {r.trade_no for r in plan.rows if r.trade_no}, journal,
         account=config.account if config is not None else "", sandbox=config is None,
+        carried=carried,
     )  # fmt: skip
 
 

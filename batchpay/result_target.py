@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +102,7 @@ class ExistingResult:
     sandbox: bool = False  # the Summary's "sandbox" row says yes
     account: str = ""  # the Summary's "account" row, when it has one
     trade_nos: frozenset[str] = frozenset()  # of the rows that were planned (not invalid)
+    placed: frozenset[str] = frozenset()  # of those, the rows not held back as repeats
 
 
 class NotAResult(Exception):
@@ -124,21 +125,26 @@ def read_existing(path: Path, *, with_trade_nos: bool = True) -> ExistingResult:
 
 def _trade_nos(
     header: list[str], rows: Iterator[list[str]], *, csv_cells: bool = False
-) -> frozenset[str]:
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The planned rows' tradeNos, and those of them not held back as repeats."""
     missing = [c for c in ("tradeNo", *RESULT_COLUMNS) if c not in header]
     if missing:
         raise NotAResult(f"it has no {missing[0]!r} column")
     trade, outcome = header.index("tradeNo"), header.index("outcome")
-    found = {
-        row[trade]
+    planned: dict[str, str] = {
+        row[trade]: row[outcome]
         for row in rows
         # An invalid row keeps the tradeNo its input had; the journal never planned it.
         if len(row) > outcome and row[trade] and row[outcome] != Outcome.INVALID.value
     }
     if csv_cells:
         # The leading ' that keeps a CSV cell inert in Excel is not part of the value.
-        found = {t[1:] if t[:1] == "'" and t[1:].startswith(FORMULA_STARTS) else t for t in found}
-    return frozenset(found)
+        planned = {
+            (t[1:] if t[:1] == "'" and t[1:].startswith(FORMULA_STARTS) else t): o
+            for t, o in planned.items()
+        }
+    placed = (t for t, o in planned.items() if o != Outcome.REPEAT.value)
+    return frozenset(planned), frozenset(placed)
 
 
 def _read_csv(path: Path) -> ExistingResult:
@@ -147,7 +153,8 @@ def _read_csv(path: Path) -> ExistingResult:
         header = next(reader, None)
         if header is None:
             raise NotAResult("it is empty")
-        return ExistingResult(trade_nos=_trade_nos(header, reader, csv_cells=True))
+        trade_nos, placed = _trade_nos(header, reader, csv_cells=True)
+        return ExistingResult(trade_nos=trade_nos, placed=placed)
 
 
 def _read_xlsx(path: Path, with_trade_nos: bool) -> ExistingResult:
@@ -166,10 +173,12 @@ def _read_xlsx(path: Path, with_trade_nos: bool) -> ExistingResult:
         if not summary.get("batch"):
             raise NotAResult("its Summary sheet names no batch")
         trade_nos: frozenset[str] = frozenset()
+        placed: frozenset[str] = frozenset()
         if with_trade_nos:
             grid = workbook.get_sheet_by_name("Results").to_python()
             cells = (["" if v is None else str(v) for v in row] for row in grid[1:])
-            trade_nos = _trade_nos([str(v) for v in grid[0]] if grid else [], cells)
+            header = [str(v) for v in grid[0]] if grid else []
+            trade_nos, placed = _trade_nos(header, cells)
     except NotAResult:
         raise
     except Exception as exc:  # calamine raises its own error types for every malformed file
@@ -179,11 +188,18 @@ def _read_xlsx(path: Path, with_trade_nos: bool) -> ExistingResult:
         sandbox=summary.get("sandbox", "").lower().startswith("yes"),
         account=summary.get("account", ""),
         trade_nos=trade_nos,
+        placed=placed,
     )
 
 
 class KnowsTradeNos(Protocol):
     def known_trade_nos(self, trade_nos: frozenset[str]) -> set[str]: ...
+
+
+CARRIED_FORWARD = (
+    "{path} held the result of {owner}; every payout in it is named in this batch's result "
+    "(as repeat, with its tradeNo), so it is replaced"
+)
 
 
 def refuse_replacing(
@@ -194,35 +210,42 @@ def refuse_replacing(
     *,
     account: str = "",
     sandbox: bool = False,
-) -> None:
+    carried: Callable[[], set[str]] = set,
+) -> str:
     """Raise ``RefusedError`` (exit 1) when ``path`` holds something other than this batch's
-    result: another batch's result, or a file that is not a batchpay result at all.
+    result: another batch's result, or a file that is not a batchpay result at all. Returns a
+    note for the operator when another batch's result is replaced all the same, because
+    nothing of it is lost (``carried``), else "".
 
     ``trade_nos``: this batch's. ``sandbox``: this run is against the in-process sandbox, whose
     journal holds only sandbox rows, so a result whose tradeNos it all knows is a sandbox
-    result (a CSV has no Summary to say so)."""
+    result (a CSV has no Summary to say so). ``carried``: the tradeNos of other batches that
+    this batch holds back as repeats; its result names each (the file fixed in one row and run
+    again), so a result holding only those is carried forward, not lost."""
     if not path.is_file():
-        return
+        return ""
     try:
         found = read_existing(path, with_trade_nos=False)
-        if sandbox and found.batch and found.batch != batch_id and not found.sandbox:
-            found = read_existing(path)  # the tradeNos tell whether the sandbox made it
+        if found.batch and found.batch != batch_id and not found.sandbox:
+            found = read_existing(path)  # another batch's: its rows decide
     except NotAResult as exc:
         raise RefusedError(NOT_A_RESULT.format(path=path, why=exc)) from None
     if found.sandbox:
-        return  # practice: no money moved, nothing to keep
+        return ""  # practice: no money moved, nothing to keep
     same_account = not (account and found.account) or account == found.account
     if found.batch:
         if found.batch == batch_id and same_account:
-            return
+            return ""
     elif found.trade_nos <= trade_nos:
-        return  # tradeNos are unique forever: only this batch's result holds only these
+        return ""  # tradeNos are unique forever: only this batch's result holds only these
     if sandbox and found.trade_nos and journal.known_trade_nos(found.trade_nos) == found.trade_nos:
-        return
+        return ""
     if not found.batch:
         owner = "another batch (its tradeNos are not this batch's)"
     elif found.batch == batch_id:
         owner = f"batch {found.batch} on the gateway account {found.account}"
     else:
         owner = f"batch {found.batch}"
+    if same_account and found.placed and found.placed <= carried():
+        return CARRIED_FORWARD.format(path=path, owner=owner)
     raise RefusedError(ANOTHER_BATCH.format(path=path, owner=owner, batch=batch_id))

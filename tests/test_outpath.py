@@ -156,6 +156,35 @@ def test_another_batchs_result_is_refused_before_the_confirmation_and_kept(
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_a_result_whose_every_payout_the_new_batch_names_as_repeat_is_carried_forward(
+    sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path, suffix: str
+) -> None:
+    rows = payroll_rows(4)
+    path = write_csv(tmp_path / "p.csv", rows)
+    output = tmp_path / f"p.result{suffix}"
+    assert invoke("run", str(path), "--yes", "-o", str(output)).exit_code == 0
+    earlier = {r["tradeNo"] for r in read_result(output)}
+    kept = output.read_bytes()
+    # One amount changed: that row is a new payout, and the old result's row for it is not
+    # named by the new batch: replacing the file would lose it.
+    changed = [*rows[:3], [*rows[3][:6], "5000", rows[3][7]]]
+    write_csv(path, changed)
+    refused = invoke("run", str(path), "--yes", "-o", str(output))
+    assert refused.exit_code == 1
+    assert "holds the result of" in refused.stderr
+    assert output.read_bytes() == kept
+    # One row added: the four earlier payouts are held back as repeats naming their tradeNos.
+    write_csv(path, [*rows, payroll_rows(1, start=70)[0]])
+    result = invoke("run", str(path), "--yes", "-o", str(output), "--json")
+    assert result.exit_code == 0, result.output
+    assert "every payout in it is named in this batch's result" in result.stderr
+    assert json.loads(result.stdout)["counts"] == {"processing": 1, "repeat": 4}
+    named = {r["msg"].split("as tradeNo ")[1].split()[0] for r in read_result(output)[:4]}
+    assert named == earlier
+    assert len(sandbox.gateway.orders) == 5
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
 def test_the_same_batchs_result_is_replaced_dry_run_then_real_run(
     sandbox: Sandbox, gateway_env: dict[str, str], payroll_csv: Path, suffix: str
 ) -> None:
