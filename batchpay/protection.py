@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import SendOptions
-from .errors import JournalError
+from .errors import JournalError, mapped
 from .journal import Journal
 from .journal_rows import JournalRow, payout_fingerprint
 
@@ -89,7 +89,9 @@ def exclusive(lock_file: Path, refusal: str) -> Iterator[None]:
 
     An OS file lock: the kernel releases it when the process ends, however it ends.
     """
-    fd = os.open(lock_file, os.O_CREAT | os.O_RDWR, 0o600)
+    with mapped(JournalError, f"the lock file {lock_file}"):
+        lock_file.parent.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(lock_file, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -106,7 +108,6 @@ def exclusive(lock_file: Path, refusal: str) -> Iterator[None]:
 def batch_lock(journal_path: Path, batch_id: str) -> AbstractContextManager[None]:
     """Hold the batch for this process; a second process on the same batch is refused."""
     folder = journal_path.with_name(journal_path.name + ".locks")
-    folder.mkdir(mode=0o700, exist_ok=True)
     return exclusive(
         folder / f"{batch_id}.lock",
         f"batch {batch_id} is being sent by {{holder}} right now; wait for it to finish (or "
