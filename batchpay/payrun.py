@@ -6,6 +6,7 @@ cli.py parses options and calls these; tests and other programs can call them di
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import sqlite3
 import time
@@ -41,6 +42,8 @@ from .sending import SANDBOX_NOTIFY_URL, SendResult, send_to
 from .sheet import CANONICAL, Sheet, read_sheet
 from .signing import sign
 from .validate import Problem, Validation, validate
+
+log = logging.getLogger("batchpay.payrun")
 
 
 @dataclass
@@ -388,8 +391,10 @@ def refuse_replacing_result(
 
 
 # What can fail once payouts may have left: the journal (mapped to JournalError), the result
-# file (FileWriteError), and anything the standard library raises that was not mapped.
-AFTER_SENDING_FAILURES = (BatchpayError, OSError, sqlite3.Error)
+# file (FileWriteError), and anything else, a bug included: raised, it would read as exit 1,
+# "nothing sent", after money moved.
+AFTER_SENDING_FAILURES = (Exception,)
+UNEXPECTED = "unexpected {kind}: {error} (a batchpay bug: please report it with the log file)"
 JOURNAL_UNREADABLE = "the journal could not be read back either ({why}): the counts are not shown"
 NEXT_AFTER_JOURNAL = (
     "fix the cause, then run the same command again: it resumes batch {batch} (rows left "
@@ -440,7 +445,14 @@ def failed_after_sending(
 ) -> Summary:
     """The summary of a run that failed after payouts may have left: never an exception
     (which would read as "nothing sent"), always exit 4 with the next step."""
-    message = str(error) if isinstance(error, BatchpayError) else describe(error)
+    if isinstance(error, BatchpayError):
+        message = str(error)
+    elif isinstance(error, OSError | sqlite3.Error):
+        message = describe(error)
+    else:
+        message = UNEXPECTED.format(kind=type(error).__name__, error=error)
+    # The traceback goes to the log file (and -v), never to the operator's screen.
+    log.info("run failed after sending started", exc_info=error)
     counts: dict[str, int] = {}
     amounts: dict[str, int] = {}
     if isinstance(latest, str):

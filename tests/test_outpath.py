@@ -9,6 +9,7 @@ the test (root only; skipped, saying so, where mount is not allowed).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -19,7 +20,11 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from helpers import Sandbox, invoke, payroll_rows, read_result, write_csv
+from helpers import MERCHANT, SECRET, Sandbox, invoke, payroll_rows, read_result, write_csv
+
+from batchpay.config import GatewayConfig, Protocol, SendOptions
+from batchpay.dispatch import Progress
+from batchpay.payrun import RunRequest, run_batch
 
 
 def journal_trade_nos(journal: Path) -> set[str]:
@@ -398,3 +403,40 @@ def test_a_journal_damaged_in_the_middle_is_one_line_for_run_status_and_report(
         assert str(journal_path) in line and "damaged" in line, line
         assert result.stderr.strip() == line
     assert len(sandbox.gateway.payout_requests) == sent
+
+
+# -- through run_batch's own seam: whatever fails while sending, a summary, never a raise ------
+
+
+@pytest.mark.parametrize(
+    ("failure", "says"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "the disk is full"),
+        (RuntimeError("boom"), "unexpected RuntimeError: boom (a batchpay bug"),
+    ],
+    ids=["enospc", "bug"],
+)
+def test_run_batch_turns_any_failure_while_sending_into_a_summary_with_exit_4(
+    sandbox: Sandbox, payroll_csv: Path, journal_path: Path, failure: Exception, says: str
+) -> None:
+    config = GatewayConfig(
+        payout_url=sandbox.server.payout_url, merchant_no=MERCHANT, secret=SECRET,
+        query_url=sandbox.server.query_url, notify_url="https://merchant.example.com/n",
+    )  # fmt: skip
+    request = RunRequest(
+        file=payroll_csv, output=payroll_csv.with_name("r.csv"), journal=journal_path,
+        options=SendOptions(concurrency=1), protocol=Protocol(), config=config,
+    )  # fmt: skip
+
+    def progress(seen: Progress) -> None:
+        if seen.done == 3:  # the progress display fails after three payouts
+            raise failure
+
+    summary = run_batch(request, lambda rows, batch: None, lambda line: None, progress)
+    assert summary.exit_code == 4
+    assert says in summary.error
+    assert summary.result_file == "" and not request.output.exists()
+    assert summary.counts.get("processing", 0) >= 3
+    assert sum(summary.counts.values()) == 12
+    assert f"batchpay report {summary.batch_id} -o {request.output}" in summary.next_step
+    assert len(sandbox.gateway.orders) >= 3
