@@ -27,10 +27,11 @@ from .console import (
     show_summary,
     working,
 )
-from .errors import BatchpayError, DeclinedError, RefusedError
+from .errors import BatchpayError, DeclinedError, RefusedError, mapped
 
 if TYPE_CHECKING:  # the sheet and sending libraries load only for the commands that use them
-    from .payrun import Confirmation, RunRequest, Summary
+    from .payrun import Confirmation, RunRequest
+    from .summary import Summary
 
 NO_TERMINAL = (
     "refused: no terminal to confirm on; check the count and total, then pass --yes "
@@ -53,7 +54,10 @@ class UserError(click.ClickException):
 class Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            # The library maps the errors of its journal and files where they arise; this
+            # catches any the library missed, so that no command ever ends in a traceback.
+            with mapped(BatchpayError, "failed"):
+                return super().invoke(ctx)
         except BatchpayError as exc:
             raise UserError(exc) from None
 

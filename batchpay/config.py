@@ -25,6 +25,9 @@ SANDBOX_NOTIFY_URL = "http://127.0.0.1:9/notify"  # nothing listens there: callb
 # The accounts of in-process sandboxes (``run --sandbox``): gateways that end with their run,
 # whose orders no later run can find anywhere. Never evidence of a payment elsewhere.
 IN_PROCESS = "@in-process-sandbox:"
+# Before the tradeNos batchpay assigns for an in-process sandbox: a result file that holds
+# only such tradeNos is practice, whoever reads it (a CSV has no Summary sheet to say so).
+SANDBOX_TRADE_NO_PREFIX = "SBX"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import click
 
 if TYPE_CHECKING:  # the command line starts without the sending and sheet libraries
     from .dispatch import Progress
-    from .payrun import Summary
+    from .summary import Summary
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -146,6 +146,7 @@ def working(enabled: bool, text: str) -> Iterator[None]:
 def show_summary(summary: Summary, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary.as_json(), ensure_ascii=False))
+        show_error(summary)
         return
     mode = "dry run, nothing sent" if summary.dry_run else f"{summary.requests} request(s)"
     if summary.sandbox:
@@ -153,7 +154,7 @@ def show_summary(summary: Summary, as_json: bool) -> None:
     click.echo(f"batch {summary.batch_id} ({mode}, {summary.seconds:.1f} s)")
     for outcome, count in summary.counts.items():
         click.echo(f"  {outcome:<11} {count:>7}  {summary.amounts[outcome]:>15,}")
-    click.echo(f"result file: {summary.result_file}")
+    click.echo(f"result file: {summary.result_file or 'not written'}")
     if summary.nothing_sent and summary.earlier is not None:
         earlier = summary.earlier
         click.echo(f"nothing sent: every row was placed in batch {earlier.batch_id} on "
@@ -163,5 +164,13 @@ def show_summary(summary: Summary, as_json: bool) -> None:
         # After a refusal of the set-up, the next step says what to fix before running again.
         again = "; run the same command again to resume" if reason == "interrupted" else ""
         click.echo(f"stopped early ({reason}){again}")
+    show_error(summary)
     for step in summary.next_steps:
         click.echo(f"next: {step}")
+
+
+def show_error(summary: Summary) -> None:
+    """A failure after sending started: one line on stderr, as every error, between the
+    journal's counts and the next step."""
+    if summary.error:
+        click.echo(f"batchpay: error: {summary.error}", err=True)

@@ -17,10 +17,11 @@ from typing import Any
 import click
 
 from .errors import BatchpayError, InvalidRowsError
-from .payrun import RunRequest, Summary
+from .payrun import RunRequest
 from .protection import exclusive
 from .results import default_output
 from .sheet import CSV_SUFFIXES, WORKBOOK_SUFFIXES
+from .summary import Summary
 
 LOCK_NAME = ".batchpay.lock"
 # What batchpay itself writes beside an input: never an input of its own.

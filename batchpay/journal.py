@@ -15,13 +15,13 @@ import os
 import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import IN_PROCESS
-from .errors import InputError, JournalError, RefusedError
+from .config import IN_PROCESS, SANDBOX_TRADE_NO_PREFIX
+from .errors import InputError, JournalError, RefusedError, mapped
 from .journal_rows import (
     NOTE,
     JournalRow,
@@ -83,8 +83,9 @@ class Planned:
     batch_id: str
     rows: list[JournalRow]  # in the order of the file's rows
     created: bool  # a new batch (or the file's first run)
-    # The newest earlier batch with these rows on this account, when it has nothing left to
-    # send: a run of it sends nothing unless --pay-again, which made this batch.
+    # The earlier batch that placed these rows: the resumed batch itself when it has nothing
+    # left to send (a run sends nothing unless --pay-again), or the batch a --pay-again batch
+    # pays again.
     earlier: BatchInfo | None = None
 
 
@@ -98,11 +99,35 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
+def trade_nos_known_to(path: Path, trade_nos: Iterable[str]) -> set[str]:
+    """Those of ``trade_nos`` that the journal at ``path`` holds, read without changing it
+    (never created, migrated or written: it may be another run's practice journal). Empty
+    when there is no such journal, or it cannot be read."""
+    wanted = list(dict.fromkeys(trade_nos))
+    if not wanted or not path.is_file():
+        return set()
+    found: set[str] = set()
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                found.update(r[0] for r in db.execute(
+                    f"SELECT trade_no FROM rows WHERE trade_no IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ))  # fmt: skip
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return set()
+    return found
+
+
 class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._pending: list[Update] = []
-        try:
+        with mapped(JournalError, f"cannot open the journal {path}"):
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
                 # Owner-only from the first byte: the journal holds account numbers.
@@ -113,8 +138,11 @@ class Journal:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self._migrate()
-        except (OSError, sqlite3.Error) as exc:
-            raise JournalError(f"cannot open the journal {path}: {exc}") from None
+
+    def errors(self) -> AbstractContextManager[None]:
+        """Wrap every use of the connection: a ``sqlite3.Error`` or ``OSError`` becomes a
+        ``JournalError`` naming this journal (a full disk, a damaged file), never a traceback."""
+        return mapped(JournalError, f"the journal {self.path}")
 
     def _migrate(self) -> None:
         """Bring the journal to this release's version, one committed step at a time; the
@@ -138,8 +166,11 @@ class Journal:
                 db.execute(f"PRAGMA user_version = {found + 1}")
 
     def close(self) -> None:
-        self.flush()
-        self.db.close()
+        try:
+            self.flush()
+        finally:
+            with self.errors():
+                self.db.close()
 
     def __enter__(self) -> Journal:
         return self
@@ -149,13 +180,18 @@ class Journal:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with self.errors():
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                # SQLite may have rolled back already (a full disk does): a ROLLBACK then
+                # fails, and its error must not hide the one that matters.
+                if self.db.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -187,8 +223,8 @@ class Journal:
                     UNRECORDED.format(path=self.path, count=unrecorded, account=account)
                 )
             found = db.execute(
-                "SELECT batch_id FROM batches WHERE content_hash = ? AND account = ? "
-                "ORDER BY rowid DESC LIMIT 1",
+                "SELECT batch_id, pay_again_of FROM batches WHERE content_hash = ? AND "
+                "account = ? ORDER BY rowid DESC LIMIT 1",
                 (digest, account),
             ).fetchone()
             earlier = None
@@ -200,6 +236,8 @@ class Journal:
                 ).fetchone()
                 if left is None:
                     earlier = self._info(db, found[0])
+                elif found[1]:  # a batch paid again, still being sent: what it pays again
+                    earlier = self._info(db, found[1])
                 if left is not None or not pay_again:
                     batch_id = found[0]
                     resumed = True
@@ -313,8 +351,9 @@ class Journal:
         )  # fmt: skip
         taken: set[str] = set(given)
         fresh = self._fresh_trade_nos(
-            db, sum(1 for r in rows if r.valid and not r.fields["tradeNo"]), taken
-        )
+            db, sum(1 for r in rows if r.valid and not r.fields["tradeNo"]), taken,
+            SANDBOX_TRADE_NO_PREFIX if IN_PROCESS in account else "",
+        )  # fmt: skip
         records = []
         planned = []
         for position, row in enumerate(rows):
@@ -354,11 +393,13 @@ class Journal:
         return batch_id, planned
 
     @staticmethod
-    def _fresh_trade_nos(db: sqlite3.Connection, count: int, taken: set[str]) -> list[str]:
+    def _fresh_trade_nos(
+        db: sqlite3.Connection, count: int, taken: set[str], prefix: str
+    ) -> list[str]:
         """``count`` new tradeNos, none in ``taken`` nor anywhere in the journal."""
         fresh: set[str] = set()
         while len(fresh) < count:
-            candidates = new_trade_nos(count - len(fresh)) - taken - fresh
+            candidates = new_trade_nos(count - len(fresh), prefix) - taken - fresh
             listed = list(candidates)
             for start in range(0, len(listed), 500):
                 chunk = listed[start : start + 500]
@@ -388,6 +429,10 @@ class Journal:
         return matched
 
     def _rows(self, batch_id: str, *, fields: bool = True) -> Iterable[tuple[str, JournalRow]]:
+        with self.errors():
+            yield from self._read_rows(batch_id, fields=fields)
+
+    def _read_rows(self, batch_id: str, *, fields: bool) -> Iterable[tuple[str, JournalRow]]:
         cursor = self.db.execute(
             f"SELECT row_key, position, sheet_row, trade_no, assigned, amount, "
             f"{'fields' if fields else 'NULL'}, outcome, "
@@ -415,13 +460,28 @@ class Journal:
         return [row for _, row in self._rows(batch_id, fields=fields)]
 
     def attempts(self, trade_no: str) -> list[dict[str, Any]]:
-        cursor = self.db.execute(
-            "SELECT kind, sent_at, http_status, code, status, verdict, detail FROM attempts "
-            "WHERE trade_no = ? ORDER BY id",
-            (trade_no,),
-        )
-        names = [c[0] for c in cursor.description]
-        return [dict(zip(names, r, strict=True)) for r in cursor]
+        with self.errors():
+            cursor = self.db.execute(
+                "SELECT kind, sent_at, http_status, code, status, verdict, detail FROM attempts "
+                "WHERE trade_no = ? ORDER BY id",
+                (trade_no,),
+            )
+            names = [c[0] for c in cursor.description]
+            return [dict(zip(names, r, strict=True)) for r in cursor]
+
+    def known_trade_nos(self, trade_nos: Iterable[str]) -> set[str]:
+        """Those of ``trade_nos`` that some batch of this journal holds."""
+        wanted = list(dict.fromkeys(trade_nos))
+        found: set[str] = set()
+        with self.errors():
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                cursor = self.db.execute(
+                    f"SELECT trade_no FROM rows WHERE trade_no IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                found.update(r[0] for r in cursor)
+        return found
 
     # -- recording --------------------------------------------------------------------------
 

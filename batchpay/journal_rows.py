@@ -24,10 +24,10 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
-def new_trade_nos(count: int) -> set[str]:
+def new_trade_nos(count: int, prefix: str = "") -> set[str]:
     """Up to ``count`` distinct tradeNos of the contract's recommended form: yyyyMMddHHmmss +
-    10 random digits (fewer only when random draws collide)."""
-    stamp = dt.datetime.now().strftime("%Y%m%d%H%M%S")
+    10 random digits (fewer only when random draws collide), after ``prefix``."""
+    stamp = prefix + dt.datetime.now().strftime("%Y%m%d%H%M%S")
     draws = np.frombuffer(secrets.token_bytes(8 * count), dtype=np.uint64)
     # 2**64 is not a multiple of 10**10: the digits are uniform to within 1 part in 10**9.
     return {f"{stamp}{int(d):010d}" for d in draws % np.uint64(10**10)}

@@ -6,36 +6,42 @@ cli.py parses options and calls these; tests and other programs can call them di
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
-import shutil
 import time
-from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from .accounts import adopt_accounts, forget_journal, in_process_account
+from .aftersend import AFTER_SENDING_FAILURES, failed_after_sending, rows_as_far_as_known, watching
 from .config import (
     DEFAULT_MOBILE_PATTERN,
-    IN_PROCESS,
-    SANDBOX_MERCHANT_NO,
     GatewayConfig,
     Protocol,
     SendOptions,
 )
 from .dispatch import Progress
-from .errors import ConfigError, InvalidRowsError, RefusedError
+from .errors import (
+    ConfigError,
+    InvalidRowsError,
+    RefusedError,
+)
 from .journal import BatchInfo, Journal
 from .journal_rows import JournalRow, SheetRow
 from .outcomes import TO_SEND, Outcome, exit_code
 from .problems import as_json, problem_lines, write_report
-from .protection import batch_lock, hold_back_repeats
+from .protection import batch_lock, find_repeats, hold_back_repeats
+from .result_target import check_output_path, refuse_replacing
 from .results import ResultRow, summary_rows, write_results
 from .sending import SANDBOX_NOTIFY_URL, SendResult, send_to
 from .sheet import CANONICAL, Sheet, read_sheet
 from .signing import sign
+from .summary import Summary, next_steps, summarize
 from .validate import Validation, validate
+
+log = logging.getLogger("batchpay.payrun")
 
 
 @dataclass
@@ -121,95 +127,6 @@ def dry_run_sign(config: GatewayConfig, rows: list[JournalRow]) -> None:
     """Sign every row as a send would, so a dry run exercises everything but the network."""
     for row in rows:
         sign(row.fields, config.secret, skip_empty=config.protocol.sign_skip_empty)
-
-
-@dataclass
-class Summary:
-    batch_id: str
-    source: str
-    result_file: str
-    journal: str
-    counts: dict[str, int]
-    amounts: dict[str, int]
-    requests: int = 0
-    seconds: float = 0.0
-    exit_code: int = 0
-    dry_run: bool = False
-    stopped: bool = False
-    stop_reason: str = ""
-    next_steps: list[str] = field(default_factory=list)
-    account: str = ""
-    sandbox: bool = False  # a run against a sandbox: never proof of a payment
-    # Every row was placed in an earlier batch and --pay-again was not given: nothing sent.
-    nothing_sent: bool = False
-    earlier: BatchInfo | None = None
-
-    @property
-    def next_step(self) -> str:
-        """The most urgent of the next steps (the JSON's ``next_step``, kept for scripts)."""
-        return self.next_steps[0] if self.next_steps else ""
-
-    def as_json(self) -> dict[str, Any]:
-        earlier = self.earlier
-        return {
-            "batch": self.batch_id, "source": self.source, "result_file": self.result_file,
-            "journal": self.journal, "counts": self.counts, "amounts": self.amounts,
-            "requests": self.requests, "seconds": round(self.seconds, 3),
-            "exit_code": self.exit_code, "dry_run": self.dry_run, "stopped": self.stopped,
-            "stop_reason": self.stop_reason, "next_step": self.next_step,
-            "next_steps": self.next_steps, "account": self.account, "sandbox": self.sandbox,
-            "nothing_sent": self.nothing_sent,
-            "earlier_batch": None if earlier is None else {
-                "batch": earlier.batch_id, "created_at": earlier.created_at,
-                "rows": earlier.rows, "total": earlier.total,
-            },
-        }  # fmt: skip
-
-
-def summarize(rows: list[JournalRow]) -> tuple[dict[str, int], dict[str, int]]:
-    counts: Counter[str] = Counter()
-    amounts: Counter[str] = Counter()
-    for row in rows:
-        counts[row.outcome.value] += 1
-        amounts[row.outcome.value] += row.amount
-    order = [o.value for o in Outcome]
-    return (
-        {k: counts[k] for k in order if counts[k]},
-        {k: amounts[k] for k in order if counts[k]},
-    )
-
-
-PROCESSING_NEXT = (
-    "{n} row(s) are processing: the gateway took the order, and it is not paid yet. "
-    "`batchpay listen` records the gateway's callbacks as payouts end, or `batchpay reconcile` "
-    "asks the gateway; `batchpay status` shows where they stand"
-)
-UNKNOWN_NEXT = (
-    "{n} row(s) are unknown: the gateway may hold the order. Do not pay them by hand; run the "
-    "same command again (it asks the gateway first), or `batchpay reconcile`"
-)
-PENDING_NEXT = "run the same command again to send the {n} pending row(s)"
-PENDING_AFTER_STOP = (
-    "fix what stopped the run (above), then run the same command again to send the {n} "
-    "pending row(s)"
-)
-
-
-def next_steps(counts: dict[str, int], *, fix_first: bool = False) -> list[str]:
-    """What to do after the run, most urgent first: one line per kind of row left open.
-    ``fix_first``: a systemic refusal stopped the run, and running again as it is would only
-    meet it again."""
-    steps = []
-    if counts.get("pending"):
-        pending = PENDING_AFTER_STOP if fix_first else PENDING_NEXT
-        steps.append(pending.format(n=counts["pending"]))
-    if counts.get("unknown"):
-        steps.append(UNKNOWN_NEXT.format(n=counts["unknown"]))
-    if counts.get("rejected") or counts.get("failed"):
-        steps.append("see the msg and message columns of the rejected and failed rows")
-    if counts.get("processing"):
-        steps.append(PROCESSING_NEXT.format(n=counts["processing"]))
-    return steps
 
 
 def result_rows(loaded: Loaded, rows: list[JournalRow]) -> list[ResultRow]:
@@ -314,8 +231,15 @@ def run_batch(
     working: Callable[[str], AbstractContextManager[None]] = lambda text: nullcontext(),
 ) -> Summary:
     """The whole job. ``say`` receives notes for the operator (problems, resumed rows);
-    ``on_progress`` is told as rows are settled; ``working`` wraps the long quiet steps."""
+    ``on_progress`` is told as rows are settled; ``working`` wraps the long quiet steps.
+
+    Every refusal comes before the confirmation. Once sending has started, a failure (a full
+    disk under the journal or the result file) is not raised: the summary says what the
+    journal knows, ``error`` what failed, and the exit code is 4."""
     started = time.monotonic()
+    check_output_path(request.output)
+    sending = False
+    watched: list[Progress] = []
     with working(f"reading and validating {request.file}"):
         loaded = load(
             request.file,
@@ -344,7 +268,8 @@ def run_batch(
     if request.ephemeral_journal:
         forget_journal(request.journal)
     with Journal(request.journal) as journal:
-        adopt_accounts(journal, request, account, say)
+        adopt_accounts(journal, account, say, confirm_account=request.confirm_account,
+                       moved_from=request.moved_from)  # fmt: skip
         with working(f"planning {len(rows):,} rows in the journal"):
             planned = journal.plan(
                 rows, source=str(request.file), account=account, notify_url=notify_url,
@@ -372,23 +297,39 @@ def run_batch(
                     account=account, pay_again=request.pay_again,
                 )  # fmt: skip
                 check_expectations(to_send, request.expect_count, request.expect_total)
-            if request.dry_run:
-                dry_run_sign(config or GatewayConfig("", "", secrets.token_hex(8)), to_send)
-            elif to_send:
-                confirm(Confirmation(to_send, plan.batch_id, plan.earlier))
-                sent = asyncio.run(
-                    send_to(
-                        config, request.protocol, request.options, journal, to_send, on_progress
-                    )
-                )
-            latest = reload(journal, plan)
+            replacing = refuse_replacing_result(request, journal, plan, to_send, account)
+            if replacing:
+                say(replacing)
+            try:
+                if request.dry_run:
+                    dry_run_sign(config or GatewayConfig("", "", secrets.token_hex(8)), to_send)
+                elif to_send:
+                    confirm(Confirmation(to_send, plan.batch_id, plan.earlier))
+                    sending = True
+                    sent = asyncio.run(
+                        send_to(
+                            config, request.protocol, request.options, journal, to_send,
+                            watching(watched, on_progress),
+                        )
+                    )  # fmt: skip
+                latest = reload(journal, plan)
+            except AFTER_SENDING_FAILURES as exc:
+                if not sending:
+                    raise
+                known = rows_as_far_as_known(journal, plan.batch_id)
+                return failed_after_sending(request, plan.batch_id, exc, known, watched, started)
     counts, amounts = summarize(latest)
     if sent.abandoned:
         say("interrupted twice: the result file was not written; run again to resume")
     else:
         summary = summary_rows(plan.batch_id, str(request.file), request.journal, counts,
                                amounts, dry_run=request.dry_run)  # fmt: skip
-        write_results(request.output, loaded.sheet, result_rows(loaded, latest), summary)
+        try:
+            write_results(request.output, loaded.sheet, result_rows(loaded, latest), summary)
+        except AFTER_SENDING_FAILURES as exc:
+            if not sending:
+                raise
+            return failed_after_sending(request, plan.batch_id, exc, latest, watched, started)
     stopped = sent.stopped
     if request.dry_run:
         code = 1 if loaded.validation.problems else 0
@@ -406,39 +347,22 @@ def run_batch(
     )  # fmt: skip
 
 
-def in_process_account() -> str:
-    """The in-process sandbox's account: a gateway that lives for one run, so each run's is
-    another account, and no later run can mistake its orders for any gateway's."""
-    return f"{SANDBOX_MERCHANT_NO}{IN_PROCESS}{secrets.token_hex(4)}"
+def refuse_replacing_result(
+    request: RunRequest, journal: Journal, plan: Plan, to_send: list[JournalRow], account: str
+) -> str:
+    """Before the confirmation: the result path holds nothing but this batch's result, or a
+    result whose every payout this batch names as a repeat (a note says it is replaced)."""
+    config = request.config
+    sending = {r.trade_no for r in to_send}
+    held = [r for r in plan.to_send if r.trade_no not in sending]
 
+    def carried() -> set[str]:
+        found = find_repeats(
+            journal, plan.batch_id, held, request.options.repeat_window_hours, account
+        )
+        return {repeat.trade_no for repeat in found.values()}
 
-def forget_journal(path: Path) -> None:
-    """Remove a journal and its companions (the in-process sandbox's, before each run)."""
-    for companion in ("", "-wal", "-shm"):
-        path.with_name(path.name + companion).unlink(missing_ok=True)
-    shutil.rmtree(path.with_name(path.name + ".locks"), ignore_errors=True)
-
-
-MOVED_FROM_UNKNOWN = (
-    "--gateway-moved-from {old}: the journal {path} has no batches of that account; the "
-    "accounts it has: {known}"
-)
-
-
-def adopt_accounts(
-    journal: Journal, request: RunRequest, account: str, say: Callable[[str], None]
-) -> None:
-    """Apply what the person said about the journal's accounts, before anything is planned."""
-    if request.confirm_account and journal.unrecorded_batches():
-        moved = journal.move_account(None, account, "run --confirm-account")
-        say(f"{moved} batch(es) made before accounts were recorded are now {account}'s")
-    if request.moved_from and request.moved_from != account:
-        known = journal.accounts()
-        if request.moved_from not in known:
-            raise ConfigError(
-                MOVED_FROM_UNKNOWN.format(old=request.moved_from, path=journal.path,
-                                          known=", ".join(known) or "none")
-            )  # fmt: skip
-        moved = journal.move_account(request.moved_from, account, "run --gateway-moved-from")
-        say(f"{moved} batch(es) of {request.moved_from} are now {account}'s (the same gateway "
-            "at a new address; recorded in the journal)")  # fmt: skip
+    return refuse_replacing(
+        request.output, plan.batch_id, {r.trade_no for r in plan.rows if r.trade_no}, journal,
+        account=account, sandbox=config is None, carried=carried,
+    )  # fmt: skip

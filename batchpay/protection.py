@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import IN_PROCESS, SendOptions
-from .errors import JournalError, RefusedError
+from .errors import JournalError, RefusedError, mapped
 from .journal import Journal
 from .journal_rows import JournalRow, payout_fingerprint
 
@@ -59,21 +59,22 @@ def find_repeats(
     prints = list(by_fingerprint)
     for start in range(0, len(prints), 500):
         chunk = prints[start : start + 500]
-        cursor = journal.db.execute(
-            "SELECT r.fingerprint, r.batch_id, r.trade_no, r.outcome, r.status, "
-            "r.platform_trade_no, r.first_sent_at, COALESCE(b.account, '') "
-            "FROM rows r JOIN batches b USING (batch_id) WHERE r.fingerprint IN "
-            f"({','.join('?' * len(chunk))}) AND r.batch_id != ? AND r.first_sent_at >= ? "
-            "AND r.outcome NOT IN ('rejected', 'invalid', 'repeat') "
-            "AND (r.attempts > 0 OR r.in_flight = 1) ORDER BY r.first_sent_at",
-            [*chunk, batch_id, cutoff],
-        )
-        for fingerprint, *earlier in cursor:
-            repeat = Repeat(*earlier)
-            for trade_no in by_fingerprint[fingerprint]:
-                known = found.get(trade_no)
-                if known is None or (known.account != account and repeat.account == account):
-                    found[trade_no] = repeat
+        with journal.errors():
+            cursor = journal.db.execute(
+                "SELECT r.fingerprint, r.batch_id, r.trade_no, r.outcome, r.status, "
+                "r.platform_trade_no, r.first_sent_at, COALESCE(b.account, '') "
+                "FROM rows r JOIN batches b USING (batch_id) WHERE r.fingerprint IN "
+                f"({','.join('?' * len(chunk))}) AND r.batch_id != ? AND r.first_sent_at >= ? "
+                "AND r.outcome NOT IN ('rejected', 'invalid', 'repeat') "
+                "AND (r.attempts > 0 OR r.in_flight = 1) ORDER BY r.first_sent_at",
+                [*chunk, batch_id, cutoff],
+            )
+            for fingerprint, *earlier in cursor:
+                repeat = Repeat(*earlier)
+                for trade_no in by_fingerprint[fingerprint]:
+                    known = found.get(trade_no)
+                    if known is None or (known.account != account and repeat.account == account):
+                        found[trade_no] = repeat
     return found
 
 
@@ -104,7 +105,9 @@ def exclusive(lock_file: Path, refusal: str) -> Iterator[None]:
 
     An OS file lock: the kernel releases it when the process ends, however it ends.
     """
-    fd = os.open(lock_file, os.O_CREAT | os.O_RDWR, 0o600)
+    with mapped(JournalError, f"the lock file {lock_file}"):
+        lock_file.parent.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(lock_file, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -121,7 +124,6 @@ def exclusive(lock_file: Path, refusal: str) -> Iterator[None]:
 def batch_lock(journal_path: Path, batch_id: str) -> AbstractContextManager[None]:
     """Hold the batch for this process; a second process on the same batch is refused."""
     folder = journal_path.with_name(journal_path.name + ".locks")
-    folder.mkdir(mode=0o700, exist_ok=True)
     return exclusive(
         folder / f"{batch_id}.lock",
         f"batch {batch_id} is being sent by {{holder}} right now; wait for it to finish (or "

@@ -13,6 +13,7 @@ import pandas as pd
 from .errors import InputError
 from .journal import Journal
 from .outcomes import Outcome
+from .result_target import check_output_path, refuse_replacing
 from .results import ResultRow, summary_rows, write_results
 from .sheet import Sheet, canonical_columns
 
@@ -20,6 +21,11 @@ from .sheet import Sheet, canonical_columns
 def summaries(journal: Journal, batch_id: str | None = None) -> list[dict[str, Any]]:
     """Per batch: rows, counts and amounts per outcome, created and last updated."""
     where, args = ("WHERE r.batch_id = ?", (batch_id,)) if batch_id else ("", ())
+    with journal.errors():
+        return _summaries(journal, where, args)
+
+
+def _summaries(journal: Journal, where: str, args: tuple[str, ...]) -> list[dict[str, Any]]:
     cursor = journal.db.execute(
         "SELECT r.batch_id, b.source, b.created_at, COALESCE(b.account, ''), "
         "CASE WHEN r.outcome = 'pending' AND r.in_flight THEN 'unknown' ELSE r.outcome END, "
@@ -88,17 +94,21 @@ def require_batch(journal: Journal, given: str) -> str:
 
 
 def write_report(journal: Journal, batch_id: str, output: Path) -> dict[str, Any]:
-    """Rewrite the batch's result file from the journal, with the latest states."""
+    """Rewrite the batch's result file from the journal, with the latest states. A file at
+    ``output`` that is not this batch's result is refused (see ``result_target``)."""
+    check_output_path(output)
     batch_id = require_batch(journal, batch_id)
-    source, headers_json = journal.db.execute(
-        "SELECT source, headers FROM batches WHERE batch_id = ?", (batch_id,)
-    ).fetchone()
-    headers: list[str] = json.loads(headers_json)
-    cursor = journal.db.execute(
-        "SELECT cells, errors FROM rows WHERE batch_id = ? ORDER BY position", (batch_id,)
-    )
-    stored = [(json.loads(cells), errors) for cells, errors in cursor]
+    with journal.errors():
+        source, headers_json = journal.db.execute(
+            "SELECT source, headers FROM batches WHERE batch_id = ?", (batch_id,)
+        ).fetchone()
+        headers: list[str] = json.loads(headers_json)
+        cursor = journal.db.execute(
+            "SELECT cells, errors FROM rows WHERE batch_id = ? ORDER BY position", (batch_id,)
+        )
+        stored = [(json.loads(cells), errors) for cells, errors in cursor]
     rows = journal.rows(batch_id, fields=False)
+    refuse_replacing(output, batch_id, {r.trade_no for r in rows if r.trade_no}, journal)
     width = len(headers)
     frame = pd.DataFrame([(cells + [""] * width)[:width] for cells, _ in stored], dtype=object)
     sheet = Sheet(

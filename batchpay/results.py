@@ -12,10 +12,11 @@ import itertools
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from .errors import FileWriteError, OutputError, mapped
 from .journal_rows import JournalRow, now
 from .outcomes import Outcome
 from .sheet import Sheet
@@ -106,21 +107,23 @@ def write_tables(path: Path, tables: Sequence[Table]) -> None:
     """Write .xlsx (every table a sheet) or .csv (the first table), atomically, owner-only."""
     suffix = path.suffix.lower()
     if suffix not in {".xlsx", ".csv"}:
-        raise InputError(f"{path}: the output file must end in .xlsx or .csv")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # mkstemp creates the file readable by its owner only.
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(handle)
-    temp = Path(temp_name)
-    try:
-        if suffix == ".xlsx":
-            _write_xlsx(temp, tables)
-        else:
-            _write_csv(temp, tables[0])
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+        raise OutputError(f"{path}: the output file must end in .xlsx or .csv")
+    with mapped(FileWriteError, f"the result file {path} was not written"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # mkstemp creates the file readable by its owner only.
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+        os.close(handle)
+        temp = Path(name)
+        try:
+            if suffix == ".xlsx":
+                _write_xlsx(temp, tables)
+            else:
+                _write_csv(temp, tables[0])
+            os.replace(temp, path)
+        except BaseException:
+            with suppress(OSError):  # its own failure must not hide the one that matters
+                temp.unlink(missing_ok=True)
+            raise
 
 
 def _write_csv(path: Path, table: Table) -> None:
@@ -140,6 +143,7 @@ def _write_xlsx(
 ) -> None:
     """``worksheet_class``: xlsxwriter's own Worksheet in tests, to compare the output with."""
     import xlsxwriter
+    import xlsxwriter.exceptions
 
     from .textsheet import TextWorksheet
 
@@ -177,7 +181,13 @@ def _write_xlsx(
                 for col, value in enumerate(row):
                     write(last, col, value, mark)  # the whole row, empty cells too
         sheet.autofilter(0, 0, last, len(table.header) - 1)
-    workbook.close()
+    try:
+        workbook.close()
+    except xlsxwriter.exceptions.FileCreateError as exc:
+        # xlsxwriter wraps the OSError (a full disk, a folder gone read-only): unwrap it, so
+        # that it is reported as any other failed write.
+        cause = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else None
+        raise cause or OSError(str(exc)) from exc
 
 
 def summary_rows(

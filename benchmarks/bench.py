@@ -49,10 +49,11 @@ import pandas as pd
 from batchpay.config import GatewayConfig, Protocol, SendOptions
 from batchpay.journal_rows import JournalRow
 from batchpay.outcomes import Outcome
-from batchpay.payrun import RunRequest, Summary, run_batch
+from batchpay.payrun import RunRequest, run_batch
 from batchpay.results import ResultRow, write_results
 from batchpay.sheet import Sheet, read_sheet
 from batchpay.signing import sign
+from batchpay.summary import Summary
 from batchpay.validate import validate
 
 SEED = 20240531
@@ -528,7 +529,7 @@ def fresh(folder: Path, stem: str, suffix: str) -> Path:
 
 def timed_run(request: RunRequest) -> tuple[float, Summary]:
     started = time.perf_counter()
-    summary = run_batch(request, confirm=lambda rows, batch: None, say=lambda line: None)
+    summary = run_batch(request, confirm=lambda confirmation: None, say=lambda line: None)
     return time.perf_counter() - started, summary
 
 

@@ -75,7 +75,9 @@ def test_rows_sent_on_another_account_in_the_same_journal_are_refused_naming_bot
         held = batchpay(real, tmp_path, "run", str(fixed), "--yes")
         assert held.returncode == 1 and old in held.stderr and "3 row(s)" in held.stderr
         # The practice gateway was not this one: pay the rows here as a new batch.
-        again = batchpay(real, tmp_path, "run", str(payroll), "--yes", "--json", "--pay-again")
+        # (beside the file stays the practice's result: this batch's goes elsewhere)
+        again = batchpay(real, tmp_path, "run", str(payroll), "--yes", "--json", "--pay-again",
+                         "-o", str(tmp_path / "paid.csv"))  # fmt: skip
         assert again.returncode == 0, again.stderr
         summary = json.loads(again.stdout)
         assert summary["requests"] == 4 and summary["counts"] == {"processing": 4}
@@ -156,7 +158,12 @@ def test_paying_again_shows_the_earlier_batch_before_sending(
 ) -> None:
     payroll = write_csv(tmp_path / "p.csv", payroll_rows(2))
     first = json.loads(invoke("run", str(payroll), "--yes", "--json").stdout)
-    again = invoke("run", str(payroll), "--yes", "--pay-again", "--allow-repeat")
+    # Last month's result stays beside the file (another batch's): this one goes elsewhere.
+    refused = invoke("run", str(payroll), "--yes", "--pay-again", "--allow-repeat")
+    assert refused.exit_code == 1 and "-o" in refused.stderr
+    assert len(sandbox.gateway.payout_requests) == 2
+    again = invoke("run", str(payroll), "--yes", "--pay-again", "--allow-repeat", "-o",
+                   str(tmp_path / "december.result.csv"))  # fmt: skip
     assert again.exit_code == 0, again.output
     assert f"placed before in batch {first['batch']} on " in again.stderr
     assert "total 2,001" in again.stderr

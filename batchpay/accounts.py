@@ -1,0 +1,56 @@
+"""Which gateway account a run's batches belong to, and what a person said about the journal's
+accounts (``--confirm-account``, ``--gateway-moved-from``)."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from .config import IN_PROCESS, SANDBOX_MERCHANT_NO
+from .errors import ConfigError
+from .journal import Journal
+
+
+def in_process_account() -> str:
+    """The in-process sandbox's account: a gateway that lives for one run, so each run's is
+    another account, and no later run can mistake its orders for any gateway's."""
+    return f"{SANDBOX_MERCHANT_NO}{IN_PROCESS}{secrets.token_hex(4)}"
+
+
+def forget_journal(path: Path) -> None:
+    """Remove a journal and its companions (the in-process sandbox's, before each run)."""
+    for companion in ("", "-wal", "-shm"):
+        path.with_name(path.name + companion).unlink(missing_ok=True)
+    shutil.rmtree(path.with_name(path.name + ".locks"), ignore_errors=True)
+
+
+MOVED_FROM_UNKNOWN = (
+    "--gateway-moved-from {old}: the journal {path} has no batches of that account; the "
+    "accounts it has: {known}"
+)
+
+
+def adopt_accounts(
+    journal: Journal,
+    account: str,
+    say: Callable[[str], None],
+    *,
+    confirm_account: bool,
+    moved_from: str | None,
+) -> None:
+    """Apply what the person said about the journal's accounts, before anything is planned."""
+    if confirm_account and journal.unrecorded_batches():
+        moved = journal.move_account(None, account, "run --confirm-account")
+        say(f"{moved} batch(es) made before accounts were recorded are now {account}'s")
+    if moved_from and moved_from != account:
+        known = journal.accounts()
+        if moved_from not in known:
+            raise ConfigError(
+                MOVED_FROM_UNKNOWN.format(old=moved_from, path=journal.path,
+                                          known=", ".join(known) or "none")
+            )  # fmt: skip
+        moved = journal.move_account(moved_from, account, "run --gateway-moved-from")
+        say(f"{moved} batch(es) of {moved_from} are now {account}'s (the same gateway "
+            "at a new address; recorded in the journal)")  # fmt: skip

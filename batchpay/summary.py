@@ -1,0 +1,101 @@
+"""A run's summary: counts and amounts per outcome, what happened, and the next steps."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .journal import BatchInfo
+from .journal_rows import JournalRow
+from .outcomes import Outcome
+
+
+@dataclass
+class Summary:
+    batch_id: str
+    source: str
+    result_file: str
+    journal: str
+    counts: dict[str, int]
+    amounts: dict[str, int]
+    requests: int = 0
+    seconds: float = 0.0
+    exit_code: int = 0
+    dry_run: bool = False
+    stopped: bool = False
+    stop_reason: str = ""
+    next_steps: list[str] = field(default_factory=list)
+    error: str = ""  # a failure after sending had started: the counts are the journal's
+    account: str = ""
+    sandbox: bool = False  # a run against a sandbox: never proof of a payment
+    # Every row was placed in an earlier batch and --pay-again was not given: nothing sent.
+    nothing_sent: bool = False
+    earlier: BatchInfo | None = None
+
+    @property
+    def next_step(self) -> str:
+        """The most urgent of the next steps (the JSON's ``next_step``, kept for scripts)."""
+        return self.next_steps[0] if self.next_steps else ""
+
+    def as_json(self) -> dict[str, Any]:
+        earlier = self.earlier
+        return {
+            "batch": self.batch_id, "source": self.source, "result_file": self.result_file,
+            "journal": self.journal, "counts": self.counts, "amounts": self.amounts,
+            "requests": self.requests, "seconds": round(self.seconds, 3),
+            "exit_code": self.exit_code, "dry_run": self.dry_run, "stopped": self.stopped,
+            "stop_reason": self.stop_reason, "next_step": self.next_step,
+            "next_steps": self.next_steps, "error": self.error, "account": self.account,
+            "sandbox": self.sandbox, "nothing_sent": self.nothing_sent,
+            "earlier_batch": None if earlier is None else {
+                "batch": earlier.batch_id, "created_at": earlier.created_at,
+                "rows": earlier.rows, "total": earlier.total,
+            },
+        }  # fmt: skip
+
+
+def summarize(rows: list[JournalRow]) -> tuple[dict[str, int], dict[str, int]]:
+    counts: Counter[str] = Counter()
+    amounts: Counter[str] = Counter()
+    for row in rows:
+        counts[row.outcome.value] += 1
+        amounts[row.outcome.value] += row.amount
+    order = [o.value for o in Outcome]
+    return (
+        {k: counts[k] for k in order if counts[k]},
+        {k: amounts[k] for k in order if counts[k]},
+    )
+
+
+PROCESSING_NEXT = (
+    "{n} row(s) are processing: the gateway took the order, and it is not paid yet. "
+    "`batchpay listen` records the gateway's callbacks as payouts end, or `batchpay reconcile` "
+    "asks the gateway; `batchpay status` shows where they stand"
+)
+UNKNOWN_NEXT = (
+    "{n} row(s) are unknown: the gateway may hold the order. Do not pay them by hand; run the "
+    "same command again (it asks the gateway first), or `batchpay reconcile`"
+)
+PENDING_NEXT = "run the same command again to send the {n} pending row(s)"
+PENDING_AFTER_STOP = (
+    "fix what stopped the run (above), then run the same command again to send the {n} "
+    "pending row(s)"
+)
+
+
+def next_steps(counts: dict[str, int], *, fix_first: bool = False) -> list[str]:
+    """What to do after the run, most urgent first: one line per kind of row left open.
+    ``fix_first``: a systemic refusal stopped the run, and running again as it is would only
+    meet it again."""
+    steps = []
+    if counts.get("pending"):
+        pending = PENDING_AFTER_STOP if fix_first else PENDING_NEXT
+        steps.append(pending.format(n=counts["pending"]))
+    if counts.get("unknown"):
+        steps.append(UNKNOWN_NEXT.format(n=counts["unknown"]))
+    if counts.get("rejected") or counts.get("failed"):
+        steps.append("see the msg and message columns of the rejected and failed rows")
+    if counts.get("processing"):
+        steps.append(PROCESSING_NEXT.format(n=counts["processing"]))
+    return steps
