@@ -33,7 +33,8 @@ def grouped_line(where: str, members: Sequence[Problem]) -> str:
     """One line for many cells with the same kind of problem in one column."""
     first = members[0]
     severity = "warning" if first.severity == WARNING else "error"
-    text = GROUP_TEXT.get(first.kind, first.rule)
+    # One cell: its own rule; many: what they share (the advice fits many cells).
+    text = GROUP_TEXT.get(first.kind, first.rule) if len(members) > 1 else first.rule
     shown = ", ".join(f"row {p.row} {_shown(p.value)}" for p in members[:FIRST_OF_EACH])
     more = f" ... and {len(members) - FIRST_OF_EACH} more" if len(members) > FIRST_OF_EACH else ""
     return (
@@ -54,10 +55,7 @@ def problem_lines(where: str, path: Path, validation: Validation) -> list[str]:
     for problem in problems:
         key = (problem.severity, problem.column, problem.kind)
         groups.setdefault(key, []).append(problem)
-    for members in groups.values():
-        # One cell: the problem itself; many: what they share, and the first rows.
-        one = len(members) == 1
-        lines.append(f"{where}: {members[0].describe()}" if one else grouped_line(where, members))
+    lines += [grouped_line(where, members) for members in groups.values()]
     lines.append(FULL_LIST.format(where=where, path=path))
     return lines
 

@@ -132,6 +132,6 @@ def test_many_problems_are_grouped_with_the_first_rows_of_each(tmp_path: Path) -
     assert "1 row(s), column 'Email' (error)" in out
     # One line per column and kind of problem, naming its first rows (issue 14).
     assert "row 2 '99', row 3 '99', row 4 '99' ... and 27 more" in out
-    assert "row 7, column 'Email': 'nobody' must be" in out  # one cell: the problem itself
+    assert "column 'Email' (error): must be" in out and ": row 7 'nobody'" in out
     assert len(out.splitlines()) == 4  # two groups, the pointer to the full list, the totals
     assert f"the full list, one entry per cell: batchpay validate {path} --report FILE" in out
