@@ -373,7 +373,10 @@ def run_batch(
     else:
         summary = summary_rows(plan.batch_id, str(request.file), request.journal, counts,
                                amounts, dry_run=request.dry_run)  # fmt: skip
-        write_results(request.output, loaded.sheet, result_rows(loaded, latest), summary)
+        # The in-process sandbox is known here; a sandbox in its own process (`batchpay
+        # sandbox`) is to be recognized from its answers and passed the same way.
+        write_results(request.output, loaded.sheet, result_rows(loaded, latest), summary,
+                      sandbox=request.config is None)  # fmt: skip
     stopped = sent.stopped
     if request.dry_run:
         code = 1 if loaded.validation.problems else 0
