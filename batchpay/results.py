@@ -222,7 +222,6 @@ def _write_xlsx(
             sheet.set_column(col, col, min(60, max(8, width + 2)), column_format)
             sheet.write_string(top, col, name, bold)
         write = sheet.write_string
-        write_number = sheet.write_number
         mark_column = table.mark_column
         numbers_when = table.numbers_when
         last = top
@@ -239,18 +238,29 @@ def _write_xlsx(
                         write(last, col, value, text)
                 for col in range(split, len(row)):
                     if row[col]:
-                        write_number(last, col, int(row[col]), number)
+                        _number_or_text(sheet, last, col, row[col], number, text)
             else:
                 for col, value in enumerate(row[:split] if split < len(row) else row):
                     write(last, col, value, mark)  # the whole row, empty cells too
                 number_mark = number_marks[row[mark_column]]  # type: ignore[index]
                 for col in range(split, len(row)):
                     if row[col]:
-                        write_number(last, col, int(row[col]), number_mark)
+                        _number_or_text(sheet, last, col, row[col], number_mark, mark)
                     else:
                         sheet.write_blank(last, col, None, number_mark)
         sheet.autofilter(top, 0, last, len(table.header) - 1)
     workbook.close()
+
+
+def _number_or_text(sheet: Any, row: int, col: int, value: str, number: Any, text: Any) -> None:
+    """A whole number as a number cell; anything else stays text: the result file is written
+    after the money moved, and must be written whatever a value turns out to be."""
+    try:
+        amount = int(value)
+    except ValueError:
+        sheet.write_string(row, col, value, text)
+    else:
+        sheet.write_number(row, col, amount, number)
 
 
 def _page_setup(sheet: Any, table: Table, top: int) -> None:

@@ -181,3 +181,30 @@ def test_a_sandbox_run_is_marked_on_screen_and_on_every_printed_page(tmp_path: P
         for sheet in workbook:
             assert sheet.oddHeader.center.text == "SANDBOX: not a real payment", sheet.title
         workbook.close()
+
+
+def test_number_cells_are_written_alike_by_both_worksheets_and_text_stays_text(
+    tmp_path: Path,
+) -> None:
+    def make() -> list[Table]:
+        rows = [[f"r{i}", OUTCOMES[i % len(OUTCOMES)], str(1000 * i) if i % 3 else ""]
+                for i in range(14)]  # fmt: skip
+        rows.append(["odd", "failed", "12 PHP"])  # not a whole number: kept as text
+        return [
+            Table("Results", ["id", "outcome", "amountValue"], iter(rows), mark_column=1,
+                  numbers_from=2, title="a title", page_header="&Cmark"),
+            Table("Summary", ["item", "value"], iter([["a: amount", "5"], ["a: rows", "5"]]),
+                  numbers_from=1, numbers_when=lambda row: row[0].endswith(": amount")),
+        ]  # fmt: skip
+
+    fast, stock = write_both(tmp_path, make)
+    assert parts(fast) == parts(stock)
+    workbook = openpyxl.load_workbook(fast)
+    cells = [row[2] for row in workbook["Results"].iter_rows(min_row=3)]
+    assert [c.value for c in cells] == [None, 1000, 2000, None, 4000, 5000, None, 7000, 8000,
+                                        None, 10000, 11000, None, 13000, "12 PHP"]  # fmt: skip
+    assert [c.data_type for c in cells if c.value is not None][:-1] == ["n"] * 9
+    assert cells[-1].data_type == "s"
+    summary = workbook["Summary"]
+    assert (summary["B2"].value, summary["B3"].value) == (5, "5")
+    workbook.close()
