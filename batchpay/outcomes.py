@@ -8,8 +8,10 @@ a run's outcomes into the CLI contract's exit code.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import assert_never
 
 from .config import Protocol
 
@@ -103,3 +105,41 @@ def exit_code(outcomes: Iterable[Outcome], *, stopped: bool = False) -> int:
         # repeat rows are not a failure: the same payout was placed by an earlier batch.
         return 3
     return 0
+
+
+# Why a row is not paid, in the words a finance clerk reads (the raw codes keep their columns).
+REASON_INVALID = "not sent: invalid (see errors)"
+REASON_PENDING = "not sent yet: run again"
+REASON_UNKNOWN = (
+    "unknown: the gateway may hold this order; do not pay by hand, run again or reconcile"
+)
+REASON_REPEAT = "not sent: the same payout was placed in batch {batch} (tradeNo {trade_no})"
+REASON_REPEAT_UNNAMED = "not sent: the same payout was placed by another batch (see msg)"
+# protection.mark_repeats writes a repeat row's msg as "same payout placed in batch B as tradeNo T".
+_REPEAT_MSG = re.compile(r"placed in batch (?P<batch>\S+) as tradeNo (?P<trade_no>\S+)")
+
+
+def reason(outcome: Outcome, code: str, msg: str, status: str, message: str) -> str:
+    """In plain words, why a row with this outcome and these codes is not paid ('' when it is
+    paid or on its way: nothing for a person to do)."""
+    match outcome:
+        case Outcome.PAID | Outcome.PROCESSING:
+            return ""
+        case Outcome.FAILED:
+            return " ".join(["payout failed:", *(p for p in (status, message) if p)])
+        case Outcome.REJECTED:
+            said = " ".join(p for p in (code, msg) if p) or "no reason given"
+            return f"refused: {said}"
+        case Outcome.INVALID:
+            return REASON_INVALID
+        case Outcome.PENDING:
+            return REASON_PENDING
+        case Outcome.UNKNOWN:
+            return REASON_UNKNOWN
+        case Outcome.REPEAT:
+            found = _REPEAT_MSG.search(msg)
+            if found is None:
+                return REASON_REPEAT_UNNAMED
+            return REASON_REPEAT.format(**found.groupdict())
+        case _:  # a new outcome must say its reason here
+            assert_never(outcome)

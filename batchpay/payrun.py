@@ -325,7 +325,10 @@ def run_batch(
         summary = summary_rows(plan.batch_id, str(request.file), request.journal, counts,
                                amounts, dry_run=request.dry_run)  # fmt: skip
         try:
-            write_results(request.output, loaded.sheet, result_rows(loaded, latest), summary)
+            # The in-process sandbox is known here; a sandbox in its own process (`batchpay
+            # sandbox`) is to be recognized from its answers and passed the same way.
+            write_results(request.output, loaded.sheet, result_rows(loaded, latest), summary,
+                          sandbox=request.config is None)  # fmt: skip
         except AFTER_SENDING_FAILURES as exc:
             if not sending:
                 raise

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .config import IN_PROCESS
 from .errors import InputError
 from .journal import Journal
 from .outcomes import Outcome
@@ -122,5 +123,6 @@ def write_report(journal: Journal, batch_id: str, output: Path) -> dict[str, Any
     ]
     [summary] = summaries(journal, batch_id)
     table = summary_rows(batch_id, source, journal.path, summary["counts"], summary["amounts"])
-    write_results(output, sheet, results, table)
+    # A batch of the in-process sandbox has its account (payrun.in_process_account).
+    write_results(output, sheet, results, table, sandbox=IN_PROCESS in summary["account"])
     return summary
