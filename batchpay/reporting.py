@@ -58,8 +58,8 @@ def require_batch(journal: Journal, batch_id: str) -> None:
 def write_report(journal: Journal, batch_id: str, output: Path) -> dict[str, Any]:
     """Rewrite the batch's result file from the journal, with the latest states."""
     require_batch(journal, batch_id)
-    source, headers_json = journal.db.execute(
-        "SELECT source, headers FROM batches WHERE batch_id = ?", (batch_id,)
+    source, headers_json, digest = journal.db.execute(
+        "SELECT source, headers, content_hash FROM batches WHERE batch_id = ?", (batch_id,)
     ).fetchone()
     headers: list[str] = json.loads(headers_json)
     cursor = journal.db.execute(
@@ -79,6 +79,9 @@ def write_report(journal: Journal, batch_id: str, output: Path) -> dict[str, Any
         for row, (_, errors) in zip(rows, stored, strict=True)
     ]
     [summary] = summaries(journal, batch_id)
-    table = summary_rows(batch_id, source, journal.path, summary["counts"], summary["amounts"])
+    # The journal does not record (yet) which gateway account a batch went to, nor whether it
+    # was a sandbox's: the Summary says so rather than guess.
+    table = summary_rows(batch_id, source, journal.path, summary["counts"], summary["amounts"],
+                         content_hash=digest)  # fmt: skip
     write_results(output, sheet, results, table)
     return summary

@@ -98,7 +98,7 @@ def write_results(
     header, rows = _table(sheet, results)
     tables = [Table("Results", header, rows, mark_column=header.index("outcome"))]
     if summary:
-        tables.append(Table("Summary", ["item", "value"], iter(summary)))
+        tables.append(Table(SUMMARY_SHEET, ["item", "value"], iter(summary)))
     write_tables(path, tables)
 
 
@@ -180,14 +180,36 @@ def _write_xlsx(
     workbook.close()
 
 
+SUMMARY_SHEET = "Summary"
+# The Summary rows that say what a result file is evidence of (recover.py reads them back).
+ACCOUNT_ITEM = "account"
+SANDBOX_ITEM = "sandbox"
+CONTENT_HASH_ITEM = "content hash"
+WRITTEN_AT_ITEM = "written at (UTC)"
+IN_PROCESS_SANDBOX = "yes: in-process sandbox, not a real payment"
+NOT_SANDBOX = "no"
+SANDBOX_UNKNOWN = "not recorded (rewritten from the journal by batchpay report)"
+
+
 def summary_rows(
     batch_id: str, source: str, journal: Path, counts: dict[str, int], amounts: dict[str, int],
-    *, dry_run: bool | None = None,
+    *, dry_run: bool | None = None, account: str = "", sandbox: bool | None = None,
+    content_hash: str = "",
 ) -> list[list[str]]:  # fmt: skip
-    """The result workbook's Summary sheet (``dry_run`` None: not a run, a report)."""
+    """The result workbook's Summary sheet (``dry_run`` None: not a run, a report).
+
+    ``account`` (the gateway account the rows were sent to, "" when not known) and
+    ``sandbox`` (None: not known) say what the file is evidence of, for a later run whose
+    journal was lost and for ``batchpay recover``; ``content_hash`` names the batch fully.
+    """
+    if sandbox is None:
+        sandbox_text = SANDBOX_UNKNOWN
+    else:
+        sandbox_text = IN_PROCESS_SANDBOX if sandbox else NOT_SANDBOX
     rows = [
         ["batch", batch_id], ["source file", source], ["journal", str(journal)],
-        ["written at (UTC)", now()],
+        [WRITTEN_AT_ITEM, now()], [ACCOUNT_ITEM, account], [SANDBOX_ITEM, sandbox_text],
+        [CONTENT_HASH_ITEM, content_hash],
     ]  # fmt: skip
     if dry_run is not None:
         rows.append(["dry run", "yes" if dry_run else "no"])

@@ -17,6 +17,8 @@ from .journal_rows import JournalRow
 from .sandbox import SandboxGateway, SandboxServer
 
 SANDBOX_NOTIFY_URL = "http://127.0.0.1:9/notify"
+# The in-process sandbox listens on a new port each run; its result files name it by this.
+SANDBOX_ACCOUNT = f"{SANDBOX_MERCHANT_NO}@in-process-sandbox"
 
 
 @contextlib.asynccontextmanager
