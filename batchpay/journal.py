@@ -101,6 +101,82 @@ class Journal:
             batch_id = found[0]
         return batch_id, self._match(batch_id, rows)
 
+    def has_batch(self, digest: str) -> str | None:
+        """The id of the batch with this content hash, if the journal holds one. Read-only: a
+        run asks before planning whether its batch is new to this journal."""
+        found = self.db.execute(
+            "SELECT batch_id FROM batches WHERE content_hash = ?", (digest,)
+        ).fetchone()
+        return None if found is None else str(found[0])
+
+    def known_trade_nos(self, trade_nos: Iterable[str]) -> set[str]:
+        """The ones of ``trade_nos`` that some row of this journal holds."""
+        listed = list(set(trade_nos))
+        known: set[str] = set()
+        for start in range(0, len(listed), 500):
+            chunk = listed[start : start + 500]
+            cursor = self.db.execute(
+                f"SELECT trade_no FROM rows WHERE trade_no IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            known |= {r[0] for r in cursor}
+        return known
+
+    def restore(
+        self,
+        rows: Sequence[SheetRow],
+        trade_nos: Sequence[str | None],
+        source: str,
+        *,
+        notify_url: str | None = None,
+        headers: Sequence[str] = (),
+        sent_at: str = "",
+    ) -> tuple[str, list[JournalRow]]:
+        """Rebuild a lost batch: the rows as ``plan`` would create them, each valid row with
+        its tradeNo as an earlier run assigned it (``trade_nos``, in the order of ``rows``).
+
+        Every valid row starts ``unknown`` and claimed as sent at ``sent_at``: until the
+        gateway has been asked, any of them may be placed (and the repeat window must see them).
+        Refused when the journal already holds the batch or any of the tradeNos.
+        """
+        digest = content_hash(rows)
+        with self.transaction() as db:
+            found = db.execute(
+                "SELECT batch_id FROM batches WHERE content_hash = ?", (digest,)
+            ).fetchone()
+            if found is not None:
+                raise InputError(
+                    f"the journal {self.path} already holds batch {found[0]}: nothing to "
+                    f"recover (`batchpay status {found[0]}` shows it)"
+                )
+            given = [t for t in trade_nos if t]
+            for start in range(0, len(given), 500):
+                chunk = given[start : start + 500]
+                used = db.execute(
+                    "SELECT trade_no, batch_id FROM rows WHERE trade_no IN "
+                    f"({','.join('?' * len(chunk))}) LIMIT 1",
+                    chunk,
+                ).fetchone()
+                if used:
+                    raise InputError(
+                        f"tradeNo {used[0]} is already in batch {used[1]} of the journal "
+                        f"{self.path}; refusing to recover a batch that shares it"
+                    )
+            batch_id, planned = self._create(
+                db, digest, rows, source, notify_url, headers, trade_nos=trade_nos
+            )
+            stamp = sent_at or now()
+            db.execute(
+                "UPDATE rows SET outcome = 'unknown', first_sent_at = ?, "
+                "msg = 'recovered from a result file; not yet asked' "
+                "WHERE batch_id = ? AND outcome = 'pending'",
+                (stamp, batch_id),
+            )
+        for row in planned:
+            if row.outcome is Outcome.PENDING:
+                row.outcome = Outcome.UNKNOWN
+        return batch_id, planned
+
     def _create(
         self,
         db: sqlite3.Connection,
@@ -109,7 +185,10 @@ class Journal:
         source: str,
         notify_url: str | None,
         headers: Sequence[str],
+        *,
+        trade_nos: Sequence[str | None] | None = None,
     ) -> tuple[str, list[JournalRow]]:
+        """``trade_nos``: a recovered batch's own (``restore``), else the file's or new ones."""
         given = [r.fields["tradeNo"] for r in rows if r.valid and r.fields["tradeNo"]]
         for chunk_start in range(0, len(given), 500):
             chunk = given[chunk_start : chunk_start + 500]
@@ -131,9 +210,14 @@ class Journal:
             (batch_id, digest, source, len(rows), stamp, json.dumps(list(headers))),
         )
         taken: set[str] = set(given)
-        fresh = self._fresh_trade_nos(
-            db, sum(1 for r in rows if r.valid and not r.fields["tradeNo"]), taken
-        )
+        if trade_nos is None:
+            fresh = self._fresh_trade_nos(
+                db, sum(1 for r in rows if r.valid and not r.fields["tradeNo"]), taken
+            )
+        else:
+            # The earlier run's assigned tradeNos, taken in row order (fresh.pop() takes the last).
+            fresh = [t for r, t in zip(rows, trade_nos, strict=True)
+                     if r.valid and not r.fields["tradeNo"] and t][::-1]  # fmt: skip
         records = []
         planned = []
         for position, row in enumerate(rows):
