@@ -24,11 +24,12 @@ from .config import (
 from .dispatch import Progress
 from .errors import ConfigError, InvalidRowsError, RefusedError
 from .journal import Journal
-from .journal_rows import JournalRow, SheetRow
+from .journal_rows import JournalRow, SheetRow, content_hash
 from .outcomes import TO_SEND, Outcome, exit_code
 from .protection import batch_lock, hold_back_repeats
+from .recover import refuse_if_run_before
 from .results import ResultRow, Table, summary_rows, write_results, write_tables
-from .sending import SANDBOX_NOTIFY_URL, SendResult, send_to
+from .sending import SANDBOX_ACCOUNT, SANDBOX_NOTIFY_URL, SendResult, send_to
 from .sheet import CANONICAL, Sheet, read_sheet
 from .signing import sign
 from .validate import Problem, Validation, validate
@@ -285,7 +286,13 @@ def run_batch(
     notify_url = SANDBOX_NOTIFY_URL if config is None else config.notify_url
     rows = sheet_rows(loaded, notify_url)
     sent = SendResult()
+    digest = content_hash(rows)
     with Journal(request.journal) as journal:
+        if config is not None and journal.has_batch(digest) is None:
+            # A batch new to this journal that an earlier run left traces of: the journal was
+            # lost or moved, and planning it afresh would pay every row again.
+            with working(f"looking for traces of an earlier run of batch {digest[:12]}"):
+                refuse_if_run_before(journal, digest[:12], request.output, config.account)
         with working(f"planning {len(rows):,} rows in the journal"):
             planned = journal.plan(
                 rows, source=str(request.file), notify_url=notify_url,
@@ -316,8 +323,11 @@ def run_batch(
     if sent.abandoned:
         say("interrupted twice: the result file was not written; run again to resume")
     else:
-        summary = summary_rows(plan.batch_id, str(request.file), request.journal, counts,
-                               amounts, dry_run=request.dry_run)  # fmt: skip
+        summary = summary_rows(
+            plan.batch_id, str(request.file), request.journal, counts, amounts,
+            dry_run=request.dry_run, account=SANDBOX_ACCOUNT if config is None else config.account,
+            sandbox=config is None, content_hash=digest,
+        )  # fmt: skip
         write_results(request.output, loaded.sheet, result_rows(loaded, latest), summary)
     stopped = sent.stopped
     if request.dry_run:

@@ -1,0 +1,472 @@
+"""A lost journal: noticed before a run, and rebuilt from a result file.
+
+Without its journal, a re-run of a file plans the batch afresh, with new tradeNos, and pays
+every row again. Two traces of an earlier run outlive the journal: the batch's lock file beside
+it (``protection.lock_file``) and the result file. ``refuse_if_run_before`` turns either into a
+refusal before anything is planned; ``read_result_file`` and ``rebuild`` turn a result file back
+into the batch a re-run of the original input computes (same rows, same content hash, the same
+tradeNos), which ``Journal.restore`` writes and ``recover`` then checks with the gateway's status
+query, row by row.
+
+A result file is read as batchpay writes it: the input columns as they were, then ``tradeNo``
+(when the input had none) and ``RESULT_COLUMNS``; an .xlsx also has the Summary sheet, whose
+account, sandbox and content-hash rows say what the file is evidence of.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .config import GatewayConfig, SendOptions, default_journal_path
+from .errors import InputError, JournalError
+from .journal import Journal
+from .journal_rows import SheetRow, content_hash
+from .outcomes import Outcome, exit_code
+from .protection import batch_lock, lock_file
+from .reconcile import reconcile
+from .results import (
+    ACCOUNT_ITEM,
+    CONTENT_HASH_ITEM,
+    FORMULA_STARTS,
+    RESULT_COLUMNS,
+    SANDBOX_ITEM,
+    SUMMARY_SHEET,
+    WRITTEN_AT_ITEM,
+)
+from .sheet import CSV_SUFFIXES, NUMBER, Sheet, canonical_columns, read_sheet
+from .validate import validate
+
+# The form batchpay assigns (journal_rows.new_trade_nos): yyyyMMddHHmmss + 10 random digits.
+ASSIGNED_FORM = re.compile(r"[0-9]{24}")
+# The form a file may give (schemas/sheet.json).
+GIVEN_FORM = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# A spreadsheet keeps 15 significant digits of a number: the rest of a long tradeNo becomes 0s.
+# Ten random digits that happen to end in nine zeros: one chance in a billion.
+LOST_DIGITS = re.compile(r"[0-9]{15,}0{9}")
+SCIENTIFIC = re.compile(r"[0-9.,]+[eE][+-]?[0-9]+")
+
+LOST_JOURNAL = (
+    "the journal at {journal} does not know {what}, though {evidence} shows an earlier run; "
+    "nothing was planned or sent. If the journal was lost, `batchpay recover {result}` "
+    "rebuilds the batch from that run's result file; if the journal was moved, point "
+    "--journal (or BATCHPAY_JOURNAL) at it"
+)
+LOCK_ONLY = (
+    "; if no payout of batch {batch} was ever sent (a dry run only), remove {lock} and run again"
+)
+NOT_A_RESULT = (
+    "{path}: not a result file as batchpay writes it (no columns {columns} after the input's); "
+    "recover needs the result file of the lost run"
+)
+DAMAGED = (
+    "{path}: row {row}: the tradeNo {value!r} {why}; recover never guesses a tradeNo: use a "
+    "copy of the result file no spreadsheet program has saved (the .xlsx batchpay wrote)"
+)
+CHANGED = (
+    "{path}: its rows do not make the batch its Summary records (content hash {recorded}, "
+    "batch {batch}); the file was changed after batchpay wrote it: recover from an unchanged copy"
+)
+SANDBOX_RESULT = (
+    "{path} is the result of a sandbox run ({value}): its orders were never real; nothing to "
+    "recover"
+)
+OTHER_ACCOUNT = (
+    "{path} was written for the gateway account {recorded}, but the settings are for {account}: "
+    "its tradeNos say nothing about this account's orders; use the settings of {recorded}"
+)
+
+
+@dataclass
+class ResultFile:
+    """A result file, read back."""
+
+    path: Path
+    sheet: Sheet  # the Results table as read, CSV cells with their formula guard removed
+    summary: dict[str, str]  # the Summary sheet's items; empty for a CSV
+    input_width: int  # the input's columns come first
+    trade_position: int  # the column holding each row's tradeNo
+    trade_added: bool  # batchpay added the tradeNo column (the input had none)
+
+    def column(self, name: str) -> list[str]:
+        position = self.sheet.headers.index(name, self.input_width)
+        return [str(v) for v in self.sheet.frame[position].tolist()]
+
+    @property
+    def trade_nos(self) -> list[str]:
+        return [str(v).strip() for v in self.sheet.frame[self.trade_position].tolist()]
+
+    @property
+    def sandbox(self) -> str:
+        """The Summary's sandbox row when it says yes, else ''."""
+        value = self.summary.get(SANDBOX_ITEM, "")
+        return value if value.lower().startswith("yes") else ""
+
+    @property
+    def account(self) -> str:
+        return self.summary.get(ACCOUNT_ITEM, "")
+
+
+def read_summary(path: Path) -> dict[str, str]:
+    """A result workbook's Summary sheet as {item: value}; {} when it has none (a CSV)."""
+    if path.suffix.lower() in CSV_SUFFIXES:
+        return {}
+    from python_calamine import CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        if SUMMARY_SHEET not in workbook.sheet_names:
+            return {}
+        values = workbook.get_sheet_by_name(SUMMARY_SHEET).to_python()
+    except Exception as exc:  # calamine raises its own error types for every malformed file
+        raise InputError(f"{path}: cannot read its Summary sheet ({exc})") from None
+    return {
+        str(row[0]).strip(): ("" if len(row) < 2 or row[1] is None else str(row[1]).strip())
+        for row in values[1:]
+        if row and row[0]
+    }
+
+
+def read_result_file(path: Path) -> ResultFile:
+    """Read a result file back; InputError when it is not one batchpay wrote."""
+    sheet = read_sheet(path)
+    headers = sheet.headers
+    width = len(RESULT_COLUMNS)
+    starts = [
+        i
+        for i in range(len(headers) - width + 1)
+        if tuple(headers[i : i + width]) == RESULT_COLUMNS
+    ]
+    if not starts or "tradeNo" not in sheet.columns:
+        raise InputError(NOT_A_RESULT.format(path=path, columns=", ".join(RESULT_COLUMNS)))
+    first = starts[-1]
+    trade_position = sheet.columns["tradeNo"]
+    if trade_position >= first:
+        raise InputError(NOT_A_RESULT.format(path=path, columns=", ".join(RESULT_COLUMNS)))
+    # batchpay appends a column spelled exactly "tradeNo" right before "outcome". An input's own
+    # last column spelled so looks the same; read either way, the rows make the same batch (an
+    # input column whose cells batchpay filled held nothing), so it is read as added.
+    added = trade_position == first - 1 and headers[trade_position] == "tradeNo"
+    if path.suffix.lower() in CSV_SUFFIXES:
+        # The CSV writer guards a cell starting like a formula with a leading ': undo it.
+        guarded = tuple("'" + start for start in FORMULA_STARTS)
+        sheet.frame = sheet.frame.apply(
+            lambda column: column.map(lambda v: v[1:] if v.startswith(guarded) else v)
+        )
+    return ResultFile(
+        path=path, sheet=sheet, summary=read_summary(path),
+        input_width=trade_position if added else first, trade_position=trade_position,
+        trade_added=added,
+    )  # fmt: skip
+
+
+def _damage(value: str, kind: str, added: bool) -> str:
+    """Why ``value`` cannot be a tradeNo batchpay sent (for this column), or ''."""
+    if kind == NUMBER:
+        return "is stored as a number: a spreadsheet program changed it"
+    if SCIENTIFIC.fullmatch(value):
+        return "is in scientific notation: a spreadsheet program turned it into a number"
+    if ASSIGNED_FORM.fullmatch(value):
+        if LOST_DIGITS.fullmatch(value):
+            return "ends in nine zeros: a spreadsheet program kept only its first 15 digits"
+        try:
+            dt.datetime.strptime(value[:14], "%Y%m%d%H%M%S")
+        except ValueError:
+            if added:
+                return "does not start with a date and time, as the tradeNos batchpay assigns do"
+        return ""
+    if added:
+        return "is not of the form batchpay assigns (24 digits: yyyyMMddHHmmss and 10 more)"
+    if not GIVEN_FORM.fullmatch(value):
+        return "is not of the form a file may give (1 to 64 letters, digits, '-' or '_')"
+    return ""
+
+
+@dataclass
+class Rebuilt:
+    """A lost batch as a re-run of its input would plan it, with the earlier run's tradeNos."""
+
+    rows: list[SheetRow]
+    trade_nos: list[str | None]  # per row; None for invalid rows
+    outcomes: list[Outcome]  # as the result file says
+    headers: list[str]
+    source: str
+    digest: str
+    sent_at: str  # when the result file was written, as it says ('' when it does not)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def batch_id(self) -> str:
+        return self.digest[:12]
+
+
+def rebuild(result: ResultFile, mobile_pattern: str) -> Rebuilt:
+    """The batch the result file was written for. Refuses (InputError naming the row) a
+    tradeNo a spreadsheet damaged, and rows that no longer make the batch the file records."""
+    sheet, path = result.sheet, result.path
+    outcome_texts = result.column("outcome")
+    known = {o.value for o in Outcome}
+    outcomes = []
+    for position, text in enumerate(outcome_texts):
+        if text not in known:
+            row = int(sheet.row_numbers[position])
+            raise InputError(f"{path}: row {row}: outcome {text!r} is not one batchpay writes")
+        outcomes.append(Outcome(text))
+    values = result.trade_nos
+    kinds = sheet.types("tradeNo")
+    seen: dict[str, int] = {}
+    for position, (value, outcome) in enumerate(zip(values, outcomes, strict=True)):
+        row = int(sheet.row_numbers[position])
+        if outcome is Outcome.INVALID:
+            continue  # never planned: no tradeNo of batchpay's
+        if not value:
+            raise InputError(f"{path}: row {row}: no tradeNo, though its outcome is {outcome}")
+        kind = "" if kinds is None else str(kinds.iat[position])
+        why = _damage(value, kind, result.trade_added)
+        if why:
+            raise InputError(DAMAGED.format(path=path, row=row, value=value, why=why))
+        if value in seen:
+            raise InputError(
+                f"{path}: rows {seen[value]} and {row} have the same tradeNo {value}: a "
+                "spreadsheet program changed at least one of them; recover never guesses"
+            )
+        seen[value] = row
+    recorded = result.summary.get(CONTENT_HASH_ITEM, "")
+    # Which tradeNos the input gave: none, when batchpay added the column. In an input's own
+    # column a cell it left empty got one of the assigned form: read those as assigned first,
+    # then (when the Summary's content hash says otherwise) as given.
+    readings = [True] if result.trade_added else [True, False]
+    rebuilt = None
+    for assigned_form_was_assigned in readings:
+        rebuilt = _rebuild(result, outcomes, values, mobile_pattern, assigned_form_was_assigned)
+        if not recorded or rebuilt.digest == recorded:
+            break
+    assert rebuilt is not None
+    if recorded and rebuilt.digest != recorded:
+        batch = result.summary.get("batch", recorded[:12])
+        raise InputError(CHANGED.format(path=path, recorded=recorded, batch=batch))
+    if not recorded:
+        rebuilt.notes.append(
+            f"{path} records no content hash (a CSV): the batch id {rebuilt.batch_id} is "
+            "computed from its rows alone"
+        )
+    return rebuilt
+
+
+def _rebuild(
+    result: ResultFile,
+    outcomes: list[Outcome],
+    values: list[str],
+    mobile_pattern: str,
+    assigned_form_was_assigned: bool,
+) -> Rebuilt:
+    sheet, width = result.sheet, result.input_width
+    frame = sheet.frame.iloc[:, :width].copy()
+    given = [""] * len(values)
+    if not result.trade_added:
+        for position, (value, outcome) in enumerate(zip(values, outcomes, strict=True)):
+            if outcome is Outcome.INVALID:
+                given[position] = str(frame.iat[position, result.trade_position])
+            elif not (assigned_form_was_assigned and ASSIGNED_FORM.fullmatch(value)):
+                given[position] = value
+        frame[result.trade_position] = pd.Series(given, dtype=frame[result.trade_position].dtype)
+    headers = sheet.headers[:width]
+    types = None
+    if sheet.cell_types is not None:
+        types = {c: k for c, k in sheet.cell_types.items() if c < width}
+    source_sheet = Sheet(
+        path=result.path, sheet_name=sheet.sheet_name, headers=headers, frame=frame,
+        row_numbers=sheet.row_numbers, columns=canonical_columns(headers, str(result.path)),
+        cell_types=types,
+    )  # fmt: skip
+    validation = validate(source_sheet, mobile_pattern)
+    records: list[dict[str, str]] = validation.fields[
+        ["amount", "accountNo", "mobile", "email", "firstname", "lastname", "tradeNo", "remark",
+         "notifyUrl"]
+    ].to_dict("records")  # type: ignore[assignment]  # fmt: skip
+    amount_texts = source_sheet.text("amount").tolist()
+    errors_column = result.column("errors")
+    cells = frame.astype(str).to_numpy().tolist()
+    rows: list[SheetRow] = []
+    trade_nos: list[str | None] = []
+    for position, (record, outcome) in enumerate(zip(records, outcomes, strict=True)):
+        row_number = int(sheet.row_numbers[position])
+        valid = outcome is not Outcome.INVALID
+        if valid and validation.invalid[position]:
+            raise InputError(
+                f"{result.path}: row {row_number} was planned (outcome {outcome}) but its cells "
+                f"no longer pass validation ({validation.row_errors[position]}); the file was "
+                "changed after batchpay wrote it: recover from an unchanged copy"
+            )
+        if not valid:
+            record = {**record, "amount": str(amount_texts[position])}  # invalid rows keep text
+        errors = "; ".join(
+            part for part in errors_column[position].split("; ") if part and
+            not part.startswith("flagged: ")
+        )  # fmt: skip
+        rows.append(
+            SheetRow(
+                sheet_row=row_number, fields=record,
+                amount=int(validation.amounts[position]) if valid else 0, valid=valid,
+                cells=cells[position], errors=errors,
+            )
+        )  # fmt: skip
+        trade_nos.append(values[position] if valid else None)
+    source = result.summary.get("source file", "") or str(result.path)
+    return Rebuilt(
+        rows=rows, trade_nos=trade_nos, outcomes=outcomes, headers=headers, source=source,
+        digest=content_hash(rows), sent_at=result.summary.get(WRITTEN_AT_ITEM, ""),
+    )  # fmt: skip
+
+
+# -- before a run ------------------------------------------------------------------------------
+
+
+def _sandbox_journal_knows(trade_nos: list[str]) -> bool:
+    """Whether the in-process sandbox's own journal holds every one of these tradeNos: a CSV
+    result has no Summary to say it came from ``--sandbox``, but its tradeNos are there."""
+    path = default_journal_path(sandbox=True)
+    if not trade_nos or not path.exists():
+        return False
+    try:
+        with Journal(path) as sandbox_journal:
+            return len(sandbox_journal.known_trade_nos(trade_nos)) == len(set(trade_nos))
+    except JournalError:
+        return False
+
+
+def unknown_trade_nos(journal: Journal, path: Path, account: str) -> list[str]:
+    """The tradeNos of an earlier result file at ``path`` that ``journal`` does not know: []
+    when there is no such file, when it is no batchpay result, a sandbox's, or another
+    account's (its orders say nothing about this journal's)."""
+    if not path.is_file():
+        return []
+    try:
+        result = read_result_file(path)
+    except InputError:
+        return []  # not a result file: no evidence of anything
+    if result.sandbox or (result.account and result.account != account):
+        return []
+    outcomes = result.column("outcome")
+    listed = [t for t, o in zip(result.trade_nos, outcomes, strict=True) if t and o != "invalid"]
+    unknown = sorted(set(listed) - journal.known_trade_nos(listed))
+    if unknown and not result.summary and _sandbox_journal_knows(unknown):
+        return []
+    return unknown
+
+
+def refuse_if_run_before(journal: Journal, batch_id: str, output: Path, account: str) -> None:
+    """Refuse (JournalError, exit 1) a run of a batch new to ``journal`` when an earlier run
+    left traces: a result file at ``output`` with tradeNos the journal does not know, or the
+    batch's lock file beside the journal. Call it only for a batch ``has_batch`` did not find."""
+    unknown = unknown_trade_nos(journal, output, account)
+    if unknown:
+        shown = ", ".join(unknown[:3]) + (", ..." if len(unknown) > 3 else "")
+        raise JournalError(
+            LOST_JOURNAL.format(
+                journal=journal.path, what=f"these {len(unknown)} tradeNo(s) ({shown})",
+                evidence=output, result=output,
+            )
+        )  # fmt: skip
+    lock = lock_file(journal.path, batch_id)
+    if lock.exists():
+        raise JournalError(
+            LOST_JOURNAL.format(
+                journal=journal.path, what=f"batch {batch_id}",
+                evidence=f"its lock file {lock}", result="RESULT_FILE",
+            )
+            + LOCK_ONLY.format(batch=batch_id, lock=lock)
+        )  # fmt: skip
+
+
+# -- recover -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Recovered:
+    batch_id: str
+    rows: int
+    counts: dict[str, int]
+    queried: int
+    requests: int
+    stop_reason: str
+    notes: list[str]
+    exit_code: int
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "batch": self.batch_id, "rows": self.rows, "counts": self.counts,
+            "queried": self.queried, "requests": self.requests,
+            "stop_reason": self.stop_reason, "notes": self.notes, "exit_code": self.exit_code,
+        }  # fmt: skip
+
+
+def check_evidence(result: ResultFile, account: str) -> None:
+    """Refuse a result file whose tradeNos say nothing about ``account``'s orders."""
+    if result.sandbox:
+        raise InputError(SANDBOX_RESULT.format(path=result.path, value=result.sandbox))
+    if result.account and result.account != account:
+        raise InputError(
+            OTHER_ACCOUNT.format(path=result.path, recorded=result.account, account=account)
+        )
+
+
+def absent_outcome(file_says: dict[str, Outcome]) -> dict[str, Outcome]:
+    """For each tradeNo, its row's outcome when the gateway holds no such order: pending (never
+    placed: the next run sends it), except a row the file reports rejected, which stays so (a
+    rejected row is final: the lost journal would not have sent it again)."""
+    return {
+        t: Outcome.REJECTED if o is Outcome.REJECTED else Outcome.PENDING
+        for t, o in file_says.items()
+    }
+
+
+def recover(
+    config: GatewayConfig,
+    options: SendOptions,
+    journal: Journal,
+    rebuilt: Rebuilt,
+) -> Recovered:
+    """Write the rebuilt batch into the journal (every row unknown), then ask the status query
+    about each tradeNo: an order the gateway holds -> processing, paid or failed; a definite
+    "no such order" (``not_found_codes``) -> pending; any other answer leaves it unknown."""
+    with batch_lock(journal.path, rebuilt.batch_id):
+        batch_id, planned = journal.restore(
+            rebuilt.rows, rebuilt.trade_nos, rebuilt.source, notify_url=config.notify_url,
+            headers=rebuilt.headers, sent_at=rebuilt.sent_at,
+        )  # fmt: skip
+        asked = [row for row in planned if row.outcome is Outcome.UNKNOWN]
+        file_says = {t: o for t, o in zip(rebuilt.trade_nos, rebuilt.outcomes, strict=True) if t}
+        result = asyncio.run(
+            reconcile(config, options, journal, asked, absent=absent_outcome(file_says))
+        )
+        latest = journal.rows(batch_id, fields=False)
+    counts: Counter[str] = Counter(row.outcome.value for row in latest)
+    order = [o.value for o in Outcome]
+    notes = list(rebuilt.notes)
+    contradicted = [
+        row for row in latest
+        if row.trade_no and row.outcome is Outcome.PENDING
+        and file_says.get(row.trade_no) in {Outcome.PROCESSING, Outcome.PAID, Outcome.FAILED}
+    ]  # fmt: skip
+    if contradicted:
+        notes.append(
+            f"{len(contradicted)} row(s) the result file reports placed are unknown to the "
+            f"gateway (first: tradeNo {contradicted[0].trade_no}); check the account before "
+            "the next run sends them"
+        )
+    code = exit_code(
+        (row.outcome for row in latest if row.outcome is not Outcome.INVALID),
+        stopped=bool(result.stop_reason),
+    )
+    return Recovered(
+        batch_id=batch_id, rows=len(latest), counts={k: counts[k] for k in order if counts[k]},
+        queried=result.queried, requests=result.requests, stop_reason=result.stop_reason,
+        notes=notes, exit_code=code,
+    )  # fmt: skip
