@@ -22,9 +22,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .config import GatewayConfig, SendOptions, default_journal_path
+from .damage import MOBILE_RESTORED
 from .errors import InputError, JournalError
 from .journal import Journal
 from .journal_rows import SheetRow, content_hash
@@ -40,7 +42,7 @@ from .results import (
     SUMMARY_SHEET,
     WRITTEN_AT_ITEM,
 )
-from .sheet import CSV_SUFFIXES, NUMBER, Sheet, canonical_columns, read_sheet
+from .sheet import CSV_SUFFIXES, NUMBER, TEXT, Sheet, canonical_columns, read_sheet
 from .validate import validate
 
 # The form batchpay assigns (journal_rows.new_trade_nos): yyyyMMddHHmmss + 10 random digits.
@@ -51,6 +53,7 @@ GIVEN_FORM = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Ten random digits that happen to end in nine zeros: one chance in a billion.
 LOST_DIGITS = re.compile(r"[0-9]{15,}0{9}")
 SCIENTIFIC = re.compile(r"[0-9.,]+[eE][+-]?[0-9]+")
+RESTORED_MARK = MOBILE_RESTORED.partition("{fixed}")[0]  # "... lost its leading zero; read as "
 
 LOST_JOURNAL = (
     "the journal at {journal} does not know {what}, though {evidence} shows an earlier run; "
@@ -277,13 +280,22 @@ def _rebuild(
                 given[position] = value
         frame[result.trade_position] = pd.Series(given, dtype=frame[result.trade_position].dtype)
     headers = sheet.headers[:width]
-    types = None
-    if sheet.cell_types is not None:
-        types = {c: k for c, k in sheet.cell_types.items() if c < width}
+    types = {c: k for c, k in (sheet.cell_types or {}).items() if c < width}
+    errors_column = result.column("errors")
+    columns = canonical_columns(headers, str(result.path))
+    # A mobile the input stored as a number had its zero restored, with a warning the errors
+    # column keeps; the result's text cell lost the type: give it back, and the same
+    # restoration makes the same payout fields.
+    marker = f"warning: {headers[columns['mobile']]}: "
+    restored = [i for i, e in enumerate(errors_column) if marker in e and RESTORED_MARK in e]
+    if restored:
+        mobile_at = columns["mobile"]
+        kinds = types.get(mobile_at, np.full(len(frame), TEXT, dtype=object)).copy()
+        kinds[restored] = NUMBER
+        types[mobile_at] = kinds
     source_sheet = Sheet(
         path=result.path, sheet_name=sheet.sheet_name, headers=headers, frame=frame,
-        row_numbers=sheet.row_numbers, columns=canonical_columns(headers, str(result.path)),
-        cell_types=types,
+        row_numbers=sheet.row_numbers, columns=columns, cell_types=types,
     )  # fmt: skip
     validation = validate(source_sheet, mobile_pattern)
     records: list[dict[str, str]] = validation.fields[
@@ -291,7 +303,6 @@ def _rebuild(
          "notifyUrl"]
     ].to_dict("records")  # type: ignore[assignment]  # fmt: skip
     amount_texts = source_sheet.text("amount").tolist()
-    errors_column = result.column("errors")
     cells = frame.astype(str).to_numpy().tolist()
     rows: list[SheetRow] = []
     trade_nos: list[str | None] = []
@@ -301,8 +312,9 @@ def _rebuild(
         if valid and validation.invalid[position]:
             raise InputError(
                 f"{result.path}: row {row_number} was planned (outcome {outcome}) but its cells "
-                f"no longer pass validation ({validation.row_errors[position]}); the file was "
-                "changed after batchpay wrote it: recover from an unchanged copy"
+                f"no longer pass validation ({validation.row_errors[position]}): the file was "
+                "changed after batchpay wrote it, or the input held a cell type a result file "
+                "does not keep; recover from an unchanged copy, never by guessing"
             )
         if not valid:
             record = {**record, "amount": str(amount_texts[position])}  # invalid rows keep text

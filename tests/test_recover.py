@@ -368,3 +368,46 @@ def test_report_summary_records_the_content_hash_and_no_account(
     assert summary["content hash"].startswith(batch)
     assert summary["account"] == ""
     assert summary["sandbox"].startswith("not recorded")
+
+
+def test_a_workbook_input_with_a_restored_mobile_is_rebuilt_as_the_same_batch(
+    sandbox: Sandbox, gateway_env: dict[str, str], journal_path: Path, tmp_path: Path
+) -> None:
+    """The result workbook keeps only text; the errors column says which mobile lost its zero,
+    so the rebuilt rows are the ones the original workbook made."""
+    import openpyxl
+    from helpers import HEADER
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(HEADER)
+    for number, row in enumerate(payroll_rows(4)):
+        cells: list[object] = list(row)
+        if number == 1:
+            cells[4] = int(row[4])  # the mobile stored as a number: its zero is gone
+        sheet.append(cells)
+    path = tmp_path / "payroll.xlsx"
+    workbook.save(path)
+    first = invoke("run", str(path), "--yes", "--json")
+    assert first.exit_code == 0, first.output
+    batch = json.loads(first.stdout)["batch"]
+    forget(journal_path)
+    recovered = invoke("recover", str(tmp_path / "payroll.result.xlsx"), "--json")
+    assert recovered.exit_code == 0, recovered.output
+    assert json.loads(recovered.stdout)["batch"] == batch
+    rerun = invoke("run", str(path), "--yes", "--json")
+    assert json.loads(rerun.stdout)["requests"] == 0 and rerun.exit_code == 0
+    assert len(sandbox.gateway.orders) == 4
+
+
+def test_a_csv_practice_result_is_no_evidence_when_the_sandbox_journal_holds_it(
+    sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CSV result has no Summary: the in-process sandbox's own journal says it was practice."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    path = write_csv(tmp_path / "payroll.csv", payroll_rows(3))
+    assert invoke("run", str(path), "--sandbox", "--yes").exit_code == 0
+    assert (tmp_path / "data" / "batchpay" / "sandbox-journal.sqlite3").exists()
+    real = invoke("run", str(path), "--yes")
+    assert real.exit_code == 0, real.output
+    assert len(sandbox.gateway.orders) == 3
