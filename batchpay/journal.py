@@ -130,14 +130,16 @@ class Journal:
         *,
         notify_url: str | None = None,
         headers: Sequence[str] = (),
+        attempts: Sequence[int] = (),
         sent_at: str = "",
     ) -> tuple[str, list[JournalRow]]:
         """Rebuild a lost batch: the rows as ``plan`` would create them, each valid row with
-        its tradeNo as an earlier run assigned it (``trade_nos``, in the order of ``rows``).
+        its tradeNo as an earlier run assigned it (``trade_nos``, in the order of ``rows``) and
+        the payout requests the earlier run sent for it (``attempts``, as its result file says).
 
-        Every valid row starts ``unknown`` and claimed as sent at ``sent_at``: until the
-        gateway has been asked, any of them may be placed (and the repeat window must see them).
-        Refused when the journal already holds the batch or any of the tradeNos.
+        Every valid row starts ``unknown``: until the gateway has been asked, any of them may
+        be placed. A row with attempts counts as first sent at ``sent_at`` (the repeat window
+        must see it). Refused when the journal already holds the batch or any of the tradeNos.
         """
         digest = content_hash(rows)
         with self.transaction() as db:
@@ -166,16 +168,29 @@ class Journal:
                 db, digest, rows, source, notify_url, headers, trade_nos=trade_nos
             )
             stamp = sent_at or now()
-            db.execute(
-                "UPDATE rows SET outcome = 'unknown', first_sent_at = ?, "
+            sent = list(attempts) or [0] * len(rows)
+            db.executemany(
+                "UPDATE rows SET outcome = 'unknown', attempts = ?, "
+                "first_sent_at = CASE WHEN ? > 0 THEN ? END, "
                 "msg = 'recovered from a result file; not yet asked' "
-                "WHERE batch_id = ? AND outcome = 'pending'",
-                (stamp, batch_id),
+                "WHERE batch_id = ? AND position = ? AND outcome = 'pending'",
+                [(n, n, stamp, batch_id, position) for position, n in enumerate(sent)],
             )
         for row in planned:
             if row.outcome is Outcome.PENDING:
                 row.outcome = Outcome.UNKNOWN
         return batch_id, planned
+
+    def count_placed_as_sent(self, batch_id: str, sent_at: str = "") -> None:
+        """A recovered row the gateway holds was sent at least once, whatever its result file
+        said (a dry run's, say): count it so, for the repeat window of later batches."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE rows SET attempts = max(attempts, 1), "
+                "first_sent_at = COALESCE(first_sent_at, ?) "
+                "WHERE batch_id = ? AND outcome IN ('processing', 'paid', 'failed')",
+                (sent_at or now(), batch_id),
+            )
 
     def _create(
         self,

@@ -198,6 +198,7 @@ class Rebuilt:
     rows: list[SheetRow]
     trade_nos: list[str | None]  # per row; None for invalid rows
     outcomes: list[Outcome]  # as the result file says
+    attempts: list[int]  # payout requests sent per row, as the result file says
     headers: list[str]
     source: str
     digest: str
@@ -306,6 +307,7 @@ def _rebuild(
     cells = frame.astype(str).to_numpy().tolist()
     rows: list[SheetRow] = []
     trade_nos: list[str | None] = []
+    attempts = [int(n) if n.isdigit() else 0 for n in result.column("attempts")]
     for position, (record, outcome) in enumerate(zip(records, outcomes, strict=True)):
         row_number = int(sheet.row_numbers[position])
         valid = outcome is not Outcome.INVALID
@@ -332,7 +334,8 @@ def _rebuild(
         trade_nos.append(values[position] if valid else None)
     source = result.summary.get("source file", "") or str(result.path)
     return Rebuilt(
-        rows=rows, trade_nos=trade_nos, outcomes=outcomes, headers=headers, source=source,
+        rows=rows, trade_nos=trade_nos, outcomes=outcomes, attempts=attempts,
+        headers=headers, source=source,
         digest=content_hash(rows), sent_at=result.summary.get(WRITTEN_AT_ITEM, ""),
     )  # fmt: skip
 
@@ -451,13 +454,14 @@ def recover(
     with batch_lock(journal.path, rebuilt.batch_id):
         batch_id, planned = journal.restore(
             rebuilt.rows, rebuilt.trade_nos, rebuilt.source, notify_url=config.notify_url,
-            headers=rebuilt.headers, sent_at=rebuilt.sent_at,
+            headers=rebuilt.headers, attempts=rebuilt.attempts, sent_at=rebuilt.sent_at,
         )  # fmt: skip
         asked = [row for row in planned if row.outcome is Outcome.UNKNOWN]
         file_says = {t: o for t, o in zip(rebuilt.trade_nos, rebuilt.outcomes, strict=True) if t}
         result = asyncio.run(
             reconcile(config, options, journal, asked, absent=absent_outcome(file_says))
         )
+        journal.count_placed_as_sent(batch_id, rebuilt.sent_at)
         latest = journal.rows(batch_id, fields=False)
     counts: Counter[str] = Counter(row.outcome.value for row in latest)
     order = [o.value for o in Outcome]

@@ -411,3 +411,19 @@ def test_a_csv_practice_result_is_no_evidence_when_the_sandbox_journal_holds_it(
     real = invoke("run", str(path), "--yes")
     assert real.exit_code == 0, real.output
     assert len(sandbox.gateway.orders) == 3
+
+
+def test_recovered_rows_hold_back_the_same_payouts_in_a_fixed_file(
+    sandbox: Sandbox, gateway_env: dict[str, str], journal_path: Path, tmp_path: Path
+) -> None:
+    """Recovered placed rows count for the repeat window: "I fixed a row and ran the whole
+    file again" after a recovery sends only the fixed row."""
+    path = write_csv(tmp_path / "payroll.csv", payroll_rows(3))
+    assert invoke("run", str(path), "--yes").exit_code == 0
+    forget(journal_path)
+    assert invoke("recover", str(tmp_path / "payroll.result.csv")).exit_code == 0
+    fixed = write_csv(tmp_path / "fixed.csv", payroll_rows(4))
+    again = invoke("run", str(fixed), "--yes", "--json")
+    summary = json.loads(again.stdout)
+    assert summary["counts"] == {"processing": 1, "repeat": 3}
+    assert set(orders_per_row(sandbox).values()) == {1} and len(sandbox.gateway.orders) == 4
