@@ -427,3 +427,27 @@ def test_recovered_rows_hold_back_the_same_payouts_in_a_fixed_file(
     summary = json.loads(again.stdout)
     assert summary["counts"] == {"processing": 1, "repeat": 3}
     assert set(orders_per_row(sandbox).values()) == {1} and len(sandbox.gateway.orders) == 4
+
+
+def test_a_run_sends_an_unknown_row_only_after_the_gateway_says_it_has_no_such_order(
+    sandbox: Sandbox, gateway_env: dict[str, str], journal_path: Path, tmp_path: Path,
+    query_gateway: tuple[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    path = write_csv(tmp_path / "payroll.csv", payroll_rows(3))
+    output = tmp_path / "payroll.result.xlsx"
+    assert invoke("run", str(path), "-o", str(output), "--yes", "--dry-run").exit_code == 0
+    forget(journal_path)
+    first, second, _ = [r["tradeNo"] for r in read_result(output)]
+    url, plan = query_gateway
+    plan[first] = plan[second] = "503"
+    monkeypatch.setenv("BATCHPAY_QUERY_URL", url)
+    recovered = invoke("recover", str(output), "--json", "--max-attempts", "1")
+    assert json.loads(recovered.stdout)["counts"] == {"pending": 1, "unknown": 2}
+    plan[first] = "1004"  # a refusal that is not "no such order"
+    del plan[second]  # now answered: no such order
+    run = invoke("run", str(path), "-o", str(output), "--yes", "--json", "--max-attempts", "2")
+    assert run.exit_code == 3, run.output
+    rows = {r["tradeNo"]: r for r in read_result(output)}
+    assert rows[first]["outcome"] == "unknown" and first not in sandbox.gateway.orders
+    assert rows[second]["outcome"] == "processing" and second in sandbox.gateway.orders
+    assert len(sandbox.gateway.orders) == 2
