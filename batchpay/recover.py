@@ -93,12 +93,14 @@ class ResultFile:
     path: Path
     sheet: Sheet  # the Results table as read, CSV cells with their formula guard removed
     summary: dict[str, str]  # the Summary sheet's items; empty for a CSV
-    input_width: int  # the input's columns come first
+    results_start: int  # where batchpay's columns (RESULT_COLUMNS) begin
     trade_position: int  # the column holding each row's tradeNo
-    trade_added: bool  # batchpay added the tradeNo column (the input had none)
+    # The tradeNo column may be one batchpay added (the input had none): it is spelled exactly
+    # "tradeNo" and stands right before "outcome". An input's own last column can look so too.
+    maybe_added: bool
 
     def column(self, name: str) -> list[str]:
-        position = self.sheet.headers.index(name, self.input_width)
+        position = self.sheet.headers.index(name, self.results_start)
         return [str(v) for v in self.sheet.frame[position].tolist()]
 
     @property
@@ -152,10 +154,7 @@ def read_result_file(path: Path) -> ResultFile:
     trade_position = sheet.columns["tradeNo"]
     if trade_position >= first:
         raise InputError(NOT_A_RESULT.format(path=path, columns=", ".join(RESULT_COLUMNS)))
-    # batchpay appends a column spelled exactly "tradeNo" right before "outcome". An input's own
-    # last column spelled so looks the same; read either way, the rows make the same batch (an
-    # input column whose cells batchpay filled held nothing), so it is read as added.
-    added = trade_position == first - 1 and headers[trade_position] == "tradeNo"
+    maybe_added = trade_position == first - 1 and headers[trade_position] == "tradeNo"
     if path.suffix.lower() in CSV_SUFFIXES:
         # The CSV writer guards a cell starting like a formula with a leading ': undo it.
         guarded = tuple("'" + start for start in FORMULA_STARTS)
@@ -164,8 +163,7 @@ def read_result_file(path: Path) -> ResultFile:
         )
     return ResultFile(
         path=path, sheet=sheet, summary=read_summary(path),
-        input_width=trade_position if added else first, trade_position=trade_position,
-        trade_added=added,
+        results_start=first, trade_position=trade_position, maybe_added=maybe_added,
     )  # fmt: skip
 
 
@@ -223,35 +221,24 @@ def rebuild(result: ResultFile, mobile_pattern: str) -> Rebuilt:
             raise InputError(f"{path}: row {row}: outcome {text!r} is not one batchpay writes")
         outcomes.append(Outcome(text))
     values = result.trade_nos
-    kinds = sheet.types("tradeNo")
-    seen: dict[str, int] = {}
-    for position, (value, outcome) in enumerate(zip(values, outcomes, strict=True)):
-        row = int(sheet.row_numbers[position])
-        if outcome is Outcome.INVALID:
-            continue  # never planned: no tradeNo of batchpay's
-        if not value:
-            raise InputError(f"{path}: row {row}: no tradeNo, though its outcome is {outcome}")
-        kind = "" if kinds is None else str(kinds.iat[position])
-        why = _damage(value, kind, result.trade_added)
-        if why:
-            raise InputError(DAMAGED.format(path=path, row=row, value=value, why=why))
-        if value in seen:
-            raise InputError(
-                f"{path}: rows {seen[value]} and {row} have the same tradeNo {value}: a "
-                "spreadsheet program changed at least one of them; recover never guesses"
-            )
-        seen[value] = row
     recorded = result.summary.get(CONTENT_HASH_ITEM, "")
-    # Which tradeNos the input gave: none, when batchpay added the column. In an input's own
-    # column a cell it left empty got one of the assigned form: read those as assigned first,
-    # then (when the Summary's content hash says otherwise) as given.
-    readings = [True] if result.trade_added else [True, False]
+    readings = _readings(result, outcomes, values, bool(recorded))
     rebuilt = None
-    for assigned_form_was_assigned in readings:
-        rebuilt = _rebuild(result, outcomes, values, mobile_pattern, assigned_form_was_assigned)
+    refusal = None
+    for added, assigned_form_was_assigned in readings:
+        try:
+            _check_trade_nos(result, outcomes, values, added)
+        except InputError as exc:
+            refusal = refusal or exc
+            continue
+        rebuilt = _rebuild(
+            result, outcomes, values, mobile_pattern, added, assigned_form_was_assigned
+        )
         if not recorded or rebuilt.digest == recorded:
             break
-    assert rebuilt is not None
+    if rebuilt is None:
+        assert refusal is not None
+        raise refusal
     if recorded and rebuilt.digest != recorded:
         batch = result.summary.get("batch", recorded[:12])
         raise InputError(CHANGED.format(path=path, recorded=recorded, batch=batch))
@@ -263,17 +250,67 @@ def rebuild(result: ResultFile, mobile_pattern: str) -> Rebuilt:
     return rebuilt
 
 
+def _readings(
+    result: ResultFile, outcomes: list[Outcome], values: list[str], recorded: bool
+) -> list[tuple[bool, bool]]:
+    """The ways to read the tradeNo column, most likely first: (batchpay added the column,
+    a value of the assigned form in an input's own column was assigned to an empty cell).
+
+    With the Summary's content hash every reading is tried and the hash decides. Without it
+    (a CSV), a column that may be batchpay's is read so when its values are of the assigned
+    form (a stray one is then refused by name), as the input's when none is; in an input's
+    own column a value of the assigned form is read as assigned to an empty cell.
+    """
+    if recorded:
+        own = [(False, True), (False, False)]
+        return [(True, True), *own] if result.maybe_added else own
+    if not result.maybe_added:
+        return [(False, True)]
+    planned = [v for v, o in zip(values, outcomes, strict=True) if o is not Outcome.INVALID]
+    if planned and not any(ASSIGNED_FORM.fullmatch(v) for v in planned):
+        return [(False, False)]
+    return [(True, True)]
+
+
+def _check_trade_nos(
+    result: ResultFile, outcomes: list[Outcome], values: list[str], added: bool
+) -> None:
+    """Refuse (naming the row) a tradeNo a spreadsheet damaged, or one that cannot be the
+    tradeNo batchpay sent for its row when the column is read as ``added`` or not."""
+    sheet, path = result.sheet, result.path
+    kinds = sheet.types("tradeNo")
+    seen: dict[str, int] = {}
+    for position, (value, outcome) in enumerate(zip(values, outcomes, strict=True)):
+        row = int(sheet.row_numbers[position])
+        if outcome is Outcome.INVALID:
+            continue  # never planned: no tradeNo of batchpay's
+        if not value:
+            raise InputError(f"{path}: row {row}: no tradeNo, though its outcome is {outcome}")
+        kind = "" if kinds is None else str(kinds.iat[position])
+        why = _damage(value, kind, added)
+        if why:
+            raise InputError(DAMAGED.format(path=path, row=row, value=value, why=why))
+        if value in seen:
+            raise InputError(
+                f"{path}: rows {seen[value]} and {row} have the same tradeNo {value}: a "
+                "spreadsheet program changed at least one of them; recover never guesses"
+            )
+        seen[value] = row
+
+
 def _rebuild(
     result: ResultFile,
     outcomes: list[Outcome],
     values: list[str],
     mobile_pattern: str,
+    added: bool,
     assigned_form_was_assigned: bool,
 ) -> Rebuilt:
-    sheet, width = result.sheet, result.input_width
+    sheet = result.sheet
+    width = result.trade_position if added else result.results_start
     frame = sheet.frame.iloc[:, :width].copy()
     given = [""] * len(values)
-    if not result.trade_added:
+    if not added:
         for position, (value, outcome) in enumerate(zip(values, outcomes, strict=True)):
             if outcome is Outcome.INVALID:
                 given[position] = str(frame.iat[position, result.trade_position])

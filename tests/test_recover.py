@@ -451,3 +451,30 @@ def test_a_run_sends_an_unknown_row_only_after_the_gateway_says_it_has_no_such_o
     assert rows[first]["outcome"] == "unknown" and first not in sandbox.gateway.orders
     assert rows[second]["outcome"] == "processing" and second in sandbox.gateway.orders
     assert len(sandbox.gateway.orders) == 2
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+@pytest.mark.parametrize(
+    ("heading", "given"),
+    [("tradeNo", ["PAY-1", "PAY-2", "PAY-3", "PAY-4"]), ("Trade No", ["PAY-1", "", "PAY-3", ""])],
+)
+def test_an_input_with_its_own_trade_numbers_is_rebuilt_as_the_same_batch(
+    sandbox: Sandbox, gateway_env: dict[str, str], journal_path: Path, tmp_path: Path,
+    suffix: str, heading: str, given: list[str],
+) -> None:  # fmt: skip
+    """The input's own tradeNo column, last (spelled as batchpay's own would be) or with empty
+    cells batchpay filled: the rebuilt batch is the one a re-run computes."""
+    from helpers import HEADER
+
+    rows = [[*row, trade_no] for row, trade_no in zip(payroll_rows(4), given, strict=True)]
+    path = write_csv(tmp_path / "payroll.csv", rows, header=[*HEADER, heading])
+    output = tmp_path / f"payroll.result{suffix}"
+    first = invoke("run", str(path), "-o", str(output), "--yes", "--json")
+    assert first.exit_code == 0, first.output
+    forget(journal_path)
+    recovered = invoke("recover", str(output), "--json")
+    assert recovered.exit_code == 0, recovered.output
+    assert json.loads(recovered.stdout)["batch"] == json.loads(first.stdout)["batch"]
+    rerun = invoke("run", str(path), "-o", str(output), "--yes", "--json")
+    assert rerun.exit_code == 0 and json.loads(rerun.stdout)["requests"] == 0
+    assert len(sandbox.gateway.orders) == 4
