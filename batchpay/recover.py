@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ from .results import (
 )
 from .sheet import CSV_SUFFIXES, NUMBER, TEXT, Sheet, canonical_columns, read_sheet
 from .validate import validate
+
+log = logging.getLogger("batchpay.recover")
 
 # The form batchpay assigns (journal_rows.new_trade_nos): yyyyMMddHHmmss + 10 random digits.
 ASSIGNED_FORM = re.compile(r"[0-9]{24}")
@@ -514,6 +517,12 @@ def recover(
             f"gateway (first: tradeNo {contradicted[0].trade_no}); check the account before "
             "the next run sends them"
         )
+    log.info(
+        "batch=%s recovered from a result file (%s) into the journal %s: %s",
+        batch_id, rebuilt.source, journal.path,
+        ", ".join(f"{n} {o}" for o, n in sorted(counts.items())),
+        extra={"event": {"batch": batch_id, "source": rebuilt.source, "counts": dict(counts)}},
+    )  # fmt: skip
     code = exit_code(
         (row.outcome for row in latest if row.outcome is not Outcome.INVALID),
         stopped=bool(result.stop_reason),
