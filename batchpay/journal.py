@@ -442,3 +442,27 @@ class Journal:
     def settle(self, trade_no: str, outcome: Outcome, note: str) -> None:
         """Queue the end of a row's run without an answer (stopped, interrupted)."""
         self.record(Update(trade_no, outcome, NOTE, "", msg=note, counts_as_attempt=False))
+
+
+def trade_nos_known_to(path: Path, trade_nos: Iterable[str]) -> set[str]:
+    """The ones of ``trade_nos`` the journal at ``path`` holds, read without writing to it
+    (another program's journal, looked at for evidence); empty when it cannot be read."""
+    listed = list(set(trade_nos))
+    known: set[str] = set()
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return known
+    try:
+        for start in range(0, len(listed), 500):
+            chunk = listed[start : start + 500]
+            cursor = db.execute(
+                f"SELECT trade_no FROM rows WHERE trade_no IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            known |= {r[0] for r in cursor}
+    except sqlite3.Error:
+        return set()
+    finally:
+        db.close()
+    return known

@@ -29,7 +29,7 @@ import pandas as pd
 from .config import GatewayConfig, SendOptions, default_journal_path
 from .damage import MOBILE_RESTORED
 from .errors import InputError, JournalError
-from .journal import Journal
+from .journal import Journal, trade_nos_known_to
 from .journal_rows import SheetRow, content_hash
 from .outcomes import Outcome, exit_code
 from .protection import batch_lock, lock_file
@@ -389,11 +389,7 @@ def _sandbox_journal_knows(trade_nos: list[str]) -> bool:
     path = default_journal_path(sandbox=True)
     if not trade_nos or not path.exists():
         return False
-    try:
-        with Journal(path) as sandbox_journal:
-            return len(sandbox_journal.known_trade_nos(trade_nos)) == len(set(trade_nos))
-    except JournalError:
-        return False
+    return len(trade_nos_known_to(path, trade_nos)) == len(set(trade_nos))
 
 
 def unknown_trade_nos(journal: Journal, path: Path, account: str) -> list[str]:
