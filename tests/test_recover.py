@@ -478,3 +478,26 @@ def test_an_input_with_its_own_trade_numbers_is_rebuilt_as_the_same_batch(
     rerun = invoke("run", str(path), "-o", str(output), "--yes", "--json")
     assert rerun.exit_code == 0 and json.loads(rerun.stdout)["requests"] == 0
     assert len(sandbox.gateway.orders) == 4
+
+
+def test_a_rejected_row_the_gateway_holds_no_order_for_stays_rejected(
+    sandbox: Sandbox, gateway_env: dict[str, str], journal_path: Path, tmp_path: Path
+) -> None:
+    """A rejected row is final: the lost journal would not have sent it again, nor does the
+    recovered one; rows of a file with invalid rows keep them invalid."""
+    rows = payroll_rows(4)
+    rows[0][4] = "0812345678"
+    rows[3][6] = "99"  # invalid: below the minimum
+    sandbox.gateway.rules["mobile"] = r"09[0-9]{8}"  # the gateway is stricter than the file
+    path = write_csv(tmp_path / "p.csv", rows)
+    first = invoke("run", str(path), "--yes", "--json", "--skip-invalid")
+    assert json.loads(first.stdout)["counts"] == {"invalid": 1, "rejected": 1, "processing": 2}
+    forget(journal_path)
+    recovered = invoke("recover", str(tmp_path / "p.result.csv"), "--json")
+    done = json.loads(recovered.stdout)
+    assert done["batch"] == json.loads(first.stdout)["batch"]
+    assert done["counts"] == {"invalid": 1, "rejected": 1, "processing": 2}
+    assert recovered.exit_code == 3
+    rerun = invoke("run", str(path), "--yes", "--json", "--skip-invalid")
+    assert json.loads(rerun.stdout)["requests"] == 0
+    assert len(sandbox.gateway.orders) == 2
