@@ -172,7 +172,7 @@ class Journal:
             db.executemany(
                 "UPDATE rows SET outcome = 'unknown', attempts = ?, "
                 "first_sent_at = CASE WHEN ? > 0 THEN ? END, "
-                "msg = 'recovered from a result file; not yet asked' "
+                "msg = 'recovered from a result file; no answer from the gateway yet' "
                 "WHERE batch_id = ? AND position = ? AND outcome = 'pending'",
                 [(n, n, stamp, batch_id, position) for position, n in enumerate(sent)],
             )

@@ -28,7 +28,14 @@ from .journal_rows import JournalRow, SheetRow, content_hash
 from .outcomes import TO_SEND, Outcome, exit_code
 from .protection import batch_lock, hold_back_repeats
 from .recover import refuse_if_run_before
-from .results import ResultRow, Table, summary_rows, write_results, write_tables
+from .results import (
+    ResultRow,
+    Table,
+    default_output,
+    summary_rows,
+    write_results,
+    write_tables,
+)
 from .sending import SANDBOX_ACCOUNT, SANDBOX_NOTIFY_URL, SendResult, send_to
 from .sheet import CANONICAL, Sheet, read_sheet
 from .signing import sign
@@ -292,7 +299,8 @@ def run_batch(
             # A batch new to this journal that an earlier run left traces of: the journal was
             # lost or moved, and planning it afresh would pay every row again.
             with working(f"looking for traces of an earlier run of batch {digest[:12]}"):
-                refuse_if_run_before(journal, digest[:12], request.output, config.account)
+                outputs = [request.output, default_output(request.file)]
+                refuse_if_run_before(journal, digest[:12], outputs, config.account)
         with working(f"planning {len(rows):,} rows in the journal"):
             planned = journal.plan(
                 rows, source=str(request.file), notify_url=notify_url,

@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -412,12 +413,17 @@ def unknown_trade_nos(journal: Journal, path: Path, account: str) -> list[str]:
     return unknown
 
 
-def refuse_if_run_before(journal: Journal, batch_id: str, output: Path, account: str) -> None:
+def refuse_if_run_before(
+    journal: Journal, batch_id: str, outputs: Sequence[Path], account: str
+) -> None:
     """Refuse (JournalError, exit 1) a run of a batch new to ``journal`` when an earlier run
-    left traces: a result file at ``output`` with tradeNos the journal does not know, or the
-    batch's lock file beside the journal. Call it only for a batch ``has_batch`` did not find."""
-    unknown = unknown_trade_nos(journal, output, account)
-    if unknown:
+    left traces: a result file at one of ``outputs`` (this run's, and the default one beside
+    the input) with tradeNos the journal does not know, or the batch's lock file beside the
+    journal. Call it only for a batch ``has_batch`` did not find."""
+    for output in dict.fromkeys(outputs):  # each path once, in order
+        unknown = unknown_trade_nos(journal, output, account)
+        if not unknown:
+            continue
         shown = ", ".join(unknown[:3]) + (", ..." if len(unknown) > 3 else "")
         raise JournalError(
             LOST_JOURNAL.format(

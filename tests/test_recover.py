@@ -501,3 +501,15 @@ def test_a_rejected_row_the_gateway_holds_no_order_for_stays_rejected(
     rerun = invoke("run", str(path), "--yes", "--json", "--skip-invalid")
     assert json.loads(rerun.stdout)["requests"] == 0
     assert len(sandbox.gateway.orders) == 2
+
+
+def test_the_default_result_beside_the_input_is_evidence_for_a_run_with_another_output(
+    sandbox: Sandbox, gateway_env: dict[str, str], journal_path: Path, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "payroll.csv", payroll_rows(3))
+    assert invoke("run", str(path), "--yes").exit_code == 0
+    forget(journal_path)
+    refused = invoke("run", str(path), "--yes", "-o", str(tmp_path / "elsewhere.xlsx"))
+    assert refused.exit_code == 1
+    assert f"batchpay recover {tmp_path / 'payroll.result.csv'}" in refused.output
+    assert len(sandbox.gateway.orders) == 3
