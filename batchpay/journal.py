@@ -101,6 +101,13 @@ class Journal:
             batch_id = found[0]
         return batch_id, self._match(batch_id, rows)
 
+    def checkpoint(self) -> bool:
+        """Copy every committed transaction from the WAL into the main file (waiting, within
+        the busy timeout, for readers such as ``listen`` to move on). False when a reader kept
+        part of it in the WAL: the WAL still holds it, as it always does."""
+        busy, _, _ = self.db.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+        return not busy
+
     def has_batch(self, digest: str) -> str | None:
         """The id of the batch with this content hash, if the journal holds one. Read-only: a
         run asks before planning whether its batch is new to this journal."""

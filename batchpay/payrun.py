@@ -295,7 +295,8 @@ def run_batch(
     sent = SendResult()
     digest = content_hash(rows)
     with Journal(request.journal) as journal:
-        if config is not None and journal.has_batch(digest) is None:
+        new_batch = journal.has_batch(digest) is None
+        if config is not None and new_batch:
             # A batch new to this journal that an earlier run left traces of: the journal was
             # lost or moved, and planning it afresh would pay every row again.
             with working(f"looking for traces of an earlier run of batch {digest[:12]}"):
@@ -308,6 +309,11 @@ def run_batch(
             )  # fmt: skip
         plan = Plan(*planned)
         del rows  # planned: the journal rows carry on
+        if new_batch:
+            # The new batch's tradeNos into the main file before the first payout leaves: a
+            # crash that then loses the -wal loses answers (re-sent under the same tradeNos,
+            # which the gateway deduplicates), never the batch.
+            journal.checkpoint()
         with batch_lock(request.journal, plan.batch_id):
             to_send = hold_back_repeats(journal, plan.batch_id, plan.to_send, request.options, say)
             check_expectations(to_send, request.expect_count, request.expect_total)

@@ -498,6 +498,7 @@ def recover(
             rebuilt.rows, rebuilt.trade_nos, rebuilt.source, notify_url=config.notify_url,
             headers=rebuilt.headers, attempts=rebuilt.attempts, sent_at=rebuilt.sent_at,
         )  # fmt: skip
+        journal.checkpoint()  # the rebuilt batch into the main file before the first query
         asked = [row for row in planned if row.outcome is Outcome.UNKNOWN]
         file_says = {t: o for t, o in zip(rebuilt.trade_nos, rebuilt.outcomes, strict=True) if t}
         result = asyncio.run(

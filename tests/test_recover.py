@@ -109,11 +109,13 @@ def test_recover_prints_what_it_did_and_the_next_step(
     assert len(sandbox.gateway.orders) == 4
 
 
-def test_lost_wal_after_a_kill_is_noticed_and_recovered(
+def test_a_lost_wal_after_a_kill_loses_answers_never_the_batch(
     sandbox: Sandbox, gateway_env: dict[str, str], journal_path: Path, tmp_path: Path
 ) -> None:
-    """The measured case: only the -wal is lost (a crash of the machine), while `listen` kept
-    the journal open so the run's commits were never copied into the main file."""
+    """The measured case: only the -wal is lost (the machine crashed) while `listen` kept the
+    journal open, so SQLite never copied the run's commits into the main file by itself. The
+    new batch was copied before the first payout: the re-run resumes it under the same
+    tradeNos, and the gateway's duplicate answer and status query settle every row."""
     env = {**os.environ, **gateway_env}
     log = tmp_path / "listen.log"
     with log.open("w") as stream:
@@ -129,18 +131,44 @@ def test_lost_wal_after_a_kill_is_noticed_and_recovered(
             assert listener.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "the listener never opened the journal"
             time.sleep(0.05)
-        path = write_csv(tmp_path / "payroll.xlsx.csv", payroll_rows(10))
+        path = write_csv(tmp_path / "payroll.csv", payroll_rows(10))
         output = tmp_path / "out.xlsx"
         first = invoke("run", str(path), "-o", str(output), "--yes", "--json")
         assert first.exit_code == 0, first.output
         batch = json.loads(first.stdout)["batch"]
+        before = {r["Account No"]: r["tradeNo"] for r in read_result(output)}
     finally:
         listener.send_signal(signal.SIGKILL)
         listener.wait(10)
     wal = Path(f"{journal_path}-wal")
-    assert wal.stat().st_size > 0  # the batch lives only there
+    assert wal.stat().st_size > 0  # the run's answers live only there
     wal.unlink()
     Path(f"{journal_path}-shm").unlink(missing_ok=True)
+    with Journal(journal_path) as journal:
+        assert journal.has_batch(journal.db.execute("SELECT content_hash FROM batches")
+                                 .fetchone()[0]) == batch  # fmt: skip
+        assert {r.outcome.value for r in journal.rows(batch)} == {"pending"}  # answers lost
+
+    rerun = invoke("run", str(path), "-o", str(output), "--yes", "--json")
+    assert rerun.exit_code == 0, rerun.output
+    assert json.loads(rerun.stdout)["batch"] == batch
+    assert {r["Account No"]: r["tradeNo"] for r in read_result(output)} == before
+    assert set(orders_per_row(sandbox).values()) == {1} and len(sandbox.gateway.orders) == 10
+
+
+def test_a_batch_lost_with_its_wal_is_refused_and_recovered(
+    sandbox: Sandbox, gateway_env: dict[str, str], journal_path: Path, tmp_path: Path
+) -> None:
+    """A journal whose main file is older than the batch (copied back from last night's backup,
+    say): the batch lives nowhere but the result file."""
+    path = write_csv(tmp_path / "payroll.csv", payroll_rows(10))
+    output = tmp_path / "out.xlsx"
+    Journal(journal_path).close()  # the backup: a journal without this batch
+    backup = journal_path.read_bytes()
+    first = invoke("run", str(path), "-o", str(output), "--yes", "--json")
+    assert first.exit_code == 0, first.output
+    forget(journal_path)
+    journal_path.write_bytes(backup)
 
     refused = invoke("run", str(path), "-o", str(output), "--yes")
     assert refused.exit_code == 1 and "does not know" in refused.output
@@ -149,7 +177,7 @@ def test_lost_wal_after_a_kill_is_noticed_and_recovered(
     assert json.loads(recovered.stdout)["counts"] == {"processing": 10}
     rerun = invoke("run", str(path), "-o", str(output), "--yes", "--json")
     assert rerun.exit_code == 0 and json.loads(rerun.stdout)["requests"] == 0
-    assert json.loads(rerun.stdout)["batch"] == batch
+    assert json.loads(rerun.stdout)["batch"] == json.loads(first.stdout)["batch"]
     assert set(orders_per_row(sandbox).values()) == {1}
 
 
