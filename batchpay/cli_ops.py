@@ -232,20 +232,21 @@ def recover_command(
         click.echo(f"  {outcome:<11} {count:>7}")
     if done.stop_reason:
         click.echo(f"stopped: {done.stop_reason}; `batchpay reconcile {done.batch_id}` asks again")
-    click.echo(f"next: {recover_next_step(done.counts, done.batch_id)}")
+    click.echo(f"next: {recover_next_step(done.counts, done.batch_id, done.source)}")
     sys.exit(done.exit_code)
 
 
-def recover_next_step(counts: Mapping[str, int], batch_id: str) -> str:
+def recover_next_step(counts: Mapping[str, int], batch_id: str, source: str) -> str:
     if counts.get("unknown"):
         return (
             f"{counts['unknown']} row(s) are unknown (no definite answer): do not pay them by "
             f"hand; `batchpay reconcile {batch_id}` asks again, and a run asks before sending"
         )
     if counts.get("pending"):
+        named = f" ({source})" if source else ""
         return (
-            f"run the original input again: it resumes batch {batch_id} and sends only the "
-            f"{counts['pending']} row(s) the gateway never received"
+            f"run the original input{named} again: it resumes batch {batch_id} and sends only "
+            f"the {counts['pending']} row(s) the gateway never received"
         )
     return f"nothing left to send; `batchpay status {batch_id}` shows the batch"
 

@@ -202,10 +202,12 @@ class Rebuilt:
     outcomes: list[Outcome]  # as the result file says
     attempts: list[int]  # payout requests sent per row, as the result file says
     headers: list[str]
-    source: str
+    source: str  # for the journal: the input file the Summary names, else the result file
     digest: str
     sent_at: str  # when the result file was written, as it says ('' when it does not)
     notes: list[str] = field(default_factory=list)
+
+    input_file: str = ""  # the input file the Summary names ('' for a CSV)
 
     @property
     def batch_id(self) -> str:
@@ -373,10 +375,10 @@ def _rebuild(
             )
         )  # fmt: skip
         trade_nos.append(values[position] if valid else None)
-    source = result.summary.get("source file", "") or str(result.path)
+    input_file = result.summary.get("source file", "")
     return Rebuilt(
         rows=rows, trade_nos=trade_nos, outcomes=outcomes, attempts=attempts,
-        headers=headers, source=source,
+        headers=headers, source=input_file or str(result.path), input_file=input_file,
         digest=content_hash(rows), sent_at=result.summary.get(WRITTEN_AT_ITEM, ""),
     )  # fmt: skip
 
@@ -448,6 +450,7 @@ def refuse_if_run_before(
 @dataclass
 class Recovered:
     batch_id: str
+    source: str  # the input the batch was read from, as its Summary names it ('' for a CSV)
     rows: int
     counts: dict[str, int]
     queried: int
@@ -458,7 +461,7 @@ class Recovered:
 
     def as_json(self) -> dict[str, object]:
         return {
-            "batch": self.batch_id, "rows": self.rows, "counts": self.counts,
+            "batch": self.batch_id, "source": self.source, "rows": self.rows, "counts": self.counts,
             "queried": self.queried, "requests": self.requests,
             "stop_reason": self.stop_reason, "notes": self.notes, "exit_code": self.exit_code,
         }  # fmt: skip
@@ -531,7 +534,8 @@ def recover(
         stopped=bool(result.stop_reason),
     )
     return Recovered(
-        batch_id=batch_id, rows=len(latest), counts={k: counts[k] for k in order if counts[k]},
+        batch_id=batch_id, source=rebuilt.input_file, rows=len(latest),
+        counts={k: counts[k] for k in order if counts[k]},
         queried=result.queried, requests=result.requests, stop_reason=result.stop_reason,
         notes=notes, exit_code=code,
     )  # fmt: skip

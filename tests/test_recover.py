@@ -81,6 +81,8 @@ def test_lost_journal_refuses_the_rerun_and_recover_lets_it_pay_each_row_once(
     assert done["counts"] == {"pending": 15 - placed, "processing": placed}
     assert recovered.exit_code == 4  # pending rows: run again
     assert done["queried"] == 15
+    # The Summary names the input to run again; a CSV has none.
+    assert done["source"] == (str(path) if suffix == ".xlsx" else "")
 
     rerun = invoke("run", str(path), "-o", str(output), "--yes", "--json")
     again = json.loads(rerun.stdout)
