@@ -68,6 +68,10 @@ LOST_JOURNAL = (
 LOCK_ONLY = (
     "; if no payout of batch {batch} was ever sent (a dry run only), remove {lock} and run again"
 )
+OTHER_BATCH = (
+    "; {path} is the result of batch {earlier}, not of this file's batch {batch}: recovering it "
+    "first lets the repeat window see its payouts; if it needs nothing more, move it away"
+)
 NOT_A_RESULT = (
     "{path}: not a result file as batchpay writes it (no columns {columns} after the input's); "
     "recover needs the result file of the lost run"
@@ -395,24 +399,25 @@ def _sandbox_journal_knows(trade_nos: list[str]) -> bool:
     return len(trade_nos_known_to(path, trade_nos)) == len(set(trade_nos))
 
 
-def unknown_trade_nos(journal: Journal, path: Path, account: str) -> list[str]:
-    """The tradeNos of an earlier result file at ``path`` that ``journal`` does not know: []
-    when there is no such file, when it is no batchpay result, a sandbox's, or another
-    account's (its orders say nothing about this journal's)."""
+def unknown_trade_nos(journal: Journal, path: Path, account: str) -> tuple[list[str], str]:
+    """The tradeNos of an earlier result file at ``path`` that ``journal`` does not know, and
+    the batch its Summary names ('' for a CSV): none when there is no such file, when it is no
+    batchpay result, a sandbox's, or another account's (its orders say nothing about this
+    journal's)."""
     if not path.is_file():
-        return []
+        return [], ""
     try:
         result = read_result_file(path)
     except InputError:
-        return []  # not a result file: no evidence of anything
+        return [], ""  # not a result file: no evidence of anything
     if result.sandbox or (result.account and result.account != account):
-        return []
+        return [], ""
     outcomes = result.column("outcome")
     listed = [t for t, o in zip(result.trade_nos, outcomes, strict=True) if t and o != "invalid"]
     unknown = sorted(set(listed) - journal.known_trade_nos(listed))
     if unknown and not result.summary and _sandbox_journal_knows(unknown):
-        return []
-    return unknown
+        return [], ""
+    return unknown, result.summary.get("batch", "")
 
 
 def refuse_if_run_before(
@@ -423,16 +428,17 @@ def refuse_if_run_before(
     the input) with tradeNos the journal does not know, or the batch's lock file beside the
     journal. Call it only for a batch ``has_batch`` did not find."""
     for output in dict.fromkeys(outputs):  # each path once, in order
-        unknown = unknown_trade_nos(journal, output, account)
+        unknown, earlier = unknown_trade_nos(journal, output, account)
         if not unknown:
             continue
         shown = ", ".join(unknown[:3]) + (", ..." if len(unknown) > 3 else "")
-        raise JournalError(
-            LOST_JOURNAL.format(
-                journal=journal.path, what=f"these {len(unknown)} tradeNo(s) ({shown})",
-                evidence=output, result=output,
-            )
+        refusal = LOST_JOURNAL.format(
+            journal=journal.path, what=f"these {len(unknown)} tradeNo(s) ({shown})",
+            evidence=output, result=output,
         )  # fmt: skip
+        if earlier and earlier != batch_id:
+            refusal += OTHER_BATCH.format(earlier=earlier, batch=batch_id, path=output)
+        raise JournalError(refusal)
     lock = lock_file(journal.path, batch_id)
     if lock.exists():
         raise JournalError(

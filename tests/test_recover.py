@@ -543,3 +543,21 @@ def test_the_default_result_beside_the_input_is_evidence_for_a_run_with_another_
     assert refused.exit_code == 1
     assert f"batchpay recover {tmp_path / 'payroll.result.csv'}" in refused.output
     assert len(sandbox.gateway.orders) == 3
+
+
+def test_an_earlier_result_of_another_batch_is_named_as_such(
+    sandbox: Sandbox, gateway_env: dict[str, str], journal_path: Path, tmp_path: Path
+) -> None:
+    """Last month's result beside this month's file of the same name, on a new journal."""
+    path = write_csv(tmp_path / "payroll.csv", payroll_rows(3))
+    output = tmp_path / "payroll.result.xlsx"
+    earlier = json.loads(invoke("run", str(path), "-o", str(output), "--yes", "--json").stdout)
+    forget(journal_path)
+    write_csv(path, payroll_rows(3, start=50))  # this month's people and amounts
+    refused = invoke("run", str(path), "-o", str(output), "--yes")
+    assert refused.exit_code == 1
+    assert f"is the result of batch {earlier['batch']}, not of this file's batch" in (
+        refused.output
+    )
+    assert "move it away" in refused.output
+    assert len(sandbox.gateway.orders) == 3
