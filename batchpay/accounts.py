@@ -5,12 +5,24 @@ from __future__ import annotations
 
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
-from .config import IN_PROCESS, SANDBOX_MERCHANT_NO
+from .config import IN_PROCESS, SANDBOX_MERCHANT_NO, SANDBOX_TRADE_NO_PREFIX, practice_journal_path
 from .errors import ConfigError
-from .journal import Journal
+from .journal import Journal, trade_nos_known_to
+
+
+def only_practice(trade_nos: Collection[str]) -> bool:
+    """Whether these tradeNos are all practice, never evidence of a payment: assigned for an
+    in-process sandbox (``SBX...``), or held by the journal that ``batchpay sandbox``'s printed
+    settings practise with. A CSV result has no Summary sheet to say so; its tradeNos do."""
+    wanted = set(trade_nos)
+    if not wanted:
+        return False
+    if all(t.startswith(SANDBOX_TRADE_NO_PREFIX) for t in wanted):
+        return True
+    return trade_nos_known_to(practice_journal_path(), wanted) == wanted
 
 
 def in_process_account() -> str:

@@ -401,6 +401,7 @@ for command in (
     cli_ops.status,
     cli_ops.report,
     cli_ops.reconcile_command,
+    cli_ops.recover_command,
     cli_ops.listen,
     cli_ops.sandbox_command,
     cli_ops.template,

@@ -24,6 +24,7 @@ from .config import (
     read_secret,
     secret_file_warnings,
 )
+from .errors import ConfigError
 from .outcomes import exit_code
 
 if TYPE_CHECKING:  # each command imports what it needs: --version and completion start fast
@@ -221,6 +222,83 @@ def reconcile_command(
         if result.stop_reason:
             click.echo(f"stopped: {result.stop_reason}")
     sys.exit(code)
+
+
+RECOVER_NEEDS_QUERY = (
+    "recover needs BATCHPAY_QUERY_URL (file key query_url): only the gateway's status query "
+    "can say which of the file's rows were placed"
+)
+
+
+@click.command("recover")
+@click.argument("result_file", type=click.Path(dir_okay=False, path_type=Path))
+@journal_option
+@network_options
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def recover_command(
+    result_file: Path, journal_option: str | None, concurrency: int, rate: float | None,
+    timeout: float, max_attempts: int, ca_bundle: Path | None, as_json: bool,
+) -> None:  # fmt: skip
+    """Rebuild a batch whose journal was lost from its RESULT_FILE (.xlsx or .csv, as batchpay
+    wrote it), then ask the status query about every tradeNo in it. Needs BATCHPAY_QUERY_URL.
+
+    Placed orders become processing, paid or failed; only the gateway's "no such order"
+    (not_found_codes) makes a row pending, for the next run to send; any other answer leaves
+    it unknown. A tradeNo a spreadsheet damaged is refused, never guessed.
+
+    Exit code 0 when every row is processing or paid, 3 when some are failed, rejected or
+    unknown, 4 when some are pending (run the input again to send them).
+
+    \b
+    Example:
+        batchpay recover payroll.result.xlsx
+    """
+    from .journal import Journal
+    from .recover import check_evidence, read_result_file, rebuild, recover
+
+    env = settings()
+    if not env.get("BATCHPAY_QUERY_URL"):
+        raise ConfigError(RECOVER_NEEDS_QUERY)
+    config = gateway_from_env(env, need=("BATCHPAY_URL", "BATCHPAY_QUERY_URL"))
+    options = SendOptions(concurrency=concurrency, rate=rate, timeout=timeout,
+                          max_attempts=max_attempts, ca_bundle=ca_bundle)  # fmt: skip
+    result = read_result_file(result_file)
+    check_evidence(result, config.account)
+    rebuilt = rebuild(result, mobile_pattern(env))
+    with Journal(journal_path(journal_option, env, sandbox=False)) as journal:
+        done = recover(config, options, journal, rebuilt)
+        path = journal.path
+    if as_json:
+        click.echo(json.dumps({"result_file": str(result_file), "journal": str(path),
+                               **done.as_json()}, ensure_ascii=False))  # fmt: skip
+        sys.exit(done.exit_code)
+    for note in done.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(
+        f"rebuilt batch {done.batch_id} ({done.rows} rows) in {path} from {result_file}; "
+        f"asked the gateway about {done.queried} tradeNo(s) in {done.requests} request(s)"
+    )
+    for outcome, count in done.counts.items():
+        click.echo(f"  {outcome:<11} {count:>7}")
+    if done.stop_reason:
+        click.echo(f"stopped: {done.stop_reason}; `batchpay reconcile {done.batch_id}` asks again")
+    click.echo(f"next: {recover_next_step(done.counts, done.batch_id, done.source)}")
+    sys.exit(done.exit_code)
+
+
+def recover_next_step(counts: Mapping[str, int], batch_id: str, source: str) -> str:
+    if counts.get("unknown"):
+        return (
+            f"{counts['unknown']} row(s) are unknown (no definite answer): do not pay them by "
+            f"hand; `batchpay reconcile {batch_id}` asks again, and a run asks before sending"
+        )
+    if counts.get("pending"):
+        named = f" ({source})" if source else ""
+        return (
+            f"run the original input{named} again: it resumes batch {batch_id} and sends only "
+            f"the {counts['pending']} row(s) the gateway never received"
+        )
+    return f"nothing left to send; `batchpay status {batch_id}` shows the batch"
 
 
 @click.command()

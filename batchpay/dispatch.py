@@ -324,8 +324,9 @@ class Dispatcher:
                         self._refusals = 0
                         record(answer, "query", verdict, placed_outcome(answer.status, protocol))
                         return
-                    if verdict is Verdict.REFUSED and not is_systemic(answer, protocol):
-                        # The gateway has no such order: sending the same tradeNo is safe.
+                    if verdict is Verdict.REFUSED and answer.code in protocol.not_found_codes:
+                        # The gateway has no such order: sending the same tradeNo is safe. Any
+                        # other refusal of the query says nothing about the order: ask again.
                         record(answer, "query", verdict, Outcome.PENDING, final=False)
                         need_query = maybe_placed = False
                         continue

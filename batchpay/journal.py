@@ -314,6 +314,97 @@ class Journal:
             )
         return int(moved)
 
+    def checkpoint(self) -> bool:
+        """Copy every committed transaction from the WAL into the main file (waiting, within
+        the busy timeout, for readers such as ``listen`` to move on). False when a reader kept
+        part of it in the WAL: the WAL still holds it, as it always does."""
+        with self.errors():
+            busy, _, _ = self.db.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+        return not busy
+
+    def has_batch(self, digest: str) -> str | None:
+        """The id of the newest batch with this content hash (on any gateway account), if the
+        journal holds one. Read-only: a run asks before planning whether its rows are new to
+        this journal."""
+        with self.errors():
+            found = self.db.execute(
+                "SELECT batch_id FROM batches WHERE content_hash = ? ORDER BY rowid DESC LIMIT 1",
+                (digest,),
+            ).fetchone()
+        return None if found is None else str(found[0])
+
+    def restore(
+        self,
+        rows: Sequence[SheetRow],
+        trade_nos: Sequence[str | None],
+        source: str,
+        *,
+        account: str,
+        notify_url: str | None = None,
+        headers: Sequence[str] = (),
+        attempts: Sequence[int] = (),
+        sent_at: str = "",
+    ) -> tuple[str, list[JournalRow]]:
+        """Rebuild a lost batch: the rows as ``plan`` would create them, each valid row with
+        its tradeNo as an earlier run assigned it (``trade_nos``, in the order of ``rows``) and
+        the payout requests the earlier run sent for it (``attempts``, as its result file says).
+
+        Every valid row starts ``unknown``: until the gateway has been asked, any of them may
+        be placed. A row with attempts counts as first sent at ``sent_at`` (the repeat window
+        must see it). Refused when the journal already holds the batch or any of the tradeNos.
+        """
+        digest = content_hash(rows)
+        with self.transaction() as db:
+            found = db.execute(
+                "SELECT batch_id FROM batches WHERE content_hash = ? AND account = ?",
+                (digest, account),
+            ).fetchone()
+            if found is not None:
+                raise InputError(
+                    f"the journal {self.path} already holds batch {found[0]}: nothing to "
+                    f"recover (`batchpay status {found[0]}` shows it)"
+                )
+            given = [t for t in trade_nos if t]
+            for start in range(0, len(given), 500):
+                chunk = given[start : start + 500]
+                used = db.execute(
+                    "SELECT trade_no, batch_id FROM rows WHERE trade_no IN "
+                    f"({','.join('?' * len(chunk))}) LIMIT 1",
+                    chunk,
+                ).fetchone()
+                if used:
+                    raise InputError(
+                        f"tradeNo {used[0]} is already in batch {used[1]} of the journal "
+                        f"{self.path}; refusing to recover a batch that shares it"
+                    )
+            batch_id, planned = self._create(
+                db, digest, rows, source, notify_url, headers, account, None, trade_nos=trade_nos
+            )
+            stamp = sent_at or now()
+            sent = list(attempts) or [0] * len(rows)
+            db.executemany(
+                "UPDATE rows SET outcome = 'unknown', attempts = ?, "
+                "first_sent_at = CASE WHEN ? > 0 THEN ? END, "
+                "msg = 'recovered from a result file; no answer from the gateway yet' "
+                "WHERE batch_id = ? AND position = ? AND outcome = 'pending'",
+                [(n, n, stamp, batch_id, position) for position, n in enumerate(sent)],
+            )
+        for row in planned:
+            if row.outcome is Outcome.PENDING:
+                row.outcome = Outcome.UNKNOWN
+        return batch_id, planned
+
+    def count_placed_as_sent(self, batch_id: str, sent_at: str = "") -> None:
+        """A recovered row the gateway holds was sent at least once, whatever its result file
+        said (a dry run's, say): count it so, for the repeat window of later batches."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE rows SET attempts = max(attempts, 1), "
+                "first_sent_at = COALESCE(first_sent_at, ?) "
+                "WHERE batch_id = ? AND outcome IN ('processing', 'paid', 'failed')",
+                (sent_at or now(), batch_id),
+            )
+
     def _create(
         self,
         db: sqlite3.Connection,
@@ -324,7 +415,10 @@ class Journal:
         headers: Sequence[str],
         account: str,
         pay_again_of: str | None,
+        *,
+        trade_nos: Sequence[str | None] | None = None,
     ) -> tuple[str, list[JournalRow]]:
+        """``trade_nos``: a recovered batch's own (``restore``), else the file's or new ones."""
         given = [r.fields["tradeNo"] for r in rows if r.valid and r.fields["tradeNo"]]
         for chunk_start in range(0, len(given), 500):
             chunk = given[chunk_start : chunk_start + 500]
@@ -350,10 +444,15 @@ class Journal:
              pay_again_of),
         )  # fmt: skip
         taken: set[str] = set(given)
-        fresh = self._fresh_trade_nos(
-            db, sum(1 for r in rows if r.valid and not r.fields["tradeNo"]), taken,
-            SANDBOX_TRADE_NO_PREFIX if IN_PROCESS in account else "",
-        )  # fmt: skip
+        if trade_nos is None:
+            fresh = self._fresh_trade_nos(
+                db, sum(1 for r in rows if r.valid and not r.fields["tradeNo"]), taken,
+                SANDBOX_TRADE_NO_PREFIX if IN_PROCESS in account else "",
+            )  # fmt: skip
+        else:
+            # The earlier run's assigned tradeNos, taken in row order (fresh.pop() takes the last).
+            fresh = [t for r, t in zip(rows, trade_nos, strict=True)
+                     if r.valid and not r.fields["tradeNo"] and t][::-1]  # fmt: skip
         records = []
         planned = []
         for position, row in enumerate(rows):

@@ -29,12 +29,13 @@ from .errors import (
     RefusedError,
 )
 from .journal import BatchInfo, Journal
-from .journal_rows import JournalRow, SheetRow
+from .journal_rows import JournalRow, SheetRow, content_hash
 from .outcomes import TO_SEND, Outcome, exit_code
 from .problems import as_json, problem_lines, write_report
 from .protection import batch_lock, find_repeats, hold_back_repeats
+from .recover import refuse_if_run_before
 from .result_target import check_output_path, refuse_replacing
-from .results import ResultRow, summary_rows, write_results
+from .results import ResultRow, default_output, summary_rows, write_results
 from .sending import SANDBOX_NOTIFY_URL, SendResult, send_to
 from .sheet import CANONICAL, Sheet, read_sheet
 from .signing import sign
@@ -265,17 +266,29 @@ def run_batch(
     rows = sheet_rows(loaded, notify_url)
     sent = SendResult()
     nothing_sent = False
+    digest = content_hash(rows)
     if request.ephemeral_journal:
         forget_journal(request.journal)
     with Journal(request.journal) as journal:
         adopt_accounts(journal, account, say, confirm_account=request.confirm_account,
                        moved_from=request.moved_from)  # fmt: skip
+        if config is not None and journal.has_batch(digest) is None:
+            # A batch new to this journal that an earlier run left traces of: the journal was
+            # lost or moved, and planning it afresh would pay every row again.
+            with working(f"looking for traces of an earlier run of batch {digest[:12]}"):
+                outputs = [request.output, default_output(request.file)]
+                refuse_if_run_before(journal, digest[:12], outputs, config.account)
         with working(f"planning {len(rows):,} rows in the journal"):
             planned = journal.plan(
                 rows, source=str(request.file), account=account, notify_url=notify_url,
                 headers=loaded.sheet.headers, pay_again=request.pay_again,
             )  # fmt: skip
         plan = Plan(planned.batch_id, planned.rows, planned.earlier)
+        if planned.created:
+            # The new batch's tradeNos into the main file before the first payout leaves: a
+            # crash that then loses the -wal loses answers (re-sent under the same tradeNos,
+            # which the gateway deduplicates), never the batch.
+            journal.checkpoint()
         del rows, planned  # planned: the journal rows carry on
         with batch_lock(request.journal, plan.batch_id):
             placed = plan.already_placed
@@ -322,13 +335,16 @@ def run_batch(
     if sent.abandoned:
         say("interrupted twice: the result file was not written; run again to resume")
     else:
-        summary = summary_rows(plan.batch_id, str(request.file), request.journal, counts,
-                               amounts, dry_run=request.dry_run)  # fmt: skip
+        summary = summary_rows(
+            plan.batch_id, str(request.file), request.journal, counts, amounts,
+            dry_run=request.dry_run, account=account, sandbox=config is None,
+            content_hash=digest,
+        )  # fmt: skip
         try:
             # The in-process sandbox is known here; a sandbox in its own process (`batchpay
             # sandbox`) is to be recognized from its answers and passed the same way.
             write_results(request.output, loaded.sheet, result_rows(loaded, latest), summary,
-                          sandbox=request.config is None)  # fmt: skip
+                          sandbox=config is None)  # fmt: skip
         except AFTER_SENDING_FAILURES as exc:
             if not sending:
                 raise

@@ -121,11 +121,17 @@ def exclusive(lock_file: Path, refusal: str) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+def lock_file(journal_path: Path, batch_id: str) -> Path:
+    """Where the batch's lock lives. Every run of the batch leaves it behind, so it is also
+    evidence that the batch was run with a journal at this path."""
+    return journal_path.with_name(journal_path.name + ".locks") / f"{batch_id}.lock"
+
+
 def batch_lock(journal_path: Path, batch_id: str) -> AbstractContextManager[None]:
     """Hold the batch for this process; a second process on the same batch is refused."""
-    folder = journal_path.with_name(journal_path.name + ".locks")
+    path = lock_file(journal_path, batch_id)
     return exclusive(
-        folder / f"{batch_id}.lock",
+        path,
         f"batch {batch_id} is being sent by {{holder}} right now; wait for it to finish (or "
         "stop it), then run again",
     )

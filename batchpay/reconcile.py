@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -30,8 +30,16 @@ class ReconcileResult:
 
 
 async def reconcile(
-    config: GatewayConfig, options: SendOptions, journal: Journal, rows: Sequence[JournalRow]
+    config: GatewayConfig,
+    options: SendOptions,
+    journal: Journal,
+    rows: Sequence[JournalRow],
+    *,
+    absent: Mapping[str, Outcome] | None = None,
 ) -> ReconcileResult:
+    """Ask about each row and record the answers. ``absent``: by tradeNo, the outcome a row
+    takes when the gateway holds no such order (default: an unknown row becomes pending, any
+    other keeps its state). Rows whose queries get no definite answer are left as they are."""
     result = ReconcileResult()
     limiter = RateLimiter(options.rate)
     rng = random.Random()
@@ -68,11 +76,18 @@ async def reconcile(
                 result.stop_reason = f"the status query was refused: {answer.code} {answer.msg}"
                 stop.set()
                 return
-            if verdict is Verdict.REFUSED:
+            if verdict is Verdict.REFUSED and answer.code in config.protocol.not_found_codes:
                 # No such order: an unknown row is safe to send again; a processing row keeps
                 # its state (the gateway did answer it placed) and the answer is on record.
-                keep = Outcome.PENDING if row.outcome is Outcome.UNKNOWN else row.outcome
+                keep: Outcome = Outcome.PENDING if row.outcome is Outcome.UNKNOWN else row.outcome
+                if absent is not None:
+                    keep = absent.get(trade_no, keep)
                 record(row, answer, verdict, keep)
+                return
+            if verdict is Verdict.REFUSED:
+                # Any other refusal says nothing about the order: the row keeps its state (an
+                # unknown row stays unknown) and the answer is on record.
+                record(row, answer, verdict, row.outcome)
                 return
             await asyncio.sleep(retry_delay(attempt, answer.retry_after, options, rng))
 

@@ -100,8 +100,8 @@ def write_report(journal: Journal, batch_id: str, output: Path) -> dict[str, Any
     check_output_path(output)
     batch_id = require_batch(journal, batch_id)
     with journal.errors():
-        source, headers_json = journal.db.execute(
-            "SELECT source, headers FROM batches WHERE batch_id = ?", (batch_id,)
+        source, headers_json, digest = journal.db.execute(
+            "SELECT source, headers, content_hash FROM batches WHERE batch_id = ?", (batch_id,)
         ).fetchone()
         headers: list[str] = json.loads(headers_json)
         cursor = journal.db.execute(
@@ -122,7 +122,10 @@ def write_report(journal: Journal, batch_id: str, output: Path) -> dict[str, Any
         for row, (_, errors) in zip(rows, stored, strict=True)
     ]
     [summary] = summaries(journal, batch_id)
-    table = summary_rows(batch_id, source, journal.path, summary["counts"], summary["amounts"])
-    # A batch of the in-process sandbox has its account (payrun.in_process_account).
-    write_results(output, sheet, results, table, sandbox=IN_PROCESS in summary["account"])
+    account = summary["account"]
+    # A batch of the in-process sandbox has its account (accounts.in_process_account).
+    sandbox = IN_PROCESS in account
+    table = summary_rows(batch_id, source, journal.path, summary["counts"], summary["amounts"],
+                         account=account, sandbox=sandbox, content_hash=digest)  # fmt: skip
+    write_results(output, sheet, results, table, sandbox=sandbox)
     return summary

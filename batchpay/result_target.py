@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .config import SANDBOX_TRADE_NO_PREFIX, practice_journal_path
+from .accounts import only_practice
 from .errors import OutputError, RefusedError, describe
-from .journal import trade_nos_known_to
 from .outcomes import Outcome
 from .results import FORMULA_STARTS, RESULT_COLUMNS
+from .sheet import normalize_header
 
 RESULT_SUFFIXES = (".xlsx", ".csv")
 
@@ -129,10 +129,14 @@ def _trade_nos(
     header: list[str], rows: Iterator[list[str]], *, csv_cells: bool = False
 ) -> tuple[frozenset[str], frozenset[str]]:
     """The planned rows' tradeNos, and those of them not held back as repeats."""
-    missing = [c for c in ("tradeNo", *RESULT_COLUMNS) if c not in header]
+    missing = [c for c in RESULT_COLUMNS if c not in header]
+    # The tradeNo column: batchpay's own, or the input's, headed as the input headed it.
+    named = [i for i, name in enumerate(header) if normalize_header(name) == "tradeno"]
+    if not named:
+        missing.insert(0, "tradeNo")
     if missing:
         raise NotAResult(f"it has no {missing[0]!r} column")
-    trade, outcome = header.index("tradeNo"), header.index("outcome")
+    trade, outcome = named[0], header.index("outcome")
     planned: dict[str, str] = {
         row[trade]: row[outcome]
         for row in rows
@@ -232,9 +236,7 @@ def refuse_replacing(
             found = read_existing(path)  # another batch's: its rows decide
     except NotAResult as exc:
         raise RefusedError(NOT_A_RESULT.format(path=path, why=exc)) from None
-    if found.sandbox or (
-        found.trade_nos and all(t.startswith(SANDBOX_TRADE_NO_PREFIX) for t in found.trade_nos)
-    ):
+    if found.sandbox or only_practice(found.trade_nos):
         return ""  # practice: no money moved, nothing to keep
     same_account = not (account and found.account) or account == found.account
     if found.batch:
@@ -244,10 +246,6 @@ def refuse_replacing(
         return ""  # tradeNos are unique forever: only this batch's result holds only these
     if sandbox and found.trade_nos and journal.known_trade_nos(found.trade_nos) == found.trade_nos:
         return ""
-    if found.trade_nos and trade_nos_known_to(practice_journal_path(), found.trade_nos) == (
-        found.trade_nos
-    ):
-        return ""  # a practice run's against `batchpay sandbox`, with its printed settings
     if not found.batch:
         owner = "another batch (its tradeNos are not this batch's)"
     elif found.batch == batch_id:

@@ -139,7 +139,7 @@ def write_results(
     ]  # fmt: skip
     if summary:
         tables.append(
-            Table("Summary", ["item", "value"], iter(summary), numbers_from=1,
+            Table(SUMMARY_SHEET, ["item", "value"], iter(summary), numbers_from=1,
                   numbers_when=lambda row: row[0].endswith(SUMMARY_AMOUNT),
                   title=f"{SANDBOX_MARK} ({SANDBOX_NOTE})" if sandbox else "",
                   page_header=page_header, tab_color=tab_color)
@@ -289,14 +289,36 @@ def _page_setup(sheet: Any, table: Table, top: int) -> None:
         sheet.set_tab_color(table.tab_color)
 
 
+SUMMARY_SHEET = "Summary"
+# The Summary rows that say what a result file is evidence of (recover.py reads them back).
+ACCOUNT_ITEM = "account"
+SANDBOX_ITEM = "sandbox"
+CONTENT_HASH_ITEM = "content hash"
+WRITTEN_AT_ITEM = "written at (UTC)"
+IN_PROCESS_SANDBOX = "yes: in-process sandbox, not a real payment"
+NOT_SANDBOX = "no"
+SANDBOX_UNKNOWN = "not recorded (rewritten from the journal by batchpay report)"
+
+
 def summary_rows(
     batch_id: str, source: str, journal: Path, counts: dict[str, int], amounts: dict[str, int],
-    *, dry_run: bool | None = None,
+    *, dry_run: bool | None = None, account: str = "", sandbox: bool | None = None,
+    content_hash: str = "",
 ) -> list[list[str]]:  # fmt: skip
-    """The result workbook's Summary sheet (``dry_run`` None: not a run, a report)."""
+    """The result workbook's Summary sheet (``dry_run`` None: not a run, a report).
+
+    ``account`` (the gateway account the rows were sent to, "" when not known) and
+    ``sandbox`` (None: not known) say what the file is evidence of, for a later run whose
+    journal was lost and for ``batchpay recover``; ``content_hash`` names the batch fully.
+    """
+    if sandbox is None:
+        sandbox_text = SANDBOX_UNKNOWN
+    else:
+        sandbox_text = IN_PROCESS_SANDBOX if sandbox else NOT_SANDBOX
     rows = [
         ["batch", batch_id], ["source file", source], ["journal", str(journal)],
-        ["written at (UTC)", now()],
+        [WRITTEN_AT_ITEM, now()], [ACCOUNT_ITEM, account], [SANDBOX_ITEM, sandbox_text],
+        [CONTENT_HASH_ITEM, content_hash],
     ]  # fmt: skip
     if dry_run is not None:
         rows.append(["dry run", "yes" if dry_run else "no"])
