@@ -20,8 +20,8 @@ from .limits import (
     FIX_SHEET,
     MAX_CELL_CHARS,
     MAX_COLUMNS,
+    MAX_ROWS,
     check_columns,
-    check_rows,
     refuse,
 )
 from .workbook import OLE2_MAGIC, ZIP_MAGIC
@@ -80,8 +80,9 @@ def read_csv_cells(path: Path) -> tuple[pd.DataFrame, list[str]]:
         # Before any parser: a header of a million commas makes a million columns, and a file
         # of line breaks as many rows, whichever reader reads it.
         _check_header(raw, path, utf16)
-        if not utf16:
-            check_rows(str(path), _line_count(raw))
+        lines = 0 if utf16 else _line_count(raw)  # UTF-16: counted once decoded
+        if lines > MAX_ROWS:
+            raise refuse(str(path), TOO_MANY_LINES, lines, MAX_ROWS, FIX_SHEET)
         if not utf16:
             cells = _read_csv_arrow(raw)
             if cells is not None:
@@ -114,7 +115,9 @@ def _read_csv_python(raw: bytes, path: Path) -> tuple[pd.DataFrame, list[str]]:
     text, notes = _decode(raw, path)
     if "\x00" in text:
         raise InputError(f"{path}: this is not a text CSV file (it holds binary data)")
-    check_rows(str(path), max(text.count("\n"), text.count("\r")) + 1)
+    lines = max(text.count("\n"), text.count("\r")) + (not text.endswith(("\n", "\r")))
+    if lines > MAX_ROWS:
+        raise refuse(str(path), TOO_MANY_LINES, lines, MAX_ROWS, FIX_SHEET)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
     records = []
     try:
@@ -241,13 +244,15 @@ def _check_header(raw: bytes | mmap.mmap, path: Path, utf16: bool) -> None:
 
 
 def _line_count(raw: bytes | mmap.mmap) -> int:
-    """Lines of the file, counted in slices (every record takes at least one)."""
+    """Lines of the file, counted in slices (every record takes at least one). A carriage
+    return alone ends lines in old Mac files; CRLF counts once."""
     breaks = {10: 0, 13: 0}
     for start in range(0, len(raw), HEADER_SCAN):
         piece = raw[start : start + HEADER_SCAN]
         for byte in breaks:
             breaks[byte] += piece.count(byte)
-    return max(breaks.values()) + 1
+    ends_in_a_break = len(raw) > 0 and raw[len(raw) - 1] in breaks
+    return max(breaks.values()) + (not ends_in_a_break)
 
 
 def _delimiter(text: str) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 from .errors import InputError
 from .workbook import Loaded, ReadFailure, load_with_calamine
 
-MEMORY_LIMIT = 1536 * 1024 * 1024  # address space of the child, in bytes
+MEMORY_LIMIT = 1024 * 1024 * 1024  # address space of the child, in bytes
 CPU_SECONDS = 120
 WALL_SECONDS = 300
 

@@ -102,3 +102,47 @@ def write_xlsx(
         archive.writestr("xl/sharedStrings.xml", shared_xml)
         archive.writestr("xl/worksheets/sheet1.xml", sheet)
     return path
+
+
+ODS_MANIFEST = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+    '<manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
+    '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+    "</manifest:manifest>"
+)
+ODS_OPEN = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+    'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+    'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+    '<office:body><office:spreadsheet><table:table table:name="Sheet1">'
+)
+ODS_CLOSE = "</table:table></office:spreadsheet></office:body></office:document-content>"
+
+
+def ods_cell(text: str, repeated: int = 1) -> str:
+    times = f' table:number-columns-repeated="{repeated}"' if repeated > 1 else ""
+    return (
+        f'<table:table-cell office:value-type="string"{times}>'
+        f"<text:p>{escape(text)}</text:p></table:table-cell>"
+    )
+
+
+def ods_row(cells: str, repeated: int = 1) -> str:
+    times = f' table:number-rows-repeated="{repeated}"' if repeated > 1 else ""
+    return f"<table:table-row{times}>{cells}</table:table-row>"
+
+
+def write_ods(path: Path, rows_xml: str) -> Path:
+    """A one-sheet .ods whose table is ``rows_xml`` as given."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("META-INF/manifest.xml", ODS_MANIFEST, zipfile.ZIP_DEFLATED)
+        content = ODS_OPEN + rows_xml + ODS_CLOSE
+        archive.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
+    return path
+
+
+def payroll_ods_rows() -> str:
+    return "".join(ods_row("".join(ods_cell(v) for v in row)) for row in (HEADER, ROW))
