@@ -195,10 +195,11 @@ def validate(
             if kind == "unique":
                 rule = "appears more than once in the file: " + rule
             elif kind == "maxLength":
-                # Said before the column's pattern, which a value too long fails as well.
+                # After the column's pattern: where both fail, its rule (which says the
+                # length too) is the one shown, as before the limits had a check of their own.
                 length = len(str(fields.at[int(position), column]))
                 rule = TOO_LONG.format(length=length, limit=rules[column]["maxLength"])
-                priority = 1
+                priority = 3
             failures.append((int(position), column, priority, rule, ERROR))
 
     invalid = np.zeros(len(fields), dtype=bool)

@@ -34,6 +34,7 @@ from batchpay.errors import InputError
 from batchpay.limits import MAX_CELL_CHARS, MAX_COLUMNS, MAX_ROWS
 from batchpay.sheet import read_sheet
 from batchpay.workbook import ReadFailure, load_with_calamine
+from batchpay.xlsxscan import scan_xlsx
 
 # Far above what refusing any of these files takes (~150 MB, the interpreter with pandas),
 # far below what reading them would (512 GB for a cell at XFD1048576).
@@ -361,6 +362,23 @@ def test_formulas_are_found_whatever_the_attribute_order_and_without_r(tmp_path:
     assert "warning: row 3, column 'email': 'b@example.com' is a formula" in done.stdout
 
 
+@pytest.mark.parametrize("exact", [False, True], ids=["plain-tier", "expat-pass"])
+def test_both_tiers_of_the_check_agree_on_formulas(tmp_path: Path, exact: bool) -> None:
+    """A sheet in the regular form is proved within the limits by byte searches; a comment
+    anywhere sends it to the expat pass. Both find the same formula cells."""
+    cells = "".join(inline(f"{chr(65 + i)}1", v) for i, v in enumerate(HEADER))
+    data = "".join(
+        f'<c r="{chr(65 + i)}{r}" s="1"><f>1+1</f><v>{v}</v></c>'
+        if (r + i) % 4 == 0 else inline(f"{chr(65 + i)}{r}", v)
+        for r in range(2, 12) for i, v in enumerate(ROW)
+    )  # fmt: skip
+    comment = "<!-- a comment -->" if exact else ""
+    rows = f'<row r="1">{cells}</row>{comment}<row r="2">{data}</row>'
+    path = write_xlsx(tmp_path / "tiers.xlsx", rows)
+    expected = {(r, i) for r in range(2, 12) for i in range(len(ROW)) if (r + i) % 4 == 0}
+    assert scan_xlsx(path, None) == expected
+
+
 # --- field lengths ----------------------------------------------------------------------
 
 
@@ -370,7 +388,6 @@ def test_formulas_are_found_whatever_the_attribute_order_and_without_r(tmp_path:
         ("firstname", "A" * 101, 101, 100),
         ("lastname", "B" * 101, 101, 100),
         ("email", "a" * 245 + "@example.com", 257, 254),
-        ("accountNo", "1" * 35, 35, 34),
     ],
 )
 def test_a_field_beyond_its_length_names_the_limit_and_length(
@@ -383,6 +400,15 @@ def test_a_field_beyond_its_length_names_the_limit_and_length(
     assert done.code == 1
     assert f"has {length} characters, more than the limit of {most} for this column" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_an_account_number_beyond_34_digits_is_refused_by_its_rule(tmp_path: Path) -> None:
+    row = list(ROW)
+    row[HEADER.index("accountNo")] = "1" * 35
+    path = header_csv(tmp_path / "account.csv", ",".join(HEADER), [",".join(row)])
+    done = batchpay_validate(path, tmp_path)
+    assert done.code == 1
+    assert "1 to 34 digits" in done.stdout
 
 
 def test_values_at_the_limits_are_accepted(tmp_path: Path) -> None:
