@@ -12,6 +12,7 @@ or ``("failed", ReadFailure args)`` to stdout.
 
 from __future__ import annotations
 
+import os
 import pickle
 import resource
 import subprocess
@@ -38,8 +39,14 @@ def read_in_child(path: Path, sheet: str | None) -> Loaded:
     command = [sys.executable, "-m", "batchpay.readchild", str(path)]
     if sheet is not None:
         command.append(sheet)
+    # The child imports this package as the parent did, installed or from a source tree.
+    here = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH", "")) if p)
     try:
-        done = subprocess.run(command, capture_output=True, timeout=WALL_SECONDS, check=False)
+        done = subprocess.run(
+            command, capture_output=True, timeout=WALL_SECONDS, check=False, env=env
+        )
     except subprocess.TimeoutExpired:
         raise _failed(path, f"still reading after {WALL_SECONDS} s") from None
     if done.returncode != 0:

@@ -297,9 +297,13 @@ _NS_R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 
 def _sheet_parts(archive: zipfile.ZipFile, budget: _Budget, sheet: str | None) -> list[str]:
     """The part of the sheet the reader will read: the first sheet, or the one named. Every
-    worksheet part when that cannot be told (the reader may find a sheet this does not)."""
-    worksheets = [n for n in archive.namelist() if n.lower().startswith("xl/worksheets/")]
-    worksheets = [n for n in worksheets if n.lower().endswith(".xml")]
+    XML part but the shared strings when that cannot be told (the reader may find a sheet
+    this does not, wherever it is)."""
+    names = archive.namelist()
+    worksheets = [
+        n for n in names
+        if n.lower().endswith(".xml") and not n.lower().endswith("sharedstrings.xml")
+    ]  # fmt: skip
     try:
         sheets: list[tuple[str, str]] = []  # (name, relationship id)
         targets: dict[str, str] = {}
