@@ -16,6 +16,14 @@ import pandas as pd
 import pyarrow as pa
 
 from .errors import InputError
+from .limits import (
+    FIX_SHEET,
+    MAX_CELL_CHARS,
+    MAX_COLUMNS,
+    MAX_ROWS,
+    check_columns,
+    refuse,
+)
 from .workbook import OLE2_MAGIC, ZIP_MAGIC
 
 ARROW_TEXT = pd.StringDtype("pyarrow")  # vectorized string operations, compact storage
@@ -27,10 +35,25 @@ CP1252_NOTE = (
 )
 
 
+UTF16_DAMAGED = (
+    "{path}: not readable as UTF-16 text ({what} at byte {at}); the file is cut short or "
+    'damaged: export it again, as "CSV UTF-8" if you can'
+)
+LONG_FIELD = "line {line}: a value holds more characters than"
+WIDE_RECORD = "line {line} has too many values:"
+TOO_MANY_LINES = "the file has too many lines (rows):"
+HEADER_SCAN = 8 << 20  # bytes of the first line looked at for its separators
+
+
 def _decode(raw: bytes, path: Path) -> tuple[str, list[str]]:
     """The file's text, and a note when the encoding had to be guessed."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16"), []  # Excel's "Unicode text"
+        try:
+            return raw.decode("utf-16"), []  # Excel's "Unicode text"
+        except UnicodeDecodeError as exc:
+            # An odd number of bytes, or half of a surrogate pair.
+            what = "an incomplete character" if exc.end >= len(raw) else "a lone surrogate"
+            raise InputError(UTF16_DAMAGED.format(path=path, what=what, at=exc.start)) from None
     try:
         return raw.decode("utf-8-sig"), []
     except UnicodeDecodeError:
@@ -54,6 +77,12 @@ def read_csv_cells(path: Path) -> tuple[pd.DataFrame, list[str]]:
         utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))
         if raw.find(b"\x00") >= 0 and not utf16:
             raise InputError(f"{path}: this is not a text CSV file (it holds binary data)")
+        # Before any parser: a header of a million commas makes a million columns, and a file
+        # of line breaks as many rows, whichever reader reads it.
+        _check_header(raw, path, utf16)
+        lines = 0 if utf16 else _line_count(raw)  # UTF-16: counted once decoded
+        if lines > MAX_ROWS:
+            raise refuse(str(path), TOO_MANY_LINES, lines, MAX_ROWS, FIX_SHEET)
         if not utf16:
             cells = _read_csv_arrow(raw)
             if cells is not None:
@@ -86,10 +115,21 @@ def _read_csv_python(raw: bytes, path: Path) -> tuple[pd.DataFrame, list[str]]:
     text, notes = _decode(raw, path)
     if "\x00" in text:
         raise InputError(f"{path}: this is not a text CSV file (it holds binary data)")
+    lines = max(text.count("\n"), text.count("\r")) + (not text.endswith(("\n", "\r")))
+    if lines > MAX_ROWS:
+        raise refuse(str(path), TOO_MANY_LINES, lines, MAX_ROWS, FIX_SHEET)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
+    records = []
     try:
-        records = list(reader)
+        for record in reader:
+            if len(record) > MAX_COLUMNS:
+                what = WIDE_RECORD.format(line=reader.line_num)
+                raise refuse(str(path), what, len(record), MAX_COLUMNS, FIX_SHEET)
+            records.append(record)
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            what = LONG_FIELD.format(line=reader.line_num)
+            raise refuse(str(path), what, csv.field_size_limit(), MAX_CELL_CHARS) from None
         raise InputError(
             f"{path}: line {reader.line_num}: not a readable CSV file ({exc}); check the quotes "
             "on that line: a quoted value ends with a quote right before the delimiter"
@@ -191,6 +231,28 @@ def _quotes_well_formed(body: np.ndarray, delimiter: int) -> bool:
     closes_badly = outside_after & ~breaks(ends + 1)  # text after a closing quote
     unclosed = bool(odd.sum() % 2)
     return not (unclosed or opens_badly.any() or closes_badly.any())
+
+
+def _check_header(raw: bytes | mmap.mmap, path: Path, utf16: bool) -> None:
+    """Refuse a header line of more than MAX_COLUMNS values, counting its separators (a
+    quoted header name holding one counts it too: no payroll header is near the limit)."""
+    head = raw[: HEADER_SCAN - HEADER_SCAN % 2]
+    text = head.decode("utf-16" if utf16 else "utf-8", errors="replace")
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    count = 1 + max(header.count(d) for d in (",", ";", "\t"))
+    check_columns(str(path), count)
+
+
+def _line_count(raw: bytes | mmap.mmap) -> int:
+    """Lines of the file, counted in slices (every record takes at least one). A carriage
+    return alone ends lines in old Mac files; CRLF counts once."""
+    breaks = {10: 0, 13: 0}
+    for start in range(0, len(raw), HEADER_SCAN):
+        piece = raw[start : start + HEADER_SCAN]
+        for byte in breaks:
+            breaks[byte] += piece.count(byte)
+    ends_in_a_break = len(raw) > 0 and raw[len(raw) - 1] in breaks
+    return max(breaks.values()) + (not ends_in_a_break)
 
 
 def _delimiter(text: str) -> str:

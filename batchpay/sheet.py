@@ -21,14 +21,26 @@ import pyarrow as pa
 
 from .csvfile import ARROW_TEXT, read_csv_cells
 from .errors import InputError
+from .limits import (
+    FIX_RANGE,
+    MAX_MERGED_RANGES,
+    check_cells,
+    check_columns,
+    check_rows,
+    refuse,
+)
+from .readchild import read_in_child
 from .textscan import edge_rows, one_chunk
 from .workbook import (
     ENCRYPTED,
     NOT_A_WORKBOOK,
+    ReadFailure,
+    is_zip,
     kind_problem,
+    load_with_calamine,
     ods_merged_ranges,
-    xlsx_formula_cells,
 )
+from .xlsxscan import MERGED_RANGES, XLSX_SUFFIXES, check_zip, scan_xlsx
 
 REQUIRED = ("amount", "accountNo", "mobile", "email", "firstname", "lastname")
 OPTIONAL = ("tradeNo", "remark", "notifyUrl")
@@ -126,6 +138,7 @@ def read_sheet(path: Path, *, sheet: str | None = None) -> Sheet:
         if sheet:
             raise InputError(f"{path}: --sheet applies to workbooks, not to a CSV file")
         cells, notes = read_csv_cells(path)
+        check_cells(str(path), cells)  # what the reader returned, whichever reader it was
         return _build(path, None, _Grid(cells, notes=notes))
     if suffix in WORKBOOK_SUFFIXES:
         sheet_name, grid = _read_workbook(path, sheet)
@@ -158,46 +171,66 @@ def _cell(value: object) -> tuple[str, str]:
     return str(value), TEXT
 
 
-def _read_workbook(path: Path, sheet: str | None) -> tuple[str, _Grid]:
-    from python_calamine import CalamineWorkbook
+# Workbooks calamine reads in this process once xlsxscan has held them to the limits; the
+# others are read in a child process with a memory limit (readchild).
+CHECKED_FIRST = XLSX_SUFFIXES
+ZIP_WORKBOOKS = {".xlsx", ".xlsm", ".ods", ".xlsb"}
+READER_PANIC = (
+    "the workbook reader failed on this file ({reason}); it is damaged or not a workbook: "
+    "open it in Excel or LibreOffice and save it again"
+)
 
+
+def _read_workbook(path: Path, sheet: str | None) -> tuple[str, _Grid]:
     problem = kind_problem(path)
     if problem:
         raise InputError(f"{path}: {problem}")
+    suffix = path.suffix.lower()
+    formulas: set[tuple[int, int]] = set()
+    if suffix in CHECKED_FIRST:  # a zip: kind_problem refused anything else
+        formulas = scan_xlsx(path, sheet)
+    elif is_zip(path):
+        check_zip(path)
     try:
-        workbook = CalamineWorkbook.from_path(str(path))
-    except Exception as exc:  # calamine raises its own error types for every malformed file
-        reason = _short(exc)
-        if "password" in reason.lower() or "encrypt" in reason.lower():
-            raise InputError(f"{path}: {ENCRYPTED.format(suffix=path.suffix.lower())}") from None
-        raise InputError(f"{path}: {NOT_A_WORKBOOK} ({reason})") from None
-    names: Sequence[str] = workbook.sheet_names
-    if not names:
-        raise InputError(f"{path}: the workbook has no sheets")
-    if sheet is None:
-        name = names[0]
-    elif sheet in names:
-        name = sheet
-    else:
-        raise InputError(f"{path}: no sheet named {sheet!r}; its sheets are {', '.join(names)}")
-    try:
-        worksheet = workbook.get_sheet_by_name(name)
-        # skip_empty_area=False starts at A1, so list index + 1 is the sheet row number.
-        values = worksheet.to_python(skip_empty_area=False)
-        merged = [
-            (r0 + 1, c0, r1 + 1, c1) for (r0, c0), (r1, c1) in worksheet.merged_cell_ranges or []
-        ]
-    except Exception as exc:
-        raise InputError(f"{path}: cannot read sheet {name!r} ({_short(exc)})") from None
-    if not values:
+        if suffix in CHECKED_FIRST:
+            loaded = load_with_calamine(str(path), sheet)
+        else:
+            loaded = read_in_child(path, sheet)
+    except ReadFailure as failure:
+        raise InputError(f"{path}: {_failure_message(path, failure)}") from None
+    name = loaded.name
+    if not loaded.values:
         raise InputError(f"{path}: sheet {name!r} is empty")
-    grid = _workbook_grid(values)
-    if not merged and path.suffix.lower() == ".ods":
+    where = f"{path} (sheet {name!r})"
+    # What the reader returned, whichever it was: its columns, rows and cells' characters.
+    check_columns(where, max((len(row) for row in loaded.values), default=0))
+    check_rows(where, len(loaded.values))
+    grid = _workbook_grid(loaded.values)
+    del loaded.values[:]
+    check_cells(where, grid.cells)
+    merged = loaded.merged
+    if not merged and suffix == ".ods":
         merged = ods_merged_ranges(path, name)  # calamine gives no merged ranges for .ods
+    if len(merged) > MAX_MERGED_RANGES:
+        raise refuse(where, MERGED_RANGES, len(merged), MAX_MERGED_RANGES, FIX_RANGE)
     grid.merged = merged
-    if path.suffix.lower() in {".xlsx", ".xlsm"}:
-        grid.formulas = xlsx_formula_cells(path, name)
+    grid.formulas = formulas
     return name, grid
+
+
+def _failure_message(path: Path, failure: ReadFailure) -> str:
+    if failure.stage == "open":
+        reason = failure.reason
+        if "password" in reason.lower() or "encrypt" in reason.lower():
+            return ENCRYPTED.format(suffix=path.suffix.lower())
+        return f"{NOT_A_WORKBOOK} ({reason})"
+    if failure.stage == "no-sheets":
+        return "the workbook has no sheets"
+    if failure.stage == "no-sheet":
+        return f"no sheet named {failure.reason!r}; its sheets are {', '.join(failure.names)}"
+    if failure.stage == "sheet":
+        return failure.reason
+    return READER_PANIC.format(reason=failure.reason)
 
 
 def _workbook_grid(values: Sequence[Sequence[object]]) -> _Grid:
@@ -220,11 +253,6 @@ def _workbook_grid(values: Sequence[Sequence[object]]) -> _Grid:
             types[int(column)] = kinds
         texts[int(column)] = pd.Series(cells, dtype=ARROW_TEXT)
     return _Grid(pd.DataFrame(texts), types=types)
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:120] if text else type(exc).__name__
 
 
 def _build(path: Path, sheet_name: str | None, grid: _Grid) -> Sheet:

@@ -37,6 +37,15 @@ from .textscan import (
 )
 
 NUMBER_CELL_RULE = damage.NUMBER_CELL
+TOO_LONG = "has {length:,} characters, more than the limit of {limit:,} for this column"
+SHOWN_CHARACTERS = 80  # of a long value in a message; the JSON output keeps it whole
+
+
+def shown(value: str) -> str:
+    """A value as a message quotes it: whole, or its start and its length when long."""
+    if len(value) <= 2 * SHOWN_CHARACTERS:
+        return repr(value)
+    return f"{value[:SHOWN_CHARACTERS]!r}... ({len(value):,} characters)"
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,7 @@ class Problem:
         prefix = "warning: " if self.severity == WARNING else ""
         if not self.value.strip():
             return f"{prefix}row {self.row}, column {self.column!r} is empty: it {self.rule}"
-        return f"{prefix}row {self.row}, column {self.column!r}: {self.value!r} {self.rule}"
+        return f"{prefix}row {self.row}, column {self.column!r}: {shown(self.value)} {self.rule}"
 
 
 @dataclass
@@ -98,6 +107,16 @@ def _matches(pattern: str, optional: bool) -> Callable[[pd.Series], pd.Series]:
     return check
 
 
+def _at_most(limit: int) -> Callable[[pd.Series], pd.Series]:
+    def check(series: pd.Series) -> pd.Series:
+        lengths = pc.utf8_length(one_chunk(pyarrow.array(series)))
+        return pd.Series(
+            pc.less_equal(lengths, limit).to_numpy(zero_copy_only=False), index=series.index
+        )
+
+    return check
+
+
 def _unique_when_given(series: pd.Series) -> pd.Series:
     given = series.ne("")
     if not given.any():
@@ -136,6 +155,8 @@ def build_schema(mobile_pattern: str) -> pa.DataFrameSchema:
         checks = [pa.Check(_matches(pattern, optional), name=name)]
         if rule.get("unique"):
             checks.append(pa.Check(_unique_when_given, name=f"{name}:unique"))
+        if "maxLength" in rule:
+            checks.append(pa.Check(_at_most(rule["maxLength"]), name=f"{name}:maxLength"))
         columns[name] = pa.Column(str, checks=checks, nullable=False, required=True)
         if "minimum" in rule:
             # The amount's value, parsed once (-1 where the text is not a whole amount).
@@ -173,12 +194,17 @@ def validate(
         ):
             column = str(column_name).removesuffix(VALUE_SUFFIX)
             kind = str(check).partition(":")[2]
-            rule = rules[column]["rule"]
+            rule, priority = rules[column]["rule"], 2
             if kind == "unique":
                 rule = "appears more than once in the file: " + rule
-            failures.append(
-                (int(position), column, 1, rule, ERROR, "unique" if kind == "unique" else "rule")
-            )
+            elif kind == "maxLength":
+                # After the column's pattern: where both fail, its rule (which says the
+                # length too) is the one shown, as before the limits had a check of their own.
+                length = len(str(fields.at[int(position), column]))
+                rule = TOO_LONG.format(length=length, limit=rules[column]["maxLength"])
+                priority = 3
+            group = kind if kind in ("unique", "maxLength") else "rule"
+            failures.append((int(position), column, priority, rule, ERROR, group))
 
     invalid = np.zeros(len(fields), dtype=bool)
     row_errors = [""] * len(fields)
@@ -199,9 +225,9 @@ def validate(
             problems.append(problem)
         else:
             warnings.append(problem)
-        shown = repr(raw) if raw.strip() else "empty, it"
+        quoted = shown(raw) if raw.strip() else "empty, it"
         label = f"warning: {header}" if severity == WARNING else header
-        row_errors[position] += ("; " if row_errors[position] else "") + f"{label}: {shown} {rule}"
+        row_errors[position] += ("; " if row_errors[position] else "") + f"{label}: {quoted} {rule}"
     amounts = np.where(invalid, 0, np.maximum(amounts, 0))
     # Valid amounts in one form ("1,000.00" -> "1000"), so that reformatting the column does
     # not make a different batch; invalid rows keep their text.

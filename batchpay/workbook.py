@@ -1,12 +1,15 @@
-"""What a workbook's values do not tell: which file kind it really is, and which cells hold
-formulas (calamine returns formulas' cached values only).
+"""What a workbook's values do not tell (which file kind it really is, its merged ranges in an
+.ods), and calamine's reading of it, kept free of heavy imports so that a child process can run
+it alone (``readchild``). Formula cells and the limits of an .xlsx: ``xlsxscan``.
 """
 
 from __future__ import annotations
 
-import re
 import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls, and encrypted .xlsx
@@ -20,13 +23,10 @@ ENCRYPTED = (
 TEXT_AS_WORKBOOK = "is a text (CSV) file with a {suffix} name; rename it to .csv"
 NOT_A_WORKBOOK = "is damaged or not a workbook; open it in Excel or LibreOffice and save it again"
 
-_NS = {
-    "m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
-    "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
-    "rel": "http://schemas.openxmlformats.org/package/2006/relationships",
-}
-# In OOXML a cell's <f> (formula) comes first inside <c>, before its cached <v>.
-_FORMULA_CELL = re.compile(rb'<c r="([A-Z]+)([0-9]+)"[^>]*?(?<!/)>\s*<f[\s>/]')
+
+def is_zip(path: Path) -> bool:
+    with path.open("rb") as stream:
+        return stream.read(4) == ZIP_MAGIC
 
 
 def kind_problem(path: Path) -> str | None:
@@ -44,35 +44,61 @@ def kind_problem(path: Path) -> str | None:
     return NOT_A_WORKBOOK
 
 
-def column_index(letters: bytes) -> int:
-    index = 0
-    for letter in letters:
-        index = index * 26 + letter - 64
-    return index - 1
+@dataclass
+class Loaded:
+    """What calamine read of one sheet; picklable, so that a child process can return it."""
+
+    names: list[str]
+    name: str
+    values: list[list[Any]]
+    merged: list[tuple[int, int, int, int]]  # first row, first column, last row, last column
 
 
-def xlsx_formula_cells(path: Path, sheet_name: str) -> set[tuple[int, int]]:
-    """(sheet row, 0-based column) of every formula cell of an .xlsx/.xlsm sheet."""
+class ReadFailure(Exception):
+    """calamine could not read the workbook. ``stage``: "open", "no-sheets", "no-sheet",
+    "sheet" or "panic"; ``reason``: its first line."""
+
+    def __init__(self, stage: str, reason: str, names: Sequence[str] = ()) -> None:
+        super().__init__(stage, reason, list(names))
+        self.stage, self.reason, self.names = stage, reason, list(names)
+
+
+def load_with_calamine(path: str, sheet: str | None) -> Loaded:
+    """The sheet's values from A1 (list index + 1 is the sheet row number) and its merged
+    ranges. A panic in the reader (``pyo3_runtime.PanicException``, which derives from
+    BaseException and which python-calamine does not export) becomes a ReadFailure too."""
+    from python_calamine import CalamineWorkbook
+
     try:
-        with zipfile.ZipFile(path) as archive:
-            workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
-            rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-            targets = {
-                r.get("Id"): r.get("Target", "") for r in rels.findall("rel:Relationship", _NS)
-            }
-            for sheet in workbook.iterfind("m:sheets/m:sheet", _NS):
-                if sheet.get("name") == sheet_name:
-                    target = targets.get(sheet.get(f"{{{_NS['r']}}}id"), "")
-                    break
-            else:
-                return set()
-            member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-            xml = archive.read(member)
-    except (KeyError, zipfile.BadZipFile, ElementTree.ParseError):
-        return set()
-    if b"<f" not in xml:
-        return set()
-    return {(int(row), column_index(col)) for col, row in _FORMULA_CELL.findall(xml)}
+        try:
+            workbook = CalamineWorkbook.from_path(path)
+        except Exception as exc:  # calamine raises its own error types for every malformed file
+            raise ReadFailure("open", _short(exc)) from None
+        names = list(workbook.sheet_names)
+        if not names:
+            raise ReadFailure("no-sheets", "")
+        name = names[0] if sheet is None else sheet
+        if name not in names:
+            raise ReadFailure("no-sheet", name, names)
+        try:
+            worksheet = workbook.get_sheet_by_name(name)
+            values = worksheet.to_python(skip_empty_area=False)
+            ranges = worksheet.merged_cell_ranges or []
+        except Exception as exc:
+            raise ReadFailure("sheet", f"cannot read sheet {name!r} ({_short(exc)})") from None
+        merged = [(r0 + 1, c0, r1 + 1, c1) for (r0, c0), (r1, c1) in ranges]
+        return Loaded(names, name, values, merged)
+    except ReadFailure:
+        raise
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:
+        raise ReadFailure("panic", _short(exc)) from None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:120] if text else type(exc).__name__
 
 
 _ODS = {
