@@ -25,6 +25,7 @@ from .console import (
     progress_display,
     show_progress,
     show_summary,
+    stop_message,
     working,
 )
 from .errors import BatchpayError, RefusedError
@@ -39,6 +40,7 @@ from .payrun import (
     write_report,
 )
 from .results import default_output
+from .sending import StopNotice
 from .validate import Problem
 
 NO_TERMINAL = (
@@ -323,10 +325,15 @@ def run(
             confirm(rows, f"{request.file} (batch {batch_id})", target, yes=yes)
 
         show = show_progress(quiet)
-        with progress_display(show) as on_progress:
+        with progress_display(show) as display:
+
+            def stopping(notice: StopNotice) -> None:
+                if not quiet:
+                    display.say(stop_message(notice))
+
             return run_batch(
-                request, ask, lambda line: click.echo(line, err=True), on_progress,
-                working=lambda text: working(show, text),
+                request, ask, display.say, display.update,
+                working=lambda text: working(show, text), on_stop=stopping,
             )  # fmt: skip
 
     if file.is_dir():

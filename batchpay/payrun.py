@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from .journal_rows import JournalRow, SheetRow
 from .outcomes import TO_SEND, Outcome, exit_code
 from .protection import batch_lock, hold_back_repeats
 from .results import ResultRow, Table, summary_rows, write_results, write_tables
-from .sending import SANDBOX_NOTIFY_URL, SendResult, send_to
+from .sending import SANDBOX_NOTIFY_URL, SendResult, StopCallback, send_to
 from .sheet import CANONICAL, Sheet, read_sheet
 from .signing import sign
 from .validate import Problem, Validation, validate
@@ -133,6 +133,7 @@ class Summary:
     stopped: bool = False
     stop_reason: str = ""
     next_step: str = ""
+    unknown_trade_nos: list[str] = field(default_factory=list)  # rows left unknown
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -141,6 +142,7 @@ class Summary:
             "requests": self.requests, "seconds": round(self.seconds, 3),
             "exit_code": self.exit_code, "dry_run": self.dry_run, "stopped": self.stopped,
             "stop_reason": self.stop_reason, "next_step": self.next_step,
+            "unknown_trade_nos": self.unknown_trade_nos,
         }  # fmt: skip
 
 
@@ -267,9 +269,11 @@ def run_batch(
     say: Callable[[str], None],
     on_progress: Callable[[Progress], None] | None = None,
     working: Callable[[str], AbstractContextManager[None]] = lambda text: nullcontext(),
+    on_stop: StopCallback | None = None,
 ) -> Summary:
     """The whole job. ``say`` receives notes for the operator (problems, resumed rows);
-    ``on_progress`` is told as rows are settled; ``working`` wraps the long quiet steps."""
+    ``on_progress`` is told as rows are settled; ``working`` wraps the long quiet steps;
+    ``on_stop`` is told what a SIGINT or SIGTERM while sending does."""
     started = time.monotonic()
     with working(f"reading and validating {request.file}"):
         loaded = load(
@@ -308,7 +312,13 @@ def run_batch(
                 confirm(to_send, plan.batch_id)
                 sent = asyncio.run(
                     send_to(
-                        config, request.protocol, request.options, journal, to_send, on_progress
+                        config,
+                        request.protocol,
+                        request.options,
+                        journal,
+                        to_send,
+                        on_progress,
+                        on_stop,
                     )
                 )
             latest = reload(journal, plan)
@@ -331,4 +341,6 @@ def run_batch(
         seconds=time.monotonic() - started, exit_code=code, dry_run=request.dry_run,
         stopped=stopped, stop_reason=sent.stop_reason,
         next_step="" if request.dry_run else next_step(counts),
+        unknown_trade_nos=[r.trade_no for r in latest
+                           if r.outcome is Outcome.UNKNOWN and r.trade_no],
     )  # fmt: skip

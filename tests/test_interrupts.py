@@ -129,7 +129,7 @@ def test_a_second_sigint_leaves_at_once_and_a_rerun_resolves_the_rows_in_flight(
     time.sleep(0.2)
     began = time.monotonic()
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=20)
+    stdout, stderr = process.communicate(timeout=20)
     assert time.monotonic() - began < 5
     assert process.returncode == 4, stderr
     assert "interrupted twice" in stderr
@@ -137,9 +137,17 @@ def test_a_second_sigint_leaves_at_once_and_a_rerun_resolves_the_rows_in_flight(
     with sqlite3.connect(journal_path) as db:
         states = dict(db.execute("SELECT outcome, count(*) FROM rows GROUP BY outcome"))
         in_flight = db.execute("SELECT count(*) FROM rows WHERE in_flight = 1").fetchone()[0]
+        unknown = [t for (t,) in db.execute("SELECT trade_no FROM rows WHERE outcome = 'unknown'")]
     # The four requests under way may have placed their orders: unknown, never pending.
     assert states == {"unknown": 4, "pending": 16}
     assert in_flight == 0
+    # Each Ctrl-C said at once what it does, and the summary names the rows left unknown.
+    assert (
+        "stopping: 4 payouts in flight, waiting up to 10 s for their answers; Ctrl-C again"
+        in stderr
+    )
+    assert "abandoning 4 payouts in flight: their rows stay unknown" in stderr
+    assert all(trade_no in stdout for trade_no in unknown), stdout
 
     sandbox.faults = Faults()
     process = start(["run", str(path), "--yes", "-o", str(output)], env, tmp_path)
@@ -147,3 +155,46 @@ def test_a_second_sigint_leaves_at_once_and_a_rerun_resolves_the_rows_in_flight(
     assert process.returncode == 0, stderr
     rows = read_result(output)
     assert_placed_once(rows, sandbox)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_after_a_signal_no_payout_leaves_even_for_rows_waiting_for_the_rate_limit(
+    sandbox: Sandbox, env: dict[str, str], tmp_path: Path, journal_path: Path,
+    signum: signal.Signals,
+) -> None:  # fmt: skip
+    # At --rate 1 with 8 workers, rows are claimed and wait seconds for their turn: none of
+    # them may be sent once the signal came (before, 7 more payouts left during the grace).
+    path = write_csv(tmp_path / "p.csv", payroll_rows(12))
+    output = tmp_path / "r.csv"
+    args = ["run", str(path), "--yes", "--json", "--rate", "1", "--concurrency", "8", "-o",
+            str(output)]  # fmt: skip
+    process = start(args, env, tmp_path)
+    wait_for(lambda: sandbox.gateway.arrived >= 3)
+    before_signal = sandbox.gateway.arrived
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 4, stderr
+    assert "Traceback" not in stderr, stderr
+    # One request may have been handed over just before the signal and arrive after it.
+    assert before_signal <= len(sandbox.gateway.payout_requests) <= before_signal + 1
+    assert sandbox.gateway.arrived == len(sandbox.gateway.payout_requests)
+    summary = json.loads(stdout)
+    assert summary["stopped"] and summary["stop_reason"] == "interrupted"
+    assert "stopping:" in stderr
+    rows = read_result(output)
+    assert_truthful(rows, sandbox)
+    sent = set(sandbox.gateway.payout_requests)
+    # Every row never sent is pending again (released, not in flight); the sent ones are
+    # placed: their answers came well within the grace.
+    assert {r["outcome"] for r in rows if r["tradeNo"] not in sent} == {"pending"}
+    assert {r["outcome"] for r in rows if r["tradeNo"] in sent} == {"processing"}
+    assert summary["counts"] == {"pending": 12 - len(sent), "processing": len(sent)}
+    with sqlite3.connect(journal_path) as db:
+        assert db.execute("SELECT count(*) FROM rows WHERE in_flight = 1").fetchone()[0] == 0
+
+    # The next run sends only the rest, each once.
+    process = start(["run", str(path), "--yes", "-o", str(output)], env, tmp_path)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert_placed_once(read_result(output), sandbox)
+    assert len(sandbox.gateway.payout_requests) == 12
