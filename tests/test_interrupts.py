@@ -39,15 +39,22 @@ def env(gateway_env: dict[str, str]) -> dict[str, str]:
     return {**os.environ, **gateway_env}
 
 
+# The status query's faults for the kill loop's second run: the rows a kill left unknown are
+# asked about through a query that fails too.
+KILL_QUERY_FAULTS = {"503": 0.1, "hang": 0.05, "garbage": 0.05, "reset": 0.03}
+
+
+@pytest.mark.parametrize("query_faults", [{}, KILL_QUERY_FAULTS], ids=["", "query-faults"])
 def test_sigkill_at_random_moments_then_rerun_places_each_row_exactly_once(
-    sandbox: Sandbox, env: dict[str, str], tmp_path: Path, journal_path: Path
-) -> None:
+    sandbox: Sandbox, env: dict[str, str], tmp_path: Path, journal_path: Path,
+    query_faults: dict[str, float],
+) -> None:  # fmt: skip
     # KILL_TEST_SEED replays a run (the fixtures clear BATCHPAY_* variables).
     seed = int(os.environ.get("KILL_TEST_SEED", random.randrange(10**6)))
     rng = random.Random(seed)
     sandbox.faults = Faults(
-        rates={"503": 0.05, "hang": 0.03, "reset": 0.03, "500": 0.03}, latency=0.01,
-        jitter=0.02, hang_seconds=1, seed=seed,
+        rates={"503": 0.05, "hang": 0.03, "reset": 0.03, "500": 0.03},
+        query_rates=query_faults, latency=0.01, jitter=0.02, hang_seconds=1, seed=seed,
     )  # fmt: skip
     path = write_csv(tmp_path / "p.csv", payroll_rows(600))
     output = tmp_path / "r.csv"
@@ -83,6 +90,8 @@ def test_sigkill_at_random_moments_then_rerun_places_each_row_exactly_once(
             break
     assert codes and codes[-1] == 0, f"seed {seed}: exit codes {codes}"
     assert kills_while_sending >= 1, f"seed {seed}: no kill landed while requests were under way"
+    if query_faults:
+        assert sandbox.gateway.query_requests, f"seed {seed}: the status query was never asked"
     rows = read_result(output)
     assert len(rows) == 600
     assert_truthful(rows, sandbox)
