@@ -165,6 +165,10 @@ class SandboxGateway:
             body = await request.json()
         except ValueError:
             return None, self._envelope(BAD_PARAM, "body is not JSON")
+        except ConnectionResetError:
+            # The client went away before its body arrived (an abandoned run): nothing to
+            # process and no one to answer, and nothing for the operator's terminal.
+            raise web.HTTPBadRequest(text="connection lost") from None
         if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
             return None, self._envelope(BAD_PARAM, "every value must be a string")
         if not verify(body, self._secret):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -207,3 +208,52 @@ def test_after_a_signal_no_payout_leaves_even_for_rows_waiting_for_the_rate_limi
     assert process.returncode == 0, stderr
     assert_placed_once(read_result(output), sandbox)
     assert len(sandbox.gateway.payout_requests) == 12
+
+
+def test_at_a_terminal_each_ctrl_c_prints_on_a_line_of_its_own_above_the_progress_bar(
+    sandbox: Sandbox, env: dict[str, str], tmp_path: Path
+) -> None:
+    # stderr is a pseudo-terminal, so the progress bar is drawn; the stop messages must not
+    # land inside its line (each starts where the bar's line was cleared, or on a new line).
+    import pty
+    import re
+    import select
+
+    sandbox.faults = Faults(latency=1.5)
+    path = write_csv(tmp_path / "p.csv", payroll_rows(40))
+    master, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "batchpay", "run", str(path), "--yes", "--concurrency", "4",
+         "-o", str(tmp_path / "r.csv")],
+        env={**env, "COLUMNS": "120", "TERM": "xterm"}, cwd=tmp_path, text=True,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal,
+    )  # fmt: skip
+    os.close(terminal)
+    seen = bytearray()
+
+    def read_until(pattern: bytes, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, seen):
+            assert time.monotonic() < deadline, bytes(seen)
+            if select.select([master], [], [], 0.05)[0]:
+                seen.extend(os.read(master, 65536))
+
+    try:
+        read_until(rb"\b[1-9][0-9]*/40\b")  # the bar is drawn and rows are done
+        process.send_signal(signal.SIGINT)
+        read_until(b"Ctrl-C again to abandon them")
+        process.send_signal(signal.SIGINT)
+        read_until(b"abandoning")
+        stdout, _ = process.communicate(timeout=20)
+        with contextlib.suppress(OSError):  # the terminal closes with the process
+            read_until(b"\x1b\\[\\?25h$", timeout=2)
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 4
+    shown = seen.decode("utf-8", "replace")
+    assert "sending" in shown and "Traceback" not in shown
+    for text in ("stopping: 4 payouts in flight, waiting up to 10 s", "abandoning 4 payouts"):
+        assert re.search(r"(?:\r\x1b\[2K|\n)" + re.escape(text), shown), shown
+    assert "unknown (do not pay by hand): " in stdout
