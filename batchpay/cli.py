@@ -25,12 +25,14 @@ from .console import (
     progress_display,
     show_progress,
     show_summary,
+    stop_message,
     working,
 )
 from .errors import BatchpayError, DeclinedError, RefusedError, mapped
 
 if TYPE_CHECKING:  # the sheet and sending libraries load only for the commands that use them
     from .payrun import Confirmation, RunRequest
+    from .sending import StopNotice
     from .summary import Summary
 
 NO_TERMINAL = (
@@ -360,10 +362,15 @@ def run(
                     yes=yes)  # fmt: skip
 
         show = show_progress(quiet)
-        with progress_display(show) as on_progress:
+        with progress_display(show) as display:
+
+            def stopping(notice: StopNotice) -> None:
+                if not quiet:
+                    display.say(stop_message(notice))
+
             return run_batch(
-                request, ask, lambda line: click.echo(line, err=True), on_progress,
-                working=lambda text: working(show, text),
+                request, ask, display.say, display.update,
+                working=lambda text: working(show, text), on_stop=stopping,
             )  # fmt: skip
 
     if file.is_dir():

@@ -359,9 +359,18 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
 @click.command("sandbox")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Default: a free port.")
-@click.option("--fault", "faults", multiple=True, metavar="KIND=RATE",
-              help="Inject a fault into a share of first requests: 429, 503, hang, reset, garbage, "
-              "500 or bad_sign, e.g. --fault 503=0.1.")  # fmt: skip
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    metavar="KIND=RATE",
+    help="Inject a fault into a share of first payout requests: 429, 503 (not placed), "
+    "hang, reset, garbage, 500 (placed, then no proper answer), bad_sign (signature "
+    "error), refuse (1004, not placed), e.g. --fault 503=0.1.",
+)
+@click.option("--query-fault", "query_faults", multiple=True, metavar="KIND=RATE",
+              help="The same kinds on a share of first status queries (a query places nothing), "
+              "e.g. --query-fault 503=0.3 --query-fault garbage=0.1.")  # fmt: skip
 @click.option(
     "--latency", type=click.FloatRange(min=0), default=0.0, help="Seconds added to every answer."
 )
@@ -395,6 +404,7 @@ def sandbox_command(
     host: str,
     port: int,
     faults: tuple[str, ...],
+    query_faults: tuple[str, ...],
     latency: float,
     jitter: float,
     retry_after: float,
@@ -412,28 +422,29 @@ def sandbox_command(
     It takes BATCHPAY_SECRET or BATCHPAY_SECRET_FILE when set; otherwise it makes a secret and
     keeps it in a file readable by you only, whose path it prints.
 
+    Faults: --fault applies to payout requests, --query-fault to status queries; each hits a
+    tradeNo's first request of that kind (every request with --every-request).
+
     \b
     Example:
         batchpay sandbox --port 8099 --fault 503=0.1
+        batchpay sandbox --fault hang=0.05 --query-fault 503=0.3 --hang-seconds 5
     """
     import asyncio
 
-    from .sandbox import Faults, SandboxGateway, SandboxServer, Settlement
+    from .sandbox import FAULT_KINDS, Faults, SandboxGateway, SandboxServer, Settlement
 
-    rates = {}
-    for item in faults:
-        kind, _, value = item.partition("=")
-        try:
-            rates[kind] = float(value or "1")
-        except ValueError:
-            raise click.BadParameter(f"{item!r} is not KIND=RATE", param_hint="--fault") from None
+    rates = _fault_rates(faults, "--fault")
+    query_rates = _fault_rates(query_faults, "--query-fault")
     try:
         fault_plan = Faults(
-            rates=rates, latency=latency, jitter=jitter, retry_after=retry_after,
-            hang_seconds=hang_seconds, every_request=every_request, seed=seed,
+            rates=rates, query_rates=query_rates, latency=latency, jitter=jitter,
+            retry_after=retry_after, hang_seconds=hang_seconds, every_request=every_request,
+            seed=seed,
         )  # fmt: skip
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--fault") from None
+        hint = "--fault" if set(rates) - set(FAULT_KINDS) else "--query-fault"
+        raise click.BadParameter(str(exc), param_hint=hint) from None
     env = settings()
     merchant = env.get("BATCHPAY_MERCHANT_NO") or SANDBOX_MERCHANT_NO
     secret_file = _sandbox_secret_file(env)
@@ -471,6 +482,20 @@ def sandbox_command(
         asyncio.run(serve())
     except KeyboardInterrupt:
         click.echo("sandbox stopped", err=True)
+
+
+def _fault_rates(items: tuple[str, ...], option: str) -> dict[str, float]:
+    """``KIND=RATE`` options as a dict (a bare KIND means always)."""
+    rates = {}
+    for item in items:
+        kind, _, value = item.partition("=")
+        try:
+            rates[kind] = float(value or "1")
+        except ValueError:
+            raise click.BadParameter(f"{item!r} is not KIND=RATE", param_hint=option) from None
+        if not 0 <= rates[kind] <= 1:
+            raise click.BadParameter(f"{item!r}: RATE is between 0 and 1", param_hint=option)
+    return rates
 
 
 def _sandbox_secret_file(env: Mapping[str, str]) -> Path:

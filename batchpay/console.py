@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ import click
 
 if TYPE_CHECKING:  # the command line starts without the sending and sheet libraries
     from .dispatch import Progress
+    from .sending import StopNotice
     from .summary import Summary
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -89,14 +91,25 @@ def show_progress(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
 
 
+@dataclass
+class Display:
+    """What the CLI shows while sending: ``update`` feeds the progress bar (None without one);
+    ``say`` prints a line on stderr, above the bar while it is shown, never inside its line."""
+
+    update: Callable[[Progress], None] | None
+    say: Callable[[str], None]
+
+
+def _echo_err(line: str) -> None:
+    click.echo(line, err=True)
+
+
 @contextmanager
-def progress_display(enabled: bool, total_hint: str = "sending") -> Iterator[
-    Callable[[Progress], None] | None
-]:  # fmt: skip
+def progress_display(enabled: bool, total_hint: str = "sending") -> Iterator[Display]:
     """A progress bar on stderr (counts, rate, time left) fed by the dispatcher; NO_COLOR and
     a dumb terminal are respected by rich itself."""
     if not enabled:
-        yield None
+        yield Display(None, _echo_err)
         return
     from rich.console import Console
     from rich.progress import (
@@ -123,11 +136,64 @@ def progress_display(enabled: bool, total_hint: str = "sending") -> Iterator[
         speed = bar.tasks[0].speed
         bar.update(task, completed=progress.done, rate=f"{speed:,.0f}" if speed else "-")
 
+    def say(line: str) -> None:
+        if task is None:
+            _echo_err(line)
+        else:
+            # The bar's console prints above the live line and redraws the bar below it.
+            bar.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
     try:
-        yield update
+        yield Display(update, say)
     finally:
         if task is not None:
             bar.stop()
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def _in_flight(notice: StopNotice) -> str:
+    parts = []
+    if notice.payouts or not notice.queries:
+        parts.append(_plural(notice.payouts, "payout", "payouts"))
+    if notice.queries:
+        parts.append(_plural(notice.queries, "status query", "status queries"))
+    return " and ".join(parts)
+
+
+STOPPING = (
+    "stopping: {in_flight} in flight, waiting up to {grace:g} s for their answers; Ctrl-C "
+    "again to abandon them. Nothing more is sent; rows not sent stay pending"
+)
+STOPPING_IDLE = "stopping: nothing in flight; nothing more is sent, rows not sent stay pending"
+ABANDONING = (
+    "abandoning {in_flight} in flight: their rows stay unknown (they may have been placed); "
+    "run the same command again, it asks the gateway first"
+)
+GRACE_OVER = "no answer within {grace:g} s: " + ABANDONING
+
+
+def stop_message(notice: StopNotice) -> str:
+    """The line an operator sees when a stop begins or abandons the requests in flight."""
+    fields = {"in_flight": _in_flight(notice), "grace": notice.grace}
+    if notice.abandoning:
+        return (GRACE_OVER if notice.grace_ran_out else ABANDONING).format(**fields)
+    if not notice.payouts and not notice.queries:
+        return STOPPING_IDLE
+    return STOPPING.format(**fields)
+
+
+UNKNOWN_SHOWN = 10  # the summary names this many unknown rows, then counts the rest
+
+
+def unknown_line(trade_nos: list[str]) -> str:
+    """The unknown rows a run left, by tradeNo: the ones to check before anything else."""
+    shown = ", ".join(trade_nos[:UNKNOWN_SHOWN])
+    more = len(trade_nos) - UNKNOWN_SHOWN
+    rest = f" and {more} more (batchpay status, or the result file)" if more > 0 else ""
+    return f"unknown (do not pay by hand): {shown}{rest}"
 
 
 @contextmanager
@@ -154,6 +220,8 @@ def show_summary(summary: Summary, as_json: bool) -> None:
     click.echo(f"batch {summary.batch_id} ({mode}, {summary.seconds:.1f} s)")
     for outcome, count in summary.counts.items():
         click.echo(f"  {outcome:<11} {count:>7}  {summary.amounts[outcome]:>15,}")
+    if summary.unknown_trade_nos:
+        click.echo(unknown_line(summary.unknown_trade_nos))
     click.echo(f"result file: {summary.result_file or 'not written'}")
     if summary.nothing_sent and summary.earlier is not None:
         earlier = summary.earlier

@@ -1,13 +1,16 @@
 """Send the planned rows: concurrency, rate limit, retries, stop rules, and the safety rules of
 the gateway contract's section 5, one row at a time per worker.
 
-A row's path: pay; on 429/503 wait and pay again; on an unknown outcome ask the status query
-first (when configured), else re-send the same tradeNo; a duplicate-tradeNo answer is never a
-failure. Rows are claimed in the journal (committed) before they are sent, and every answer is
-recorded, so a crash at any moment leaves each row either settled or ``unknown``.
+A row's path is decided by the send rules (``policy.next_step``): pay; on 429/503 wait and pay
+again; on an unknown outcome ask the status query first (when configured), else re-send the
+same tradeNo; a duplicate-tradeNo answer is never a failure. Rows are claimed in the journal
+(committed) before they are sent, and every answer is recorded, so a crash at any moment leaves
+each row either settled or ``unknown``.
 
-Stopping: ``request_stop`` (a signal, or a systemic refusal) starts no new row and no new
-attempt; requests in flight finish. ``abandon`` cancels them: their rows stay ``unknown``.
+Stopping: after ``request_stop`` (a signal, or a systemic refusal) no request is handed to the
+HTTP client, whatever a row was waiting for (its turn under ``--rate``, a back-off, its claim, a
+worker): those rows keep their state (``pending`` ones are released). Requests already handed
+over finish; ``abandon`` cancels them, and their rows stay ``unknown`` (they may have left).
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ import logging
 import random
 import ssl
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -30,7 +33,8 @@ from .config import GatewayConfig, SendOptions
 from .gateway import GatewayClient
 from .journal import Journal
 from .journal_rows import JournalRow, Update
-from .outcomes import Answer, Outcome, Verdict, classify, is_systemic, placed_outcome
+from .outcomes import Answer, Outcome, Verdict, is_systemic
+from .policy import Action, Heard, Refusals, Request, RowState, Rules, next_step
 
 log = logging.getLogger("batchpay.dispatch")
 
@@ -74,14 +78,19 @@ class RateLimiter:
         self.interval = 1.0 / rate if rate else 0.0
         self.next_at = 0.0
 
-    async def wait(self) -> None:
+    def reserve(self) -> float:
+        """Take the next start; returns how many seconds to wait for it."""
         if not self.interval:
-            return
+            return 0.0
         now = time.monotonic()
         start = max(now, self.next_at)
         self.next_at = start + self.interval
-        if start > now:
-            await asyncio.sleep(start - now)
+        return start - now
+
+    async def wait(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
 
 @dataclass
@@ -124,6 +133,8 @@ class Dispatcher:
         self.stop_reason = ""
         self.abandoned = False
         self._refusals = 0  # consecutive refusals
+        # Requests handed to the HTTP client and not yet answered, by kind.
+        self.in_flight: Counter[Request] = Counter()
         self._claimed: deque[JournalRow] = deque()  # committed in flight, not yet started
         self._claiming: asyncio.Task[None] | None = None
         self._taken: list[JournalRow] = []  # rows of the claim being committed
@@ -211,6 +222,8 @@ class Dispatcher:
         crash after that leaves them unknown); the next group's claim starts while half of
         this group is still waiting, so that workers seldom wait for the disk."""
         while True:
+            if self.stop.is_set():
+                return None  # rows claimed and not handed out are released at the end
             if len(self._claimed) <= self.options.concurrency // 2 and (
                 self._claiming is None or self._claiming.done()
             ):
@@ -236,10 +249,31 @@ class Dispatcher:
             if self.journal.unflushed >= FLUSH_EVERY_ROWS:
                 self._commit()
 
-    async def _call(self, progress: Progress, request: Callable[[], Awaitable[Answer]]) -> Answer:
-        await self.limiter.wait()
+    async def _turn(self) -> bool:
+        """Wait for the rate limit's next start; False when the run stopped meanwhile. This is
+        the last check before a request is handed to the HTTP client: after a stop nothing
+        more is sent, however long a row waited for its turn, its claim or a worker."""
+        if self.stop.is_set():
+            return False
+        delay = self.limiter.reserve()
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), delay)
+        return not self.stop.is_set()
+
+    async def _request(
+        self, progress: Progress, client: GatewayClient, kind: Request, row: JournalRow
+    ) -> Answer:
+        """Hand one request to the HTTP client; counted in flight until its answer comes."""
+        assert row.trade_no is not None
         progress.requests += 1
-        return await request()
+        self.in_flight[kind] += 1
+        try:
+            if kind is Request.QUERY:
+                return await client.query(row.trade_no)
+            return await client.pay(row.fields)
+        finally:
+            self.in_flight[kind] -= 1
 
     async def _pause(self, retry: int, answer: Answer) -> None:
         """Back off before the next attempt; a stop cuts the wait short."""
@@ -268,121 +302,72 @@ class Dispatcher:
             )
 
     async def _send_row(self, client: GatewayClient, row: JournalRow, progress: Progress) -> None:
+        """One row's requests, as the send rules (``policy.next_step``) say; here only I/O."""
         assert row.trade_no is not None
         trade_no = row.trade_no
         protocol = self.config.protocol
-        # The order may exist when an earlier run left the row unknown.
-        maybe_placed = row.outcome is Outcome.UNKNOWN
-        need_query = maybe_placed and client.can_query
-        pays = queries = retries = 0
-        in_request = False
-
-        def record(
-            answer: Answer, kind: str, verdict: Verdict, outcome: Outcome, *, final: bool = True
-        ) -> None:
-            if log.isEnabledFor(logging.INFO):  # the masking is not free: only when logging
-                event = {
-                    "batch": row.batch_id, "tradeNo": trade_no,
-                    "account": mask_account(row.fields.get("accountNo", "")), "request": kind,
-                    "http": answer.http_status, "code": answer.code or answer.error or "-",
-                    "verdict": verdict.value, "outcome": outcome.value, "final": final,
-                }  # fmt: skip
-                log.info(
-                    "batch=%s tradeNo=%s account=%s %s http=%s code=%s verdict=%s outcome=%s%s",
-                    *(event[k] for k in ("batch", "tradeNo", "account", "request", "http",
-                                         "code", "verdict", "outcome")),
-                    "" if final else " (continuing)", extra={"event": event},
-                )  # fmt: skip
-            self.journal.record(
-                Update(
-                    trade_no=trade_no, outcome=outcome, kind=kind, verdict=verdict.value,
-                    http_status=answer.http_status, code=answer.code,
-                    msg=answer.msg or answer.error, status=answer.status, message=answer.message,
-                    platform_trade_no=answer.platform_trade_no, detail=answer.error,
-                    counts_as_attempt=kind == "pay", settled=final,
-                )
-            )  # fmt: skip
-
-        def unsettled() -> Outcome:
-            return Outcome.UNKNOWN if maybe_placed else Outcome.PENDING
-
+        rules = Rules(self.options.max_attempts, client.can_query, protocol)
+        state = RowState.start(
+            row.outcome, ours=row.assigned or row.attempts > 0, can_query=client.can_query
+        )
+        step = next_step(state, None, rules, stopping=self.stop.is_set())
+        answer = Answer()
+        handed = False  # a request is with the HTTP client: it may have left
         try:
             while True:
-                if self.stop.is_set():
-                    self.journal.settle(trade_no, unsettled(), "stopped before this row settled")
+                state = step.state
+                if step.action is Action.SETTLE:
+                    if step.note:
+                        self.journal.settle(trade_no, step.outcome, step.note)
                     return
-                if need_query:
-                    if queries >= self.options.max_attempts:
-                        self.journal.settle(trade_no, Outcome.UNKNOWN, "no definite answer")
-                        return
-                    in_request = True
-                    answer = await self._call(progress, lambda: client.query(trade_no))
-                    in_request = False
-                    queries += 1
-                    verdict = classify(answer, protocol)
-                    if verdict is Verdict.PLACED:
-                        self._refusals = 0
-                        record(answer, "query", verdict, placed_outcome(answer.status, protocol))
-                        return
-                    if verdict is Verdict.REFUSED and answer.code in protocol.not_found_codes:
-                        # The gateway has no such order: sending the same tradeNo is safe. Any
-                        # other refusal of the query says nothing about the order: ask again.
-                        record(answer, "query", verdict, Outcome.PENDING, final=False)
-                        need_query = maybe_placed = False
-                        continue
-                    if verdict is Verdict.REFUSED:
-                        self._refused(answer)
-                    record(answer, "query", verdict, Outcome.UNKNOWN, final=False)
-                    await self._pause(retries, answer)
-                    retries += 1
+                if step.action is Action.WAIT:
+                    await self._pause(state.waits - 1, answer)
+                    step = next_step(state, None, rules, stopping=self.stop.is_set())
                     continue
-
-                if pays >= self.options.max_attempts:
-                    self.journal.settle(trade_no, unsettled(), "attempts used up")
-                    return
-                in_request = True
-                answer = await self._call(progress, lambda: client.pay(row.fields))
-                in_request = False
-                pays += 1
-                verdict = classify(answer, protocol)
-                if verdict is Verdict.PLACED:
-                    self._refusals = 0
-                    record(answer, "pay", verdict, placed_outcome(answer.status, protocol))
-                    return
-                if verdict is Verdict.DUPLICATE:
-                    self._refusals = 0
-                    if client.can_query:
-                        record(answer, "pay", verdict, Outcome.UNKNOWN, final=False)
-                        need_query = maybe_placed = True
-                        continue
-                    # Without a query: batchpay made this tradeNo up, or sent it before, so the
-                    # order the gateway holds is this row's. A tradeNo taken from the file and
-                    # never sent may be another order's: that stays unknown.
-                    ours = row.assigned or row.attempts > 0 or pays > 1 or maybe_placed
-                    record(answer, "pay", verdict, Outcome.PROCESSING if ours else Outcome.UNKNOWN)
-                    return
-                if verdict is Verdict.REFUSED:
+                kind = Request.QUERY if step.action is Action.QUERY else Request.PAY
+                if not await self._turn():
+                    # Stopped while waiting for its turn: this request was never handed over.
+                    step = next_step(state, None, rules, stopping=True)
+                    continue
+                handed = True
+                answer = await self._request(progress, client, kind, row)
+                handed = False
+                heard = Heard.of(kind, answer, protocol)
+                step = next_step(state, heard, rules, stopping=self.stop.is_set())
+                if step.refusals is Refusals.COUNT:
                     self._refused(answer)
-                    if is_systemic(answer, protocol):
-                        # Says nothing about this row: it stays to be sent once the set-up is fixed.
-                        record(answer, "pay", verdict, unsettled())
-                    else:
-                        # A refusal after an unknown outcome proves nothing: it may be placed.
-                        record(
-                            answer,
-                            "pay",
-                            verdict,
-                            Outcome.UNKNOWN if maybe_placed else Outcome.REJECTED,
-                        )
-                    return
-                if verdict is Verdict.UNKNOWN:
-                    maybe_placed = True
-                    need_query = client.can_query
-                record(answer, "pay", verdict, unsettled(), final=False)
-                await self._pause(retries, answer)
-                retries += 1
+                elif step.refusals is Refusals.RESET:
+                    self._refusals = 0
+                self._record(row, answer, kind, heard.verdict, step.outcome, final=step.final)
         except asyncio.CancelledError:
-            if in_request:
-                maybe_placed = True
-            self.journal.settle(trade_no, unsettled(), "interrupted before an answer came")
+            outcome = Outcome.UNKNOWN if handed else state.unsettled
+            self.journal.settle(trade_no, outcome, "interrupted before an answer came")
             raise
+
+    def _record(
+        self, row: JournalRow, answer: Answer, kind: Request, verdict: Verdict,
+        outcome: Outcome, *, final: bool,
+    ) -> None:  # fmt: skip
+        assert row.trade_no is not None
+        if log.isEnabledFor(logging.INFO):  # the masking is not free: only when logging
+            event = {
+                "batch": row.batch_id, "tradeNo": row.trade_no,
+                "account": mask_account(row.fields.get("accountNo", "")), "request": kind.value,
+                "http": answer.http_status, "code": answer.code or answer.error or "-",
+                "verdict": verdict.value, "outcome": outcome.value, "final": final,
+            }  # fmt: skip
+            log.info(
+                "batch=%s tradeNo=%s account=%s %s http=%s code=%s verdict=%s outcome=%s%s",
+                *(event[k] for k in ("batch", "tradeNo", "account", "request", "http",
+                                     "code", "verdict", "outcome")),
+                "" if final else " (continuing)", extra={"event": event},
+            )  # fmt: skip
+        self.journal.record(
+            Update(
+                trade_no=row.trade_no, outcome=outcome, kind=kind.value, verdict=verdict.value,
+                http_status=answer.http_status, code=answer.code,
+                msg=answer.msg or answer.error, status=answer.status, message=answer.message,
+                platform_trade_no=answer.platform_trade_no, detail=answer.error,
+                counts_as_attempt=kind is Request.PAY, settled=final,
+            )
+        )  # fmt: skip

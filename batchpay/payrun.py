@@ -36,7 +36,7 @@ from .protection import batch_lock, find_repeats, hold_back_repeats
 from .recover import refuse_if_run_before
 from .result_target import check_output_path, refuse_replacing
 from .results import ResultRow, default_output, summary_rows, write_results
-from .sending import SANDBOX_NOTIFY_URL, SendResult, send_to
+from .sending import SANDBOX_NOTIFY_URL, SendResult, StopCallback, send_to
 from .sheet import CANONICAL, Sheet, read_sheet
 from .signing import sign
 from .summary import Summary, next_steps, summarize
@@ -230,9 +230,11 @@ def run_batch(
     say: Callable[[str], None],
     on_progress: Callable[[Progress], None] | None = None,
     working: Callable[[str], AbstractContextManager[None]] = lambda text: nullcontext(),
+    on_stop: StopCallback | None = None,
 ) -> Summary:
     """The whole job. ``say`` receives notes for the operator (problems, resumed rows);
-    ``on_progress`` is told as rows are settled; ``working`` wraps the long quiet steps.
+    ``on_progress`` is told as rows are settled; ``working`` wraps the long quiet steps;
+    ``on_stop`` is told what a SIGINT or SIGTERM while sending does.
 
     Every refusal comes before the confirmation. Once sending has started, a failure (a full
     disk under the journal or the result file) is not raised: the summary says what the
@@ -322,7 +324,7 @@ def run_batch(
                     sent = asyncio.run(
                         send_to(
                             config, request.protocol, request.options, journal, to_send,
-                            watching(watched, on_progress),
+                            watching(watched, on_progress), on_stop,
                         )
                     )  # fmt: skip
                 latest = reload(journal, plan)
@@ -363,6 +365,8 @@ def run_batch(
         next_steps=[] if request.dry_run else next_steps(counts, fix_first=sent.systemic),
         account=account, sandbox=config is None,
         nothing_sent=nothing_sent, earlier=plan.earlier,
+        unknown_trade_nos=[r.trade_no for r in latest
+                           if r.outcome is Outcome.UNKNOWN and r.trade_no],
     )  # fmt: skip
 
 

@@ -1,6 +1,7 @@
 """``batchpay reconcile``: ask the status query about rows that are ``processing`` or
 ``unknown`` and record the answers. An ``unknown`` row becomes ``pending`` (safe to send
-again) only on the query's definite "no such order".
+again) only on the query's definite "no such order" (``Protocol.not_found_codes``); any other
+refusal leaves it ``unknown``. The answers are read by the send rules' own ``query_finding``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from .dispatch import RateLimiter, retry_delay, ssl_context
 from .gateway import GatewayClient
 from .journal import Journal
 from .journal_rows import JournalRow, Update
-from .outcomes import Answer, Outcome, Verdict, classify, is_systemic, placed_outcome
+from .outcomes import Answer, Outcome, Verdict
+from .policy import Finding, Heard, Request, query_finding, reconciled
 
 NEEDS_RECONCILE = frozenset({Outcome.PROCESSING, Outcome.UNKNOWN})
 
@@ -66,28 +68,21 @@ async def reconcile(
             if stop.is_set():
                 return
             await limiter.wait()
+            if stop.is_set():
+                return
             result.requests += 1
             answer = await client.query(trade_no)
-            verdict = classify(answer, config.protocol)
-            if verdict is Verdict.PLACED:
-                record(row, answer, verdict, placed_outcome(answer.status, config.protocol))
-                return
-            if verdict is Verdict.REFUSED and is_systemic(answer, config.protocol):
+            heard = Heard.of(Request.QUERY, answer, config.protocol)
+            finding = query_finding(heard)
+            if finding is Finding.SYSTEMIC:
                 result.stop_reason = f"the status query was refused: {answer.code} {answer.msg}"
                 stop.set()
                 return
-            if verdict is Verdict.REFUSED and answer.code in config.protocol.not_found_codes:
-                # No such order: an unknown row is safe to send again; a processing row keeps
-                # its state (the gateway did answer it placed) and the answer is on record.
-                keep: Outcome = Outcome.PENDING if row.outcome is Outcome.UNKNOWN else row.outcome
-                if absent is not None:
-                    keep = absent.get(trade_no, keep)
-                record(row, answer, verdict, keep)
-                return
-            if verdict is Verdict.REFUSED:
-                # Any other refusal says nothing about the order: the row keeps its state (an
-                # unknown row stays unknown) and the answer is on record.
-                record(row, answer, verdict, row.outcome)
+            if finding is not Finding.NO_ANSWER:
+                outcome = reconciled(row.outcome, finding, answer.status, config.protocol)
+                if finding is Finding.ABSENT and absent is not None:
+                    outcome = absent.get(trade_no, outcome)
+                record(row, answer, heard.verdict, outcome)
                 return
             await asyncio.sleep(retry_delay(attempt, answer.retry_after, options, rng))
 

@@ -3,7 +3,9 @@ merchantNo header, signature check, field rules, dedup by tradeNo with the dupli
 status query, and ``0015`` (processing) on placement.
 
 Faults can be switched on for trials and tests: each is a kind and a probability, applied to a
-tradeNo's first request (or to every request with ``every_request``).
+tradeNo's first request (or to every request with ``every_request``). Payout requests and status
+queries have faults of their own (``rates`` and ``query_rates``, the same kinds): a query
+changes nothing, so on a query every kind simply answers so.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ PROCESSING = "0015"
 # answer properly (the client cannot know the order exists).
 FAULTS_BEFORE = ("429", "503")
 FAULTS_AFTER = ("hang", "reset", "garbage", "500")
-FAULT_KINDS = FAULTS_BEFORE + FAULTS_AFTER + ("bad_sign",)
+# bad_sign: the signature-error code (systemic); refuse: a parameter-error refusal (1004),
+# which on a status query is neither "found" nor "not found".
+FAULT_KINDS = FAULTS_BEFORE + FAULTS_AFTER + ("bad_sign", "refuse")
 
 RULES = {
     "amount": r"[0-9]+(?:\.[0-9]{2})?",
@@ -53,7 +57,8 @@ RULES = {
 
 @dataclass
 class Faults:
-    rates: dict[str, float] = field(default_factory=dict)  # kind -> probability
+    rates: dict[str, float] = field(default_factory=dict)  # kind -> probability, payouts
+    query_rates: dict[str, float] = field(default_factory=dict)  # the same, status queries
     every_request: bool = False
     latency: float = 0.0  # seconds added to every answer
     jitter: float = 0.0  # up to this many seconds more, at random
@@ -62,15 +67,15 @@ class Faults:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        unknown = set(self.rates) - set(FAULT_KINDS)
+        unknown = (set(self.rates) | set(self.query_rates)) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kind(s): {', '.join(sorted(unknown))}")
         self.rng = random.Random(self.seed)
 
-    def pick(self, first_request: bool) -> str | None:
+    def pick(self, first_request: bool, *, query: bool = False) -> str | None:
         if not (first_request or self.every_request):
             return None
-        for kind, rate in self.rates.items():
+        for kind, rate in (self.query_rates if query else self.rates).items():
             if rate > 0 and self.rng.random() < rate:
                 return kind
         return None
@@ -128,7 +133,8 @@ class SandboxGateway:
         self.orders: dict[str, Order] = {}
         self.payout_requests: list[str] = []  # tradeNo of every payout request, in order
         self._seen: set[str] = set()
-        self.query_requests: list[str] = []
+        self._asked: set[str] = set()  # tradeNos a status query has asked about
+        self.query_requests: list[str] = []  # tradeNo of every status query, in order
         self.arrived = 0  # payout requests received, counted before any latency
         self._lock = threading.Lock()
 
@@ -159,6 +165,10 @@ class SandboxGateway:
             body = await request.json()
         except ValueError:
             return None, self._envelope(BAD_PARAM, "body is not JSON")
+        except ConnectionResetError:
+            # The client went away before its body arrived (an abandoned run): nothing to
+            # process and no one to answer, and nothing for the operator's terminal.
+            raise web.HTTPBadRequest(text="connection lost") from None
         if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
             return None, self._envelope(BAD_PARAM, "every value must be a string")
         if not verify(body, self._secret):
@@ -183,11 +193,8 @@ class SandboxGateway:
             self._seen.add(trade_no)
             self.payout_requests.append(trade_no)
             fault = self.faults.pick(first)
-        if fault == "bad_sign":
-            return self._envelope(BAD_SIGN, "signature error")
-        if fault in FAULTS_BEFORE:
-            headers = {"Retry-After": f"{self.faults.retry_after:g}"}
-            return web.Response(status=int(fault), text="try again later", headers=headers)
+        if fault in FAULTS_BEFORE or fault in ("bad_sign", "refuse"):
+            return await self._fault(request, fault)
         if refusal is not None:
             return refusal
         assert body is not None
@@ -210,7 +217,7 @@ class SandboxGateway:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         if fault in FAULTS_AFTER:
-            return await self._fail_after_placing(request, fault)
+            return await self._fault(request, fault)
         return self._envelope(OK, "success", self._order_data(order, body.get("remark", "")))
 
     async def _settle(self, order: Order, plan: Settlement) -> None:
@@ -265,7 +272,15 @@ class SandboxGateway:
         if self._session is not None:
             await self._session.close()
 
-    async def _fail_after_placing(self, request: web.Request, fault: str) -> web.StreamResponse:
+    async def _fault(self, request: web.Request, fault: str) -> web.StreamResponse:
+        """The answer a fault gives (after placing the order, for a payout's FAULTS_AFTER)."""
+        if fault == "bad_sign":
+            return self._envelope(BAD_SIGN, "signature error")
+        if fault == "refuse":
+            return self._envelope(BAD_PARAM, "parameter error: try later")
+        if fault in FAULTS_BEFORE:
+            headers = {"Retry-After": f"{self.faults.retry_after:g}"}
+            return web.Response(status=int(fault), text="try again later", headers=headers)
         if fault == "hang":
             await asyncio.sleep(self.faults.hang_seconds)
         elif fault == "reset" and request.transport is not None:
@@ -287,13 +302,17 @@ class SandboxGateway:
     async def handle_query(self, request: web.Request) -> web.StreamResponse:
         await self._delay()
         body, refusal = await self._read(request)
-        if refusal is not None:
-            return refusal
-        assert body is not None
-        trade_no = body.get("tradeNo", "")
+        trade_no = str(body.get("tradeNo", "")) if body else ""
         with self._lock:
+            first = trade_no not in self._asked
+            self._asked.add(trade_no)
+            fault = self.faults.pick(first, query=True)
             self.query_requests.append(trade_no)
             order = self.orders.get(trade_no)
+        if fault is not None:
+            return await self._fault(request, fault)
+        if refusal is not None:
+            return refusal
         if order is None:
             return self._envelope(NOT_FOUND, "order not found")
         data = {

@@ -1,5 +1,6 @@
-"""Sending as a whole: signals (a first SIGINT or SIGTERM stops, a second leaves at once)
-around the dispatcher, and the in-process sandbox for ``--sandbox``."""
+"""Sending as a whole: signals around the dispatcher (a first SIGINT or SIGTERM stops: nothing
+more is sent; a second abandons what is in flight), and the in-process sandbox for
+``--sandbox``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from .config import SANDBOX_MERCHANT_NO, SANDBOX_NOTIFY_URL, GatewayConfig, Prot
 from .dispatch import Dispatcher, Progress
 from .journal import Journal
 from .journal_rows import JournalRow
+from .policy import Request
 from .sandbox import SandboxGateway, SandboxServer
 
 __all__ = ["SANDBOX_NOTIFY_URL", "SendResult", "send", "send_to"]
@@ -44,6 +46,22 @@ async def sandbox_gateway(
         await server.stop()
 
 
+@dataclass(frozen=True)
+class StopNotice:
+    """What a stop does, for the operator: told at the first signal (``abandoning`` False:
+    the requests in flight get ``grace`` seconds), and when they are abandoned (a second
+    signal, or the grace ran out). The library prints nothing; the CLI turns this into text."""
+
+    payouts: int  # payout requests in flight (handed to the HTTP client, not yet answered)
+    queries: int  # status queries in flight
+    grace: float
+    abandoning: bool = False
+    grace_ran_out: bool = False
+
+
+StopCallback = Callable[[StopNotice], None]
+
+
 @dataclass
 class SendResult:
     requests: int = 0
@@ -64,20 +82,38 @@ async def send(
     journal: Journal,
     rows: list[JournalRow],
     on_progress: Callable[[Progress], None] | None = None,
+    on_stop: StopCallback | None = None,
 ) -> SendResult:
-    """Send the rows. A first SIGINT or SIGTERM starts nothing new and gives the requests in
-    flight ``options.grace`` seconds; a second one (or the grace running out) cancels them."""
+    """Send the rows. A first SIGINT or SIGTERM hands no further request to the HTTP client
+    and gives the requests in flight ``options.grace`` seconds; a second one (or the grace
+    running out) cancels them. ``on_stop`` is told each time."""
     dispatcher = Dispatcher(config, options, journal, on_progress=on_progress)
     loop = asyncio.get_running_loop()
     signals = 0
+    grace_timer: asyncio.TimerHandle | None = None
+
+    def tell(*, abandoning: bool, grace_ran_out: bool = False) -> None:
+        if on_stop is not None:
+            payouts, queries = (
+                dispatcher.in_flight[Request.PAY],
+                dispatcher.in_flight[Request.QUERY],
+            )
+            on_stop(StopNotice(payouts, queries, options.grace, abandoning, grace_ran_out))
+
+    def grace_over() -> None:
+        if dispatcher.in_flight.total():
+            tell(abandoning=True, grace_ran_out=True)
+        dispatcher.abandon()
 
     def interrupted() -> None:
-        nonlocal signals
+        nonlocal signals, grace_timer
         signals += 1
         if signals == 1:
             dispatcher.request_stop("interrupted")
-            loop.call_later(options.grace, dispatcher.abandon)
-        else:
+            tell(abandoning=False)
+            grace_timer = loop.call_later(options.grace, grace_over)
+        elif signals == 2:
+            tell(abandoning=True)
             dispatcher.abandon()
 
     installed = []
@@ -88,6 +124,8 @@ async def send(
     try:
         progress = await dispatcher.send(rows)
     finally:
+        if grace_timer is not None:
+            grace_timer.cancel()
         for signum in installed:
             loop.remove_signal_handler(signum)
     return SendResult(
@@ -105,8 +143,9 @@ async def send_to(
     journal: Journal,
     rows: list[JournalRow],
     on_progress: Callable[[Progress], None] | None = None,
+    on_stop: StopCallback | None = None,
 ) -> SendResult:
     if config is None:
         async with sandbox_gateway(protocol) as (sandbox_config, _):
-            return await send(sandbox_config, options, journal, rows, on_progress)
-    return await send(config, options, journal, rows, on_progress)
+            return await send(sandbox_config, options, journal, rows, on_progress, on_stop)
+    return await send(config, options, journal, rows, on_progress, on_stop)

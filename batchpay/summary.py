@@ -32,6 +32,7 @@ class Summary:
     # Every row was placed in an earlier batch and --pay-again was not given: nothing sent.
     nothing_sent: bool = False
     earlier: BatchInfo | None = None
+    unknown_trade_nos: list[str] = field(default_factory=list)  # rows left unknown
 
     @property
     def next_step(self) -> str:
@@ -48,6 +49,7 @@ class Summary:
             "stop_reason": self.stop_reason, "next_step": self.next_step,
             "next_steps": self.next_steps, "error": self.error, "account": self.account,
             "sandbox": self.sandbox, "nothing_sent": self.nothing_sent,
+            "unknown_trade_nos": self.unknown_trade_nos,
             "earlier_batch": None if earlier is None else {
                 "batch": earlier.batch_id, "created_at": earlier.created_at,
                 "rows": earlier.rows, "total": earlier.total,

@@ -19,6 +19,10 @@ from helpers import SECRET, Sandbox, invoke, payroll_rows, read_result, write_cs
 from batchpay.sandbox import Faults, SandboxGateway, serve_in_thread
 
 ALL_FAULTS = {"429": 0.1, "503": 0.1, "hang": 0.1, "reset": 0.1, "garbage": 0.1, "500": 0.1}
+# The status query's faults: not answered (503, garbage, hang, reset, 500) or refused with a
+# code that is not "not found" (which proves nothing, so the row stays unknown).
+QUERY_FAULTS = {"503": 0.15, "garbage": 0.1, "hang": 0.1, "reset": 0.05, "500": 0.05,
+                "refuse": 0.05}  # fmt: skip
 
 
 def assert_truthful(rows: list[dict[str, str]], sandbox: Sandbox) -> None:
@@ -43,19 +47,24 @@ def assert_placed_once(rows: list[dict[str, str]], sandbox: Sandbox) -> None:
     assert {r["outcome"] for r in rows} == {"processing"}
 
 
-@pytest.mark.parametrize("query", [True, False], ids=["query", "no-query"])
+@pytest.mark.parametrize(
+    ("query", "query_faults"),
+    [(True, {}), (False, {}), (True, QUERY_FAULTS)],
+    ids=["query", "no-query", "query-faults"],
+)
 def test_all_faults_at_once_every_row_reported_truthfully_then_a_rerun_converges(
     sandbox: Sandbox,
     gateway_env: dict[str, str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     query: bool,
+    query_faults: dict[str, float],
 ) -> None:
     if not query:
         monkeypatch.delenv("BATCHPAY_QUERY_URL")
     sandbox.faults = Faults(
-        rates=ALL_FAULTS, every_request=True, jitter=0.005, hang_seconds=2, retry_after=0.01,
-        seed=7,
+        rates=ALL_FAULTS, query_rates=query_faults, every_request=True, jitter=0.005,
+        hang_seconds=2, retry_after=0.01, seed=7,
     )  # fmt: skip
     path = write_csv(tmp_path / "p.csv", payroll_rows(150))
     output = tmp_path / "r.xlsx"
@@ -64,12 +73,101 @@ def test_all_faults_at_once_every_row_reported_truthfully_then_a_rerun_converges
     assert first.exit_code in (0, 3, 4), first.output
     assert_truthful(read_result(output), sandbox)
 
+    if query_faults:
+        assert len(sandbox.gateway.query_requests) > 0  # the faulty query was exercised
+
     sandbox.faults = Faults()
     second = invoke(*args)
     assert second.exit_code == 0, second.output
     rows = read_result(output)
     assert_truthful(rows, sandbox)
     assert_placed_once(rows, sandbox)
+
+
+def test_a_query_refused_with_another_code_than_not_found_leaves_the_row_unknown(
+    sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Placed, then no answer; the status query is refused with 1004 (not 1005): that proves
+    # nothing, so the row is neither pending nor sent again.
+    sandbox.faults = Faults(rates={"500": 1.0}, query_rates={"refuse": 1.0}, every_request=True)
+    path = write_csv(tmp_path / "p.csv", payroll_rows(6))
+    output = tmp_path / "r.csv"
+    args = ("run", str(path), "--yes", "--json", "-o", str(output))
+    first = invoke(*args)
+    assert first.exit_code == 3, first.output
+    assert json.loads(first.stdout)["counts"] == {"unknown": 6}
+    assert len(sandbox.gateway.payout_requests) == 6  # never re-sent
+    assert len(sandbox.gateway.query_requests) == 6  # asked once: asking again cannot help
+    assert sorted(json.loads(first.stdout)["unknown_trade_nos"]) == sorted(sandbox.gateway.orders)
+    assert_truthful(read_result(output), sandbox)
+
+    sandbox.faults = Faults()
+    second = invoke(*args)
+    assert second.exit_code == 0, second.output
+    assert_placed_once(read_result(output), sandbox)
+    assert len(sandbox.gateway.payout_requests) == 6
+
+
+def test_a_not_found_code_from_the_settings_is_the_only_proof_of_absence(
+    sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # A first run without a query URL leaves the rows unknown (placed, never answered); the
+    # orders are then taken away, so the gateway truly has none and answers 1005. With
+    # BATCHPAY_NOT_FOUND_CODES=2005 that 1005 proves nothing: the rows stay unknown, unsent.
+    query_url = gateway_env["BATCHPAY_QUERY_URL"]
+    monkeypatch.delenv("BATCHPAY_QUERY_URL")
+    sandbox.faults = Faults(rates={"hang": 1.0}, every_request=True, hang_seconds=0.5)
+    path = write_csv(tmp_path / "p.csv", payroll_rows(4))
+    args = ("run", str(path), "--yes", "--json")
+    first = invoke(*args, "--max-attempts", "1", "--timeout", "0.2")
+    assert json.loads(first.stdout)["counts"] == {"unknown": 4}, first.output
+    sandbox.gateway.orders.clear()
+    sandbox.faults = Faults()
+    monkeypatch.setenv("BATCHPAY_QUERY_URL", query_url)
+    monkeypatch.setenv("BATCHPAY_NOT_FOUND_CODES", "2005")
+    second = invoke(*args)
+    assert second.exit_code == 3, second.output
+    assert json.loads(second.stdout)["counts"] == {"unknown": 4}
+    assert sandbox.gateway.orders == {}
+    assert len(sandbox.gateway.payout_requests) == 4  # the first run's only
+    assert len(sandbox.gateway.query_requests) == 4
+    monkeypatch.setenv("BATCHPAY_NOT_FOUND_CODES", "1005")
+    third = invoke(*args)
+    assert third.exit_code == 0, third.output
+    assert json.loads(third.stdout)["counts"] == {"processing": 4}
+    assert len(sandbox.gateway.orders) == 4
+
+
+@pytest.mark.parametrize("fault", ["503", "garbage", "hang"])
+def test_a_failing_status_query_is_asked_again_and_nothing_is_paid_twice(
+    sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path, fault: str
+) -> None:
+    sandbox.faults = Faults(
+        rates={"500": 1.0}, query_rates={fault: 1.0}, hang_seconds=2, retry_after=0.01
+    )
+    path = write_csv(tmp_path / "p.csv", payroll_rows(6))
+    output = tmp_path / "r.csv"
+    result = invoke("run", str(path), "--yes", "--timeout", "0.5", "-o", str(output))
+    assert result.exit_code == 0, result.output
+    rows = read_result(output)
+    assert_placed_once(rows, sandbox)
+    assert len(sandbox.gateway.payout_requests) == 6  # the query answered in the end: no re-send
+    assert sorted(sandbox.gateway.query_requests) == sorted(2 * list(sandbox.gateway.orders))
+
+
+def test_queries_used_up_leave_the_row_unknown_and_never_re_send(
+    sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path
+) -> None:
+    sandbox.faults = Faults(
+        rates={"500": 1.0}, query_rates={"503": 1.0}, every_request=True, retry_after=0.01
+    )
+    path = write_csv(tmp_path / "p.csv", payroll_rows(3))
+    result = invoke("run", str(path), "--yes", "--json", "--max-attempts", "2")
+    assert result.exit_code == 3, result.output
+    assert json.loads(result.stdout)["counts"] == {"unknown": 3}
+    assert len(sandbox.gateway.payout_requests) == 3
+    assert len(sandbox.gateway.query_requests) == 6
 
 
 def test_consecutive_refusals_stop_the_run_and_leave_the_rest_pending(

@@ -133,3 +133,65 @@ def test_the_sandbox_command_serves_a_run_from_another_process(tmp_path: Path) -
         server.send_signal(signal.SIGINT)
         server.communicate(timeout=10)
     assert server.returncode == 0
+
+
+def query_body(trade_no: str) -> dict[str, str]:
+    body = {"tradeNo": trade_no, "timestamp": str(int(time.time() * 1000))}
+    body["sign"] = sign(body, SECRET)
+    return body
+
+
+def raw_post(url: str, body: dict[str, str], timeout: float = 10) -> tuple[int, bytes]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST",
+        headers={"Content-Type": "application/json", "merchantNo": MERCHANT},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "starts"),
+    [
+        ("503", 503, b"try again later"),
+        ("429", 429, b"try again later"),
+        ("500", 500, b"internal error"),
+        ("garbage", 200, b"<html>"),
+        ("refuse", 200, b'{"msg": "parameter error'),
+        ("bad_sign", 200, b'{"msg": "signature error'),
+    ],
+)
+def test_a_query_fault_answers_the_first_query_so_and_the_next_one_truly(
+    sandbox: Sandbox, kind: str, status: int, starts: bytes
+) -> None:
+    from batchpay.sandbox import Faults
+
+    assert post(sandbox.server.payout_url, payout("T-Q"))["code"] == "0000"
+    sandbox.faults = Faults(query_rates={kind: 1.0})
+    assert post(sandbox.server.payout_url, payout("T-P"))["code"] == "0000"  # no payout fault
+    answer = raw_post(sandbox.server.query_url, query_body("T-Q"))
+    assert answer[0] == status and answer[1].startswith(starts), answer
+    again = post(sandbox.server.query_url, query_body("T-Q"))
+    assert again["code"] == "0000"
+    assert sandbox.gateway.query_requests == ["T-Q", "T-Q"]
+    assert len(sandbox.gateway.orders) == 2  # a query places nothing, faulty or not
+
+
+def test_a_hanging_query_hangs_for_hang_seconds(sandbox: Sandbox) -> None:
+    from batchpay.sandbox import Faults
+
+    sandbox.faults = Faults(query_rates={"hang": 1.0}, every_request=True, hang_seconds=30)
+    with pytest.raises(TimeoutError):
+        raw_post(sandbox.server.query_url, query_body("T-H"), timeout=0.5)
+
+
+def test_the_sandbox_command_refuses_an_unknown_query_fault() -> None:
+    result = invoke("sandbox", "--query-fault", "explode=0.5")
+    assert result.exit_code == 2
+    assert "--query-fault" in result.output and "explode" in result.output
+    result = invoke("sandbox", "--query-fault", "503=1.5")
+    assert result.exit_code == 2
+    assert "between 0 and 1" in result.output
