@@ -457,7 +457,7 @@ def sandbox_command(
         )  # fmt: skip
     gateway = SandboxGateway(
         merchant, secret, faults=fault_plan, mobile_pattern=mobile_pattern(env),
-        settlement=settlement,
+        settlement=settlement, announce=True,
     )  # fmt: skip
     server = SandboxServer(gateway, host=host, port=port)
 

@@ -22,6 +22,9 @@ APP_NAME = "batchpay"
 DEFAULT_MOBILE_PATTERN = "0[0-9]{9}"
 SANDBOX_MERCHANT_NO = "SANDBOX-MERCHANT"
 SANDBOX_NOTIFY_URL = "http://127.0.0.1:9/notify"  # nothing listens there: callbacks go nowhere
+# Every answer of `batchpay sandbox` carries this header, so a run against it is marked as
+# practice (summary, --json, result workbook) wherever it runs.
+SANDBOX_HEADER = "X-Batchpay-Sandbox"
 # The accounts of in-process sandboxes (``run --sandbox``): gateways that end with their run,
 # whose orders no later run can find anywhere. Never evidence of a payment elsewhere.
 IN_PROCESS = "@in-process-sandbox:"
@@ -59,6 +62,8 @@ class GatewayConfig:
     query_url: str | None = None
     notify_url: str | None = None
     protocol: Protocol = field(default_factory=Protocol)
+    # Where the secret came from, to name in advice (never the secret itself).
+    secret_source: str = "the secret"
 
     @property
     def account(self) -> str:
@@ -213,6 +218,15 @@ def secret_file_warnings(env: Mapping[str, str]) -> list[str]:
     ]  # fmt: skip
 
 
+def secret_source(env: Mapping[str, str]) -> str:
+    """Which setting the secret is read from, as advice names it."""
+    if env.get("BATCHPAY_SECRET"):
+        return "the secret in BATCHPAY_SECRET (the environment)"
+    if env.get("BATCHPAY_SECRET_FILE"):
+        return f"the secret in BATCHPAY_SECRET_FILE ({env['BATCHPAY_SECRET_FILE']})"
+    return "the secret"
+
+
 def read_secret(env: Mapping[str, str]) -> str:
     if env.get("BATCHPAY_SECRET"):
         return env["BATCHPAY_SECRET"]
@@ -258,6 +272,7 @@ def gateway_from_env(
         payout_url=_url(env, "BATCHPAY_URL") or "",
         merchant_no=env["BATCHPAY_MERCHANT_NO"].strip(),
         secret=read_secret(env),
+        secret_source=secret_source(env),
         query_url=_url(env, "BATCHPAY_QUERY_URL"),
         notify_url=_url(env, "BATCHPAY_NOTIFY_URL"),
         protocol=protocol_from_env(env),

@@ -42,8 +42,9 @@ FLUSH_EVERY_ROWS = 256
 FLUSH_EVERY_SECONDS = 0.25
 
 SYSTEMIC_HINT = (
-    "check BATCHPAY_MERCHANT_NO, the secret (BATCHPAY_SECRET_FILE) and BATCHPAY_URL; the rows "
-    "not sent are still pending, and running again resumes"
+    "check BATCHPAY_MERCHANT_NO, {secret} and BATCHPAY_URL; running again as it is meets "
+    "the same refusal: fix the setting first, then run again (the rows not sent are still "
+    "pending)"
 )
 TLS_HINT = (
     "the gateway's certificate is not trusted; if your organisation uses its own CA, pass it "
@@ -132,6 +133,7 @@ class Dispatcher:
         self.stop = asyncio.Event()
         self.stop_reason = ""
         self.abandoned = False
+        self.sandbox = False  # an answer said it came from a sandbox (`batchpay sandbox`)
         self._refusals = 0  # consecutive refusals
         # Requests handed to the HTTP client and not yet answered, by kind.
         self.in_flight: Counter[Request] = Counter()
@@ -270,10 +272,13 @@ class Dispatcher:
         self.in_flight[kind] += 1
         try:
             if kind is Request.QUERY:
-                return await client.query(row.trade_no)
-            return await client.pay(row.fields)
+                answer = await client.query(row.trade_no)
+            else:
+                answer = await client.pay(row.fields)
         finally:
             self.in_flight[kind] -= 1
+        self.sandbox = self.sandbox or answer.sandbox
+        return answer
 
     async def _pause(self, retry: int, answer: Answer) -> None:
         """Back off before the next attempt; a stop cuts the wait short."""
@@ -287,10 +292,12 @@ class Dispatcher:
                 self.request_stop(f"{answer.error}: {TLS_HINT}")
             elif answer.has_envelope:
                 what = f"{answer.code} {answer.msg}".strip()
-                self.request_stop(f"the gateway refused with {what}: {SYSTEMIC_HINT}")
+                hint = SYSTEMIC_HINT.format(secret=self.config.secret_source)
+                self.request_stop(f"the gateway refused with {what}: {hint}")
             else:
                 self.request_stop(
-                    f"the gateway URL answered HTTP {answer.http_status}: {SYSTEMIC_HINT}"
+                    f"the gateway URL answered HTTP {answer.http_status}: "
+                    + SYSTEMIC_HINT.format(secret=self.config.secret_source)
                 )
             return
         self._refusals += 1

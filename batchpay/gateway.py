@@ -6,6 +6,7 @@ This is the only module that knows aiohttp's exceptions; each is mapped here to 
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import json
 import time
@@ -14,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from .config import GatewayConfig
+from .config import SANDBOX_HEADER, GatewayConfig
 from .outcomes import Answer
 from .signing import sign
 
@@ -116,7 +117,10 @@ class GatewayClient:
             ) as response:
                 retry_after = _retry_after(response.headers.get("Retry-After"))
                 raw = await response.read()
-                return parse_envelope(response.status, raw, retry_after)
+                answer = parse_envelope(response.status, raw, retry_after)
+                if SANDBOX_HEADER in response.headers:
+                    answer = dataclasses.replace(answer, sandbox=True)
+                return answer
         except TimeoutError:
             return Answer(error="timeout")
         except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:

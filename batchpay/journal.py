@@ -277,6 +277,19 @@ class Journal:
         ).fetchone()
         return BatchInfo(batch_id, created, count, total, account)
 
+    def sandbox_account(self, account: str, *, seen: bool = False) -> bool:
+        """Whether ``account``'s answers said it is a sandbox; ``seen`` records that they did."""
+        with self.errors():
+            if seen:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO sandbox_accounts (account, seen_at) VALUES (?, ?)",
+                    (account, now()),
+                )
+            found = self.db.execute(
+                "SELECT 1 FROM sandbox_accounts WHERE account = ?", (account,)
+            ).fetchone()
+        return found is not None
+
     def batch_ids(self, prefix: str) -> list[str]:
         """The ids of the batches that start with ``prefix`` (a whole id is its own prefix)."""
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -134,5 +134,18 @@ def scrub_callback_signs(db: sqlite3.Connection) -> int:
 # MIGRATIONS[n] takes a journal from version n to n + 1: SQL statements, or a function of the
 # connection, run inside one transaction with the new version stamped.
 Migration = str | Callable[[sqlite3.Connection], object]
-MIGRATIONS: tuple[Migration, ...] = (RELEASE_0_1, ACCOUNTS, scrub_callback_signs)
+# Version 4: the gateway accounts whose answers said they are a sandbox (`batchpay sandbox`):
+# a later run of theirs that sends nothing still marks its result as practice.
+SANDBOX_ACCOUNTS = """
+CREATE TABLE IF NOT EXISTS sandbox_accounts (
+    account  TEXT PRIMARY KEY,
+    seen_at  TEXT NOT NULL
+);
+"""
+MIGRATIONS: tuple[Migration, ...] = (
+    RELEASE_0_1,
+    ACCOUNTS,
+    scrub_callback_signs,
+    SANDBOX_ACCOUNTS,
+)
 VERSION = len(MIGRATIONS)

@@ -55,6 +55,7 @@ class Answer:
     platform_trade_no: str = ""
     retry_after: float | None = None
     has_envelope: bool = False  # a JSON body with an outer code was read
+    sandbox: bool = False  # the answer carried SANDBOX_HEADER: a simulated gateway's
 
 
 def classify(answer: Answer, protocol: Protocol) -> Verdict:

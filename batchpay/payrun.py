@@ -328,6 +328,9 @@ def run_batch(
                         )
                     )  # fmt: skip
                 latest = reload(journal, plan)
+                # Practice is marked as such: the in-process sandbox, or a gateway whose answers
+                # said it is a sandbox, now or on an earlier run of this account.
+                sandbox = config is None or journal.sandbox_account(account, seen=sent.sandbox)
             except AFTER_SENDING_FAILURES as exc:
                 if not sending:
                     raise
@@ -339,14 +342,14 @@ def run_batch(
     else:
         summary = summary_rows(
             plan.batch_id, str(request.file), request.journal, counts, amounts,
-            dry_run=request.dry_run, account=account, sandbox=config is None,
+            dry_run=request.dry_run, account=account, sandbox=sandbox,
             content_hash=digest,
         )  # fmt: skip
         try:
             # The in-process sandbox is known here; a sandbox in its own process (`batchpay
             # sandbox`) is to be recognized from its answers and passed the same way.
             write_results(request.output, loaded.sheet, result_rows(loaded, latest), summary,
-                          sandbox=config is None)  # fmt: skip
+                          sandbox=sandbox)  # fmt: skip
         except AFTER_SENDING_FAILURES as exc:
             if not sending:
                 raise
@@ -363,7 +366,7 @@ def run_batch(
         seconds=time.monotonic() - started, exit_code=code, dry_run=request.dry_run,
         stopped=stopped, stop_reason=sent.stop_reason,
         next_steps=[] if request.dry_run else next_steps(counts, fix_first=sent.systemic),
-        account=account, sandbox=config is None,
+        account=account, sandbox=sandbox,
         nothing_sent=nothing_sent, earlier=plan.earlier,
         unknown_trade_nos=[r.trade_no for r in latest
                            if r.outcome is Outcome.UNKNOWN and r.trade_no],

@@ -24,6 +24,7 @@ from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
+from .config import SANDBOX_HEADER
 from .signing import sign, verify
 
 PAYOUT_PATH = "/v1/paypro/payOut"
@@ -121,7 +122,11 @@ class SandboxGateway:
         faults: Faults | None = None,
         mobile_pattern: str = RULES["mobile"],
         settlement: Settlement | None = None,
+        announce: bool = False,
     ) -> None:
+        # `batchpay sandbox` says what it is in every answer (SANDBOX_HEADER), so a run against
+        # it is marked as practice; tests that play a real gateway leave it out.
+        self.announce = announce
         self.merchant_no = merchant_no
         self.settlement = settlement  # None: orders stay processing
         self.callbacks_sent: list[tuple[str, str, int | None]] = []  # tradeNo, status, HTTP
@@ -144,6 +149,12 @@ class SandboxGateway:
         app = web.Application(client_max_size=64 * 1024)
         app.router.add_post(PAYOUT_PATH, self.handle_payout)
         app.router.add_post(QUERY_PATH, self.handle_query)
+        if self.announce:
+
+            async def announce(request: web.Request, response: web.StreamResponse) -> None:
+                response.headers[SANDBOX_HEADER] = "simulated gateway: no real payment"
+
+            app.on_response_prepare.append(announce)
         return app
 
     def _envelope(self, code: str, msg: str, data: Mapping[str, Any] | None = None) -> web.Response:

@@ -68,6 +68,7 @@ class SendResult:
     stopped: bool = False
     stop_reason: str = ""
     abandoned: bool = False  # a second interrupt: requests in flight were cancelled
+    sandbox: bool = False  # the gateway said it is a sandbox: nothing sent was a payment
 
     @property
     def systemic(self) -> bool:
@@ -133,6 +134,7 @@ async def send(
         stopped=dispatcher.stop.is_set(),
         stop_reason=dispatcher.stop_reason,
         abandoned=dispatcher.abandoned and signals > 1,
+        sandbox=dispatcher.sandbox,
     )
 
 

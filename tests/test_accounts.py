@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import openpyxl
 import pytest
 from helpers import (
     MERCHANT,
@@ -243,3 +244,35 @@ def test_reconcile_asks_only_about_its_own_accounts_batches(
     assert json.loads(result.stdout)["queried"] == 0
     assert sandbox.gateway.query_requests == []
     assert "1 batch(es) of other gateway accounts" in result.stderr
+
+
+def test_a_run_against_batchpay_sandbox_is_marked_as_practice(tmp_path: Path) -> None:
+    env = new_user_env(tmp_path / "home")
+    payroll = write_csv(tmp_path / "p.csv", payroll_rows(2))
+    output = tmp_path / "p.result.xlsx"
+    with sandbox_process(env, tmp_path) as (practice, _):
+        done = batchpay({**env, **practice}, tmp_path, "run", str(payroll), "--yes", "-o",
+                        str(output))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "SANDBOX: no real payment" in done.stdout.splitlines()[0]
+        as_json = batchpay({**env, **practice}, tmp_path, "run", str(payroll), "--yes", "--json",
+                           "-o", str(output))  # fmt: skip
+    assert json.loads(as_json.stdout)["sandbox"] is True
+    workbook = openpyxl.load_workbook(output, read_only=True)
+    assert str(workbook["Summary"]["A1"].value).startswith("SANDBOX")
+    workbook.close()
+
+
+def test_a_systemic_stop_names_the_secret_file_it_read(
+    sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("not-the-secret")
+    secret_file.chmod(0o600)
+    monkeypatch.delenv("BATCHPAY_SECRET")
+    monkeypatch.setenv("BATCHPAY_SECRET_FILE", str(secret_file))
+    result = invoke("run", str(write_csv(tmp_path / "p.csv", payroll_rows(2))), "--yes", "--json")
+    assert result.exit_code == 4
+    reason = json.loads(result.stdout)["stop_reason"]
+    assert f"the secret in BATCHPAY_SECRET_FILE ({secret_file})" in reason
+    assert "not-the-secret" not in result.output

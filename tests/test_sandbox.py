@@ -90,7 +90,11 @@ def test_a_wrong_secret_stops_the_run_with_every_row_still_pending(
     summary = json.loads(result.stdout)
     assert summary["counts"] == {"pending": 20}
     assert "1003 signature error" in summary["stop_reason"]
-    assert "BATCHPAY_SECRET_FILE" in summary["stop_reason"]
+    # The secret came from BATCHPAY_SECRET: the advice names that, not the file (issue 14).
+    assert "the secret in BATCHPAY_SECRET (the environment)" in summary["stop_reason"]
+    assert "BATCHPAY_SECRET_FILE" not in summary["stop_reason"]
+    assert "fix the setting first" in summary["stop_reason"]
+    assert summary["next_steps"][0].startswith("fix what stopped the run (above), then")
     # Only the requests already under way when the first refusal came back were sent.
     assert len(sandbox.gateway.payout_requests) <= 2
     assert sandbox.gateway.orders == {}
