@@ -32,11 +32,10 @@ from .journal_rows import (
     now,
 )
 from .journal_schema import MIGRATIONS, VERSION
-from .outcomes import FINAL, TO_SEND, Outcome
+from .outcomes import FINAL, Outcome
 
 ROWS_PER_STATEMENT = 100  # 8 values each: under SQLite's oldest limit of 999 per statement
 _FINAL_SQL = ", ".join(f"'{o.value}'" for o in sorted(FINAL, key=lambda o: o.value))
-_TO_SEND_SQL = ", ".join(f"'{o.value}'" for o in sorted(TO_SEND, key=lambda o: o.value))
 # A row of which the gateway may hold an order: sent at least once, or claimed for sending.
 _SENT_SQL = "(attempts > 0 OR in_flight = 1)"
 
@@ -204,6 +203,7 @@ class Journal:
         notify_url: str | None = None,
         headers: Sequence[str] = (),
         pay_again: bool = False,
+        allow_repeat: bool = False,
     ) -> Planned:
         """The batch for these rows on this gateway account, created with every tradeNo
         committed, or resumed.
@@ -229,8 +229,12 @@ class Journal:
             ).fetchone()
             earlier = None
             if found is not None:
+                # Rows left to send: pending or unknown (claimed ones read unknown). A repeat
+                # row is held back for good (the payout it repeats was made): not left, unless
+                # --allow-repeat lets it go.
+                left_outcomes = "'pending', 'unknown'" + (", 'repeat'" if allow_repeat else "")
                 left = db.execute(
-                    f"SELECT 1 FROM rows WHERE batch_id = ? AND outcome IN ({_TO_SEND_SQL}) "
+                    f"SELECT 1 FROM rows WHERE batch_id = ? AND outcome IN ({left_outcomes}) "
                     "LIMIT 1",
                     (found[0],),
                 ).fetchone()
@@ -335,14 +339,16 @@ class Journal:
             busy, _, _ = self.db.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
         return not busy
 
-    def has_batch(self, digest: str) -> str | None:
-        """The id of the newest batch with this content hash (on any gateway account), if the
-        journal holds one. Read-only: a run asks before planning whether its rows are new to
-        this journal."""
+    def has_batch(self, digest: str, account: str | None = None) -> str | None:
+        """The id of the newest batch with this content hash on this gateway account (None:
+        on any), if the journal holds one. Read-only: a run asks before planning whether its
+        rows are new to this journal."""
+        where, args = ("AND account = ?", (digest, account)) if account else ("", (digest,))
         with self.errors():
             found = self.db.execute(
-                "SELECT batch_id FROM batches WHERE content_hash = ? ORDER BY rowid DESC LIMIT 1",
-                (digest,),
+                f"SELECT batch_id FROM batches WHERE content_hash = ? {where} "
+                "ORDER BY rowid DESC LIMIT 1",
+                args,
             ).fetchone()
         return None if found is None else str(found[0])
 

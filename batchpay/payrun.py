@@ -274,16 +274,20 @@ def run_batch(
     with Journal(request.journal) as journal:
         adopt_accounts(journal, account, say, confirm_account=request.confirm_account,
                        moved_from=request.moved_from)  # fmt: skip
-        if config is not None and journal.has_batch(digest) is None:
-            # A batch new to this journal that an earlier run left traces of: the journal was
-            # lost or moved, and planning it afresh would pay every row again.
+        if config is not None and journal.has_batch(digest, account) is None:
+            # A batch new to this journal's account that an earlier run left traces of: the
+            # journal was lost or moved, and planning it afresh would pay every row again.
             with working(f"looking for traces of an earlier run of batch {digest[:12]}"):
                 outputs = [request.output, default_output(request.file)]
-                refuse_if_run_before(journal, digest[:12], outputs, config.account)
+                refuse_if_run_before(
+                    journal, digest[:12], outputs, config.account,
+                    check_lock=journal.has_batch(digest) is None,
+                )  # fmt: skip
         with working(f"planning {len(rows):,} rows in the journal"):
             planned = journal.plan(
                 rows, source=str(request.file), account=account, notify_url=notify_url,
                 headers=loaded.sheet.headers, pay_again=request.pay_again,
+                allow_repeat=request.options.allow_repeat,
             )  # fmt: skip
         plan = Plan(planned.batch_id, planned.rows, planned.earlier)
         if planned.created:

@@ -25,6 +25,7 @@ from .outcomes import Answer, Outcome, Verdict, classify, is_systemic, placed_ou
 STOPPED = "stopped before this row settled"
 USED_UP = "attempts used up"
 NO_DEFINITE_ANSWER = "no definite answer"
+CONTRADICTED = "the gateway said it holds this tradeNo, then that it has no such order"
 
 
 class Action(enum.StrEnum):
@@ -97,6 +98,7 @@ class RowState(NamedTuple):
     pays: int = 0
     queries: int = 0
     waits: int = 0  # back-offs so far: the next one is longer
+    held: bool = False  # the gateway answered "duplicate": it said it holds this tradeNo
 
     @classmethod
     def start(cls, outcome: Outcome, *, ours: bool, can_query: bool) -> RowState:
@@ -176,6 +178,10 @@ def _after_query(state: RowState, heard: Heard, rules: Rules, stopping: bool) ->
     if finding is Finding.PLACED:
         outcome = placed_outcome(heard.status, rules.protocol)
         return Step(Action.SETTLE, state, outcome, refusals=Refusals.RESET)
+    if finding is Finding.ABSENT and state.held:
+        # It said it holds this tradeNo: a later "no such order" proves nothing. Paying again
+        # could pay twice; a refusal then would read "rejected" for a placed order.
+        return Step(Action.SETTLE, state, Outcome.UNKNOWN, CONTRADICTED)
     if finding is Finding.ABSENT:
         # The gateway has no such order: sending the same tradeNo is safe, at once.
         absent = state._replace(may_exist=False, ask_first=False)
@@ -197,7 +203,7 @@ def _after_pay(state: RowState, heard: Heard, rules: Rules, stopping: bool) -> S
     if verdict is Verdict.DUPLICATE:
         if rules.can_query:
             # The gateway holds this tradeNo: its status query says how the order stands.
-            asking = state._replace(may_exist=True, ask_first=True)
+            asking = state._replace(may_exist=True, ask_first=True, held=True)
             return _request(
                 asking, Outcome.UNKNOWN, rules, stopping=stopping, refusals=Refusals.RESET
             )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +16,7 @@ from .config import IN_PROCESS, SendOptions
 from .errors import JournalError, RefusedError, mapped
 from .journal import Journal
 from .journal_rows import JournalRow, payout_fingerprint
+from .outcomes import Outcome
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,16 @@ def find_repeats(
     return found
 
 
-def mark_repeats(journal: Journal, batch_id: str, repeats: dict[str, Repeat]) -> None:
-    """Record which of the batch's rows are held back as repeats; the others are pending."""
+def mark_repeats(
+    journal: Journal, repeats: dict[str, Repeat], release: Collection[str] = ()
+) -> None:
+    """Hold back ``repeats`` (by tradeNo, with the earlier payout they repeat) and let the
+    rows ``release`` names, held back before, go back to pending."""
     with journal.transaction() as db:
-        db.execute(
+        db.executemany(
             "UPDATE rows SET outcome = 'pending', msg = '', status = '', "
-            "platform_trade_no = '' WHERE batch_id = ? AND outcome = 'repeat'",
-            (batch_id,),
+            "platform_trade_no = '' WHERE trade_no = ? AND outcome = 'repeat'",
+            [(t,) for t in release],
         )
         db.executemany(
             "UPDATE rows SET outcome = 'repeat', msg = ?, status = ?, platform_trade_no = ? "
@@ -169,11 +173,14 @@ def hold_back_repeats(
     repeats = {} if options.allow_repeat else {
         t: r for t, r in found.items() if r.account == account
     }  # fmt: skip
-    mark_repeats(journal, batch_id, repeats)
-    if repeats:
+    # A row once held back as a repeat of a placed payout stays held when the window has
+    # passed since: that payout was made. Only --allow-repeat lets it go.
+    held = {r.trade_no for r in candidates if r.outcome is Outcome.REPEAT and r.trade_no}
+    kept = set() if options.allow_repeat else held - set(repeats)
+    mark_repeats(journal, repeats, release=held - kept - set(repeats))
+    if repeats or kept:
         say(
-            f"{len(repeats)} row(s) match payouts placed by another batch in the last "
-            f"{options.repeat_window_hours:g} h and are not sent (see the msg column; "
-            "--allow-repeat sends them)"
+            f"{len(repeats) + len(kept)} row(s) match payouts placed by another batch and are "
+            "not sent (see the msg column; --allow-repeat sends them)"
         )
-    return [row for row in candidates if row.trade_no not in repeats]
+    return [row for row in candidates if row.trade_no not in repeats and row.trade_no not in kept]

@@ -413,12 +413,15 @@ def unknown_trade_nos(journal: Journal, path: Path, account: str) -> tuple[list[
 
 
 def refuse_if_run_before(
-    journal: Journal, batch_id: str, outputs: Sequence[Path], account: str
-) -> None:
+    journal: Journal, batch_id: str, outputs: Sequence[Path], account: str, *,
+    check_lock: bool = True,
+) -> None:  # fmt: skip
     """Refuse (JournalError, exit 1) a run of a batch new to ``journal`` when an earlier run
     left traces: a result file at one of ``outputs`` (this run's, and the default one beside
     the input) with tradeNos the journal does not know, or the batch's lock file beside the
-    journal. Call it only for a batch ``has_batch`` did not find."""
+    journal (``check_lock``: only when no batch of this content is in the journal on any
+    account, since such a batch leaves the same lock). Call it for a batch this account does
+    not have in the journal."""
     for output in dict.fromkeys(outputs):  # each path once, in order
         unknown, earlier = unknown_trade_nos(journal, output, account)
         if not unknown:
@@ -432,7 +435,7 @@ def refuse_if_run_before(
             refusal += OTHER_BATCH.format(earlier=earlier, batch=batch_id, path=output)
         raise JournalError(refusal)
     lock = lock_file(journal.path, batch_id)
-    if lock.exists():
+    if check_lock and lock.exists():
         raise JournalError(
             LOST_JOURNAL.format(
                 journal=journal.path, what=f"batch {batch_id}",
@@ -478,11 +481,10 @@ def check_evidence(result: ResultFile, account: str) -> None:
 def absent_outcome(file_says: dict[str, Outcome]) -> dict[str, Outcome]:
     """For each tradeNo, its row's outcome when the gateway holds no such order: pending (never
     placed: the next run sends it), except a row the file reports rejected, which stays so (a
-    rejected row is final: the lost journal would not have sent it again)."""
-    return {
-        t: Outcome.REJECTED if o is Outcome.REJECTED else Outcome.PENDING
-        for t, o in file_says.items()
-    }
+    rejected row is final: the lost journal would not have sent it again), and a repeat, held
+    back for good (its payout was made, under another batch's tradeNo: never pay it again)."""
+    kept = {Outcome.REJECTED, Outcome.REPEAT}  # a repeat's payout was made by another batch
+    return {t: o if o in kept else Outcome.PENDING for t, o in file_says.items()}
 
 
 def recover(

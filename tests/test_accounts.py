@@ -135,14 +135,18 @@ def test_the_same_file_next_month_says_nothing_was_sent_until_paid_again(
     assert held["batch"] != first["batch"] and held["counts"] == {"repeat": 5}
     assert held["earlier_batch"]["batch"] == first["batch"]
     assert len(sandbox.gateway.payout_requests) == 5
-    # ...until it has passed. The run resumes the newest batch, stopped by the gateway.
+    # A held row stays held even once the window has passed (that payout was made)...
+    later = invoke("run", str(payroll), "--yes", "--json", "--repeat-window", "0")
+    assert json.loads(later.stdout)["counts"] == {"repeat": 5}
+    assert len(sandbox.gateway.payout_requests) == 5
+    # ...until --allow-repeat lets it go. The run resumes the newest batch, stopped here.
     sandbox.faults = Faults(rates={"503": 1.0}, every_request=True)
-    stopped = invoke("run", str(payroll), "--yes", "--json", "--repeat-window", "0",
+    stopped = invoke("run", str(payroll), "--yes", "--json", "--allow-repeat",
                      "--max-attempts", "1")  # fmt: skip
     assert stopped.exit_code == 4, stopped.output
     assert json.loads(stopped.stdout)["batch"] == held["batch"]
     sandbox.faults = Faults()
-    paid = invoke("run", str(payroll), "--yes", "--json", "--repeat-window", "0")
+    paid = invoke("run", str(payroll), "--yes", "--json", "--allow-repeat")
     assert paid.exit_code == 0, paid.output
     summary = json.loads(paid.stdout)
     assert summary["batch"] == held["batch"] and summary["counts"] == {"processing": 5}

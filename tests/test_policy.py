@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from batchpay.config import Protocol
 from batchpay.outcomes import Answer, Outcome, Verdict
 from batchpay.policy import (
+    CONTRADICTED,
     NO_DEFINITE_ANSWER,
     STOPPED,
     USED_UP,
@@ -147,7 +148,11 @@ CASES = {
     ),
     "duplicate-with-a-query-url-asks-at-once": Case(
         NEW, DUPLICATE, QUERY, Action.QUERY, Outcome.UNKNOWN, refusals=Refusals.RESET,
-        then=RowState(may_exist=True, ask_first=True, ours=True, pays=1),
+        then=RowState(may_exist=True, ask_first=True, ours=True, pays=1, held=True),
+    ),
+    "not-found-after-a-duplicate-proves-nothing-and-pays-nothing": Case(
+        RowState(may_exist=True, ask_first=True, ours=True, pays=1, held=True), Q_NOT_FOUND,
+        QUERY, Action.SETTLE, Outcome.UNKNOWN, CONTRADICTED,
     ),
     "duplicate-without-a-query-url-of-our-tradeno-is-processing": Case(
         NEW, DUPLICATE, NO_QUERY, Action.SETTLE, Outcome.PROCESSING, refusals=Refusals.RESET

@@ -95,3 +95,19 @@ def test_journal_and_result_files_are_readable_by_their_owner_only(
         if path.is_file():
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
         assert SECRET.encode() not in (path.read_bytes() if path.is_file() else b"")
+
+
+def test_a_row_held_as_a_repeat_stays_held_when_the_window_has_passed(
+    sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path
+) -> None:
+    rows = payroll_rows(4)
+    assert invoke("run", str(write_csv(tmp_path / "a.csv", rows)), "--yes").exit_code == 0
+    rows[0][5] = "fixed@example.com"
+    fixed = write_csv(tmp_path / "b.csv", rows)
+    held = json.loads(invoke("run", str(fixed), "--yes", "--json").stdout)
+    assert held["counts"] == {"processing": 1, "repeat": 3}
+    # Run again after the window (or with a shorter one): the three were paid; not again.
+    again = invoke("run", str(fixed), "--yes", "--json", "--repeat-window", "0")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["counts"] == {"processing": 1, "repeat": 3}
+    assert len(sandbox.gateway.orders) == 5

@@ -564,3 +564,25 @@ def test_an_earlier_result_of_another_batch_is_named_as_such(
     )
     assert "move it away" in refused.output
     assert len(sandbox.gateway.orders) == 3
+
+
+def test_recovering_a_fixed_files_result_never_pays_its_repeats_again(
+    sandbox: Sandbox, gateway_env: dict[str, str], journal_path: Path, tmp_path: Path
+) -> None:
+    """Monday's file pays 3; Tuesday's fixed file (one row changed) holds those 3 back as
+    repeats and pays 1; its result replaces Monday's. The journal is lost and the result
+    recovered: the 3 repeats stay held, and the next run pays nobody again."""
+    rows = payroll_rows(3)
+    path = write_csv(tmp_path / "payroll.csv", rows)
+    assert invoke("run", str(path), "--yes").exit_code == 0
+    fixed = write_csv(tmp_path / "payroll.csv", [*rows, *payroll_rows(1, start=50)])
+    tuesday = json.loads(invoke("run", str(fixed), "--yes", "--json").stdout)
+    assert tuesday["counts"] == {"processing": 1, "repeat": 3}
+    forget(journal_path)
+    recovered = invoke("recover", str(tmp_path / "payroll.result.csv"), "--json")
+    assert recovered.exit_code == 0, recovered.output
+    assert json.loads(recovered.stdout)["counts"] == {"processing": 1, "repeat": 3}
+    rerun = invoke("run", str(fixed), "--yes", "--json", "--repeat-window", "0")
+    assert rerun.exit_code == 0, rerun.output
+    assert json.loads(rerun.stdout)["requests"] == 0
+    assert len(sandbox.gateway.orders) == 4  # each person paid once
