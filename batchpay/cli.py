@@ -374,6 +374,12 @@ def run(
             )  # fmt: skip
 
     if file.is_dir():
+        if sandbox and archive:
+            # Practice must not empty the real inbox: the real run would find nothing waiting.
+            raise click.UsageError(
+                "--archive moves the files away: with --sandbox nothing was paid, so nothing is "
+                "archived; leave out --archive to practise on a folder"
+            )
         if output or report:
             raise click.UsageError(
                 "-o and --report name one file; a folder's results and problem reports go "

@@ -179,7 +179,10 @@ def reconcile_command(
         batchpay reconcile 3f2a9c81d07e
     """
     import asyncio
+    import contextlib
 
+    from .errors import JournalError
+    from .protection import batch_lock
     from .reconcile import NEEDS_RECONCILE, reconcile
     from .reporting import require_batch, summaries
 
@@ -187,7 +190,7 @@ def reconcile_command(
     warn_about_secret_file(settings())
     options = SendOptions(concurrency=concurrency, rate=rate, timeout=timeout,
                           max_attempts=max_attempts, ca_bundle=ca_bundle)  # fmt: skip
-    with open_journal(journal_option) as journal:
+    with open_journal(journal_option) as journal, contextlib.ExitStack() as locks:
         if batch:
             batch = require_batch(journal, batch)
         # Only this gateway account's batches: another account's tradeNos mean nothing here,
@@ -204,6 +207,18 @@ def reconcile_command(
         if others:
             click.echo(f"{len(others)} batch(es) of other gateway accounts are not asked about "
                        f"(this is {config.account})", err=True)  # fmt: skip
+        # A batch a run is sending right now is left to it: its claimed rows read unknown,
+        # and an answer recorded here would clear a claim the run still stands on.
+        free = []
+        for candidate in batches:
+            try:
+                locks.enter_context(batch_lock(journal.path, candidate))
+            except JournalError:
+                click.echo(f"batch {candidate} is being sent right now: not asked about",
+                           err=True)  # fmt: skip
+            else:
+                free.append(candidate)
+        batches = free
         rows = [row for b in batches for row in journal.rows(b) if row.outcome in NEEDS_RECONCILE]
         result = asyncio.run(reconcile(config, options, journal, rows))
         asked = {row.trade_no for row in rows}

@@ -133,7 +133,9 @@ class Dispatcher:
         self.stop = asyncio.Event()
         self.stop_reason = ""
         self.abandoned = False
-        self.sandbox = False  # an answer said it came from a sandbox (`batchpay sandbox`)
+        # Answers that said they came from a sandbox (`batchpay sandbox`), and answers that
+        # did not: the run is practice only when every answer said so.
+        self.marked = self.unmarked = 0
         self._refusals = 0  # consecutive refusals
         # Requests handed to the HTTP client and not yet answered, by kind.
         self.in_flight: Counter[Request] = Counter()
@@ -277,7 +279,11 @@ class Dispatcher:
                 answer = await client.pay(row.fields)
         finally:
             self.in_flight[kind] -= 1
-        self.sandbox = self.sandbox or answer.sandbox
+        if answer.http_status is not None:
+            if answer.sandbox:
+                self.marked += 1
+            else:
+                self.unmarked += 1
         return answer
 
     async def _pause(self, retry: int, answer: Answer) -> None:

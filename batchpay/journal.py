@@ -281,14 +281,17 @@ class Journal:
         ).fetchone()
         return BatchInfo(batch_id, created, count, total, account)
 
-    def sandbox_account(self, account: str, *, seen: bool = False) -> bool:
-        """Whether ``account``'s answers said it is a sandbox; ``seen`` records that they did."""
+    def sandbox_account(self, account: str, *, seen: bool | None = None) -> bool:
+        """Whether ``account``'s answers said it is a sandbox. ``seen``: this run's answers all
+        said so (True), or some did not (False: the account is not taken for one again)."""
         with self.errors():
             if seen:
                 self.db.execute(
                     "INSERT OR IGNORE INTO sandbox_accounts (account, seen_at) VALUES (?, ?)",
                     (account, now()),
                 )
+            elif seen is False:
+                self.db.execute("DELETE FROM sandbox_accounts WHERE account = ?", (account,))
             found = self.db.execute(
                 "SELECT 1 FROM sandbox_accounts WHERE account = ?", (account,)
             ).fetchone()

@@ -346,7 +346,9 @@ def run_batch(
     else:
         summary = summary_rows(
             plan.batch_id, str(request.file), request.journal, counts, amounts,
-            dry_run=request.dry_run, account=account, sandbox=sandbox,
+            # The Summary's sandbox row is evidence for later runs and `recover`: only the
+            # in-process sandbox is sure to be one (a header anyone can send is not proof).
+            dry_run=request.dry_run, account=account, sandbox=config is None,
             content_hash=digest,
         )  # fmt: skip
         try:

@@ -68,7 +68,8 @@ class SendResult:
     stopped: bool = False
     stop_reason: str = ""
     abandoned: bool = False  # a second interrupt: requests in flight were cancelled
-    sandbox: bool = False  # the gateway said it is a sandbox: nothing sent was a payment
+    # Every answer said it came from a sandbox (None: no answer said either way).
+    sandbox: bool | None = None
 
     @property
     def systemic(self) -> bool:
@@ -134,7 +135,7 @@ async def send(
         stopped=dispatcher.stop.is_set(),
         stop_reason=dispatcher.stop_reason,
         abandoned=dispatcher.abandoned and signals > 1,
-        sandbox=dispatcher.sandbox,
+        sandbox=(dispatcher.unmarked == 0) if dispatcher.marked + dispatcher.unmarked else None,
     )
 
 

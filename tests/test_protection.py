@@ -111,3 +111,23 @@ def test_a_row_held_as_a_repeat_stays_held_when_the_window_has_passed(
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["counts"] == {"processing": 1, "repeat": 3}
     assert len(sandbox.gateway.orders) == 5
+
+
+def test_reconcile_leaves_a_batch_that_is_being_sent_to_its_run(
+    sandbox: Sandbox, gateway_env: dict[str, str], payroll_csv: Path, journal_path: Path
+) -> None:
+    batch = json.loads(invoke("run", str(payroll_csv), "--yes", "--json").stdout)["batch"]
+    with batch_lock(journal_path, batch):  # as a run sending it holds it
+        result = invoke("reconcile", "--json")
+    assert result.exit_code == 0, result.output
+    assert f"batch {batch} is being sent right now" in result.stderr
+    assert json.loads(result.stdout)["queried"] == 0 and sandbox.gateway.query_requests == []
+
+
+def test_practising_on_a_folder_never_archives_its_files(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_csv(inbox / "a.csv", payroll_rows(2))
+    result = invoke("run", str(inbox), "--sandbox", "--archive", str(tmp_path / "done"), "--yes")
+    assert result.exit_code == 2 and "--archive" in result.output
+    assert (inbox / "a.csv").exists()
