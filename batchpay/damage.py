@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .limits import cell_name
 from .sheet import DATE, NUMBER, Sheet
 from .textscan import Flags, is_e, mix, not_ascii_digit, repeated_hashes, rows_with_byte
 
@@ -92,15 +93,6 @@ class Finding:
     severity: str = ERROR
     fixed: str | None = None  # the value to use instead (a restored mobile)
     kind: str = ""  # a key of GROUP_TEXT: the same for every cell with this finding
-
-
-def cell_name(column: int, row: int) -> str:
-    letters = ""
-    column += 1
-    while column:
-        column, rest = divmod(column - 1, 26)
-        letters = chr(65 + rest) + letters
-    return f"{letters}{row}"
 
 
 def findings(

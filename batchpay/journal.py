@@ -386,19 +386,12 @@ class Journal:
                     f"the journal {self.path} already holds batch {found[0]}: nothing to "
                     f"recover (`batchpay status {found[0]}` shows it)"
                 )
-            given = [t for t in trade_nos if t]
-            for start in range(0, len(given), 500):
-                chunk = given[start : start + 500]
-                used = db.execute(
-                    "SELECT trade_no, batch_id FROM rows WHERE trade_no IN "
-                    f"({','.join('?' * len(chunk))}) LIMIT 1",
-                    chunk,
-                ).fetchone()
-                if used:
-                    raise InputError(
-                        f"tradeNo {used[0]} is already in batch {used[1]} of the journal "
-                        f"{self.path}; refusing to recover a batch that shares it"
-                    )
+            used = self._first_used(db, [t for t in trade_nos if t])
+            if used:
+                raise InputError(
+                    f"tradeNo {used[0]} is already in batch {used[1]} of the journal "
+                    f"{self.path}; refusing to recover a batch that shares it"
+                )
             batch_id, planned = self._create(
                 db, digest, rows, source, notify_url, headers, account, None, trade_nos=trade_nos
             )
@@ -442,18 +435,12 @@ class Journal:
     ) -> tuple[str, list[JournalRow]]:
         """``trade_nos``: a recovered batch's own (``restore``), else the file's or new ones."""
         given = [r.fields["tradeNo"] for r in rows if r.valid and r.fields["tradeNo"]]
-        for chunk_start in range(0, len(given), 500):
-            chunk = given[chunk_start : chunk_start + 500]
-            used = db.execute(
-                "SELECT trade_no, batch_id, sheet_row FROM rows WHERE trade_no IN "
-                f"({','.join('?' * len(chunk))}) LIMIT 1",
-                chunk,
-            ).fetchone()
-            if used:
-                raise InputError(
-                    f"tradeNo {used[0]} was already used in batch {used[1]} (row {used[2]}); "
-                    "a tradeNo must be unique forever: remove it or give a new one"
-                )
+        used = self._first_used(db, given)
+        if used:
+            raise InputError(
+                f"tradeNo {used[0]} was already used in batch {used[1]} (row {used[2]}); "
+                "a tradeNo must be unique forever: remove it or give a new one"
+            )
         batch_id = digest[:12]
         while db.execute("SELECT 1 FROM batches WHERE batch_id = ?", (batch_id,)).fetchone():
             # The same content once more (another account, or paid again): a fresh id.
@@ -512,6 +499,22 @@ class Journal:
             records,
         )
         return batch_id, planned
+
+    @staticmethod
+    def _first_used(
+        db: sqlite3.Connection, trade_nos: Sequence[str]
+    ) -> tuple[str, str, int] | None:
+        """A row of the journal holding one of ``trade_nos`` (tradeNo, batch, sheet row)."""
+        for start in range(0, len(trade_nos), 500):
+            chunk = trade_nos[start : start + 500]
+            used = db.execute(
+                "SELECT trade_no, batch_id, sheet_row FROM rows WHERE trade_no IN "
+                f"({','.join('?' * len(chunk))}) LIMIT 1",
+                chunk,
+            ).fetchone()
+            if used:
+                return used[0], used[1], used[2]
+        return None
 
     @staticmethod
     def _fresh_trade_nos(
