@@ -366,6 +366,7 @@ class Journal:
         headers: Sequence[str] = (),
         attempts: Sequence[int] = (),
         sent_at: str = "",
+        batch_id: str = "",
     ) -> tuple[str, list[JournalRow]]:
         """Rebuild a lost batch: the rows as ``plan`` would create them, each valid row with
         its tradeNo as an earlier run assigned it (``trade_nos``, in the order of ``rows``) and
@@ -393,8 +394,9 @@ class Journal:
                     f"{self.path}; refusing to recover a batch that shares it"
                 )
             batch_id, planned = self._create(
-                db, digest, rows, source, notify_url, headers, account, None, trade_nos=trade_nos
-            )
+                db, digest, rows, source, notify_url, headers, account, None,
+                trade_nos=trade_nos, batch_id=batch_id,
+            )  # fmt: skip
             stamp = sent_at or now()
             sent = list(attempts) or [0] * len(rows)
             db.executemany(
@@ -432,8 +434,10 @@ class Journal:
         pay_again_of: str | None,
         *,
         trade_nos: Sequence[str | None] | None = None,
+        batch_id: str = "",
     ) -> tuple[str, list[JournalRow]]:
-        """``trade_nos``: a recovered batch's own (``restore``), else the file's or new ones."""
+        """``trade_nos``: a recovered batch's own (``restore``), else the file's or new ones;
+        ``batch_id``: a recovered batch's own id (refused when another batch has it)."""
         given = [r.fields["tradeNo"] for r in rows if r.valid and r.fields["tradeNo"]]
         used = self._first_used(db, given)
         if used:
@@ -441,7 +445,14 @@ class Journal:
                 f"tradeNo {used[0]} was already used in batch {used[1]} (row {used[2]}); "
                 "a tradeNo must be unique forever: remove it or give a new one"
             )
-        batch_id = digest[:12]
+        if batch_id:
+            if db.execute("SELECT 1 FROM batches WHERE batch_id = ?", (batch_id,)).fetchone():
+                raise InputError(
+                    f"the journal {self.path} already has a batch {batch_id} (of other rows): "
+                    "refusing to recover another under its id"
+                )
+        else:
+            batch_id = digest[:12]
         while db.execute("SELECT 1 FROM batches WHERE batch_id = ?", (batch_id,)).fetchone():
             # The same content once more (another account, or paid again): a fresh id.
             batch_id = secrets.token_hex(6)

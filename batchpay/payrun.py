@@ -349,7 +349,7 @@ def run_batch(
             # The Summary's sandbox row is evidence for later runs and `recover`: only the
             # in-process sandbox is sure to be one (a header anyone can send is not proof).
             dry_run=request.dry_run, account=account, sandbox=config is None,
-            content_hash=digest,
+            content_hash=digest, this_run=this_run_note(nothing_sent, plan.earlier),
         )  # fmt: skip
         try:
             # The in-process sandbox is known here; a sandbox in its own process (`batchpay
@@ -377,6 +377,17 @@ def run_batch(
         unknown_trade_nos=[r.trade_no for r in latest
                            if r.outcome is Outcome.UNKNOWN and r.trade_no],
     )  # fmt: skip
+
+
+def this_run_note(nothing_sent: bool, earlier: BatchInfo | None) -> str:
+    """For the Summary of a run that sent nothing because every row was placed before: the
+    rows' states are that batch's, not payouts of today."""
+    if not nothing_sent or earlier is None:
+        return ""
+    return (
+        f"sent nothing: every row was placed in batch {earlier.batch_id} on {earlier.date}; "
+        "the states below are that batch's (--pay-again pays them again)"
+    )
 
 
 def refuse_replacing_result(

@@ -213,10 +213,12 @@ class Rebuilt:
     notes: list[str] = field(default_factory=list)
 
     input_file: str = ""  # the input file the Summary names ('' for a CSV)
+    # The batch id the Summary names: a --pay-again batch's is not its content's.
+    named_batch: str = ""
 
     @property
     def batch_id(self) -> str:
-        return self.digest[:12]
+        return self.named_batch or self.digest[:12]
 
 
 def rebuild(result: ResultFile, mobile_pattern: str) -> Rebuilt:
@@ -385,6 +387,7 @@ def _rebuild(
         rows=rows, trade_nos=trade_nos, outcomes=outcomes, attempts=attempts,
         headers=headers, source=input_file or str(result.path), input_file=input_file,
         digest=content_hash(rows), sent_at=result.summary.get(WRITTEN_AT_ITEM, ""),
+        named_batch=result.summary.get("batch", ""),
     )  # fmt: skip
 
 
@@ -501,6 +504,7 @@ def recover(
             rebuilt.rows, rebuilt.trade_nos, rebuilt.source, account=config.account,
             notify_url=config.notify_url,
             headers=rebuilt.headers, attempts=rebuilt.attempts, sent_at=rebuilt.sent_at,
+            batch_id=rebuilt.batch_id,
         )  # fmt: skip
         journal.checkpoint()  # the rebuilt batch into the main file before the first query
         asked = [row for row in planned if row.outcome is Outcome.UNKNOWN]

@@ -303,9 +303,10 @@ SANDBOX_UNKNOWN = "not recorded (rewritten from the journal by batchpay report)"
 def summary_rows(
     batch_id: str, source: str, journal: Path, counts: dict[str, int], amounts: dict[str, int],
     *, dry_run: bool | None = None, account: str = "", sandbox: bool | None = None,
-    content_hash: str = "",
+    content_hash: str = "", this_run: str = "",
 ) -> list[list[str]]:  # fmt: skip
-    """The result workbook's Summary sheet (``dry_run`` None: not a run, a report).
+    """The result workbook's Summary sheet (``dry_run`` None: not a run, a report;
+    ``this_run``: what the run that wrote it did, when that is not what the rows show).
 
     ``account`` (the gateway account the rows were sent to, "" when not known) and
     ``sandbox`` (None: not known) say what the file is evidence of, for a later run whose
@@ -322,6 +323,8 @@ def summary_rows(
     ]  # fmt: skip
     if dry_run is not None:
         rows.append(["dry run", "yes" if dry_run else "no"])
+    if this_run:
+        rows.append(["this run", this_run])
     for outcome, count in counts.items():
         rows.append([f"{outcome}: rows", str(count)])
         rows.append([f"{outcome}: amount", str(amounts[outcome])])

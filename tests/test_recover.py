@@ -586,3 +586,24 @@ def test_recovering_a_fixed_files_result_never_pays_its_repeats_again(
     assert rerun.exit_code == 0, rerun.output
     assert json.loads(rerun.stdout)["requests"] == 0
     assert len(sandbox.gateway.orders) == 4  # each person paid once
+
+
+def test_a_paid_again_batch_is_recovered_under_its_own_id(
+    sandbox: Sandbox, gateway_env: dict[str, str], journal_path: Path, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "payroll.csv", payroll_rows(2))
+    first = json.loads(invoke("run", str(path), "--yes", "--json").stdout)
+    output = tmp_path / "december.result.xlsx"
+    again = invoke("run", str(path), "--yes", "--json", "--pay-again", "--allow-repeat", "-o",
+                   str(output))  # fmt: skip
+    batch = json.loads(again.stdout)["batch"]
+    assert batch != first["batch"] and len(sandbox.gateway.orders) == 4
+    forget(journal_path)
+    recovered = invoke("recover", str(output), "--json")
+    assert recovered.exit_code == 0, recovered.output
+    assert json.loads(recovered.stdout)["batch"] == batch
+    rerun = json.loads(invoke("run", str(path), "--yes", "--json", "-o", str(output)).stdout)
+    assert rerun["batch"] == batch and rerun["nothing_sent"] and rerun["requests"] == 0
+    assert read_summary(output)["this run"].startswith(f"sent nothing: every row was placed in "
+                                                       f"batch {batch} on ")  # fmt: skip
+    assert len(sandbox.gateway.orders) == 4
