@@ -39,7 +39,7 @@ from .results import ResultRow, default_output, summary_rows, write_results
 from .sending import SANDBOX_NOTIFY_URL, SendResult, StopCallback, send_to
 from .sheet import CANONICAL, Sheet, read_sheet
 from .signing import sign
-from .summary import Summary, next_steps, summarize
+from .summary import Summary, next_steps, summarize, this_run_note
 from .validate import Validation, validate
 
 log = logging.getLogger("batchpay.payrun")
@@ -377,17 +377,6 @@ def run_batch(
         unknown_trade_nos=[r.trade_no for r in latest
                            if r.outcome is Outcome.UNKNOWN and r.trade_no],
     )  # fmt: skip
-
-
-def this_run_note(nothing_sent: bool, earlier: BatchInfo | None) -> str:
-    """For the Summary of a run that sent nothing because every row was placed before: the
-    rows' states are that batch's, not payouts of today."""
-    if not nothing_sent or earlier is None:
-        return ""
-    return (
-        f"sent nothing: every row was placed in batch {earlier.batch_id} on {earlier.date}; "
-        "the states below are that batch's (--pay-again pays them again)"
-    )
 
 
 def refuse_replacing_result(

@@ -101,3 +101,14 @@ def next_steps(counts: dict[str, int], *, fix_first: bool = False) -> list[str]:
     if counts.get("processing"):
         steps.append(PROCESSING_NEXT.format(n=counts["processing"]))
     return steps
+
+
+def this_run_note(nothing_sent: bool, earlier: BatchInfo | None) -> str:
+    """For the Summary of a run that sent nothing because every row was placed before: the
+    rows' states are that batch's, not payouts of today."""
+    if not nothing_sent or earlier is None:
+        return ""
+    return (
+        f"sent nothing: every row was placed in batch {earlier.batch_id} on {earlier.date}; "
+        "the states below are that batch's (--pay-again pays them again)"
+    )

@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -164,3 +166,14 @@ def batchpay(
         [sys.executable, "-m", "batchpay", *args], env=env, cwd=cwd, capture_output=True,
         text=True, timeout=timeout,
     )  # fmt: skip
+
+
+def post(url: str, body: bytes) -> tuple[int, str]:
+    """POST a JSON body over real HTTP; the status and the text of the answer (4xx too)."""
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()

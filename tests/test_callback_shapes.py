@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import SECRET, Sandbox, invoke, payroll_rows, serve_app, write_csv
+from helpers import SECRET, Sandbox, invoke, payroll_rows, post, serve_app, write_csv
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -30,16 +30,6 @@ from batchpay.journal import Journal
 from batchpay.journal_schema import MIGRATIONS, scrub_callback_signs
 from batchpay.sandbox import FAILED, OK
 from batchpay.signing import sign
-
-
-def post(url: str, body: bytes) -> tuple[int, str]:
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 def now_ms() -> int:

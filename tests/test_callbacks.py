@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import SECRET, Sandbox, invoke, payroll_rows, read_result, serve_app, write_csv
+from helpers import SECRET, Sandbox, invoke, payroll_rows, post, read_result, serve_app, write_csv
 
 from batchpay.callbacks import MAX_BODY, callback_app, server_options
 from batchpay.config import Protocol
@@ -26,16 +26,6 @@ def listener(gateway_env: dict[str, str], journal_path: Path, monkeypatch: pytes
     with serve_app(app, **server_options()) as base:
         monkeypatch.setenv("BATCHPAY_NOTIFY_URL", base + "/notify")
         yield base
-
-
-def post(url: str, body: bytes) -> tuple[int, str]:
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 def signed(fields: dict[str, object], secret: str = SECRET) -> bytes:
