@@ -33,7 +33,7 @@ from .config import GatewayConfig, SendOptions
 from .gateway import GatewayClient
 from .journal import Journal
 from .journal_rows import JournalRow, Update
-from .outcomes import Answer, Outcome, Verdict, is_systemic
+from .outcomes import Answer, Failure, Outcome, Verdict, is_systemic
 from .policy import Action, Heard, Refusals, Request, RowState, Rules, next_step
 
 log = logging.getLogger("batchpay.dispatch")
@@ -294,7 +294,7 @@ class Dispatcher:
 
     def _refused(self, answer: Answer) -> None:
         if is_systemic(answer, self.config.protocol):
-            if answer.error.startswith("tls:"):
+            if answer.failure is Failure.TLS:
                 self.request_stop(f"{answer.error}: {TLS_HINT}")
             elif answer.has_envelope:
                 what = f"{answer.code} {answer.msg}".strip()

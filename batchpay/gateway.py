@@ -1,7 +1,8 @@
 """The Vexora client: one attempt in, one typed Answer out.
 
 This is the only module that knows aiohttp's exceptions; each is mapped here to an Answer whose
-``error`` says what happened, so the rest of batchpay reasons about answers, never exceptions.
+``failure`` says what kind of failure it was (matched by identity elsewhere) and whose ``error``
+says it in words, so the rest of batchpay reasons about answers, never exceptions.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import aiohttp
 
 from .config import SANDBOX_HEADER, GatewayConfig
-from .outcomes import Answer
+from .outcomes import Answer, Failure
 from .signing import sign
 
 PAYOUT_FIELDS = (
@@ -24,8 +25,15 @@ PAYOUT_FIELDS = (
     "remark",
 )  # fmt: skip
 
-CONNECT_ERROR = "connect"  # the connection was never made: nothing was sent
-TLS_ERROR = "tls"  # the server's certificate was not trusted: nothing was sent
+# A failure's words ("tls: ...", "connect: ...", "timeout", "unreadable body") are the texts
+# the journal's msg and detail columns have always held: old and new journals read alike, and
+# nothing reads the kind back from them.
+UNREADABLE_BODY = "unreadable body"
+
+
+def _unreadable(http_status: int, retry_after: float | None) -> Answer:
+    return Answer(http_status=http_status, failure=Failure.UNREADABLE, error=UNREADABLE_BODY,
+                  retry_after=retry_after)  # fmt: skip
 
 
 def _reason(exc: Exception) -> str:
@@ -59,9 +67,9 @@ def parse_envelope(http_status: int, body: bytes, retry_after: float | None) -> 
     try:
         document = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        return Answer(http_status=http_status, error="unreadable body", retry_after=retry_after)
+        return _unreadable(http_status, retry_after)
     if not isinstance(document, dict) or "code" not in document:
-        return Answer(http_status=http_status, error="unreadable body", retry_after=retry_after)
+        return _unreadable(http_status, retry_after)
     data = document.get("data")
     data = data if isinstance(data, dict) else {}
     return Answer(
@@ -122,12 +130,13 @@ class GatewayClient:
                     answer = dataclasses.replace(answer, sandbox=True)
                 return answer
         except TimeoutError:
-            return Answer(error="timeout")
+            return Answer(failure=Failure.TIMEOUT, error="timeout")
         except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
-            return Answer(error=f"{TLS_ERROR}: {type(exc).__name__}: {_reason(exc)}")
+            return Answer(failure=Failure.TLS, error=f"tls: {type(exc).__name__}: {_reason(exc)}")
         except aiohttp.ClientConnectorError as exc:
-            return Answer(error=f"{CONNECT_ERROR}: {exc.os_error.strerror or type(exc).__name__}")
+            why = exc.os_error.strerror or type(exc).__name__
+            return Answer(failure=Failure.CONNECT, error=f"connect: {why}")
         except aiohttp.ClientPayloadError:
-            return Answer(error="unreadable body")
+            return Answer(failure=Failure.UNREADABLE, error=UNREADABLE_BODY)
         except aiohttp.ClientError as exc:
-            return Answer(error=f"connection: {type(exc).__name__}")
+            return Answer(failure=Failure.DROPPED, error=f"connection: {type(exc).__name__}")

@@ -34,6 +34,17 @@ PLACED = frozenset({Outcome.PROCESSING, Outcome.PAID, Outcome.FAILED})
 TO_SEND = frozenset({Outcome.PENDING, Outcome.UNKNOWN, Outcome.REPEAT})
 
 
+class Failure(enum.Enum):
+    """Why an attempt has no usable answer, set only where aiohttp's exceptions become answers
+    (gateway.py); the human text stays in ``Answer.error``."""
+
+    TLS = "tls"  # the server's certificate was not trusted: nothing was sent
+    CONNECT = "connect"  # the connection was never made (refused, DNS): nothing was sent
+    TIMEOUT = "timeout"  # no answer in time: the order may exist
+    DROPPED = "dropped"  # the connection broke after the request left: the order may exist
+    UNREADABLE = "unreadable"  # a body that is not the gateway's envelope: the order may exist
+
+
 class Verdict(enum.StrEnum):
     PLACED = "placed"  # outer code 0000: the order exists; data.status says how it stands
     DUPLICATE = "duplicate"  # the gateway already holds this tradeNo
@@ -47,7 +58,8 @@ class Answer:
     """One attempt's answer, as the gateway client saw it."""
 
     http_status: int | None = None  # None: no HTTP answer at all
-    error: str = ""  # why there is no usable answer: timeout, connection, unreadable body
+    failure: Failure | None = None  # None: an answer was read
+    error: str = ""  # the failure in words, for logs and the journal's msg and detail
     code: str = ""
     msg: str = ""
     status: str = ""
@@ -59,9 +71,9 @@ class Answer:
 
 
 def classify(answer: Answer, protocol: Protocol) -> Verdict:
-    if answer.error.startswith("tls:"):
+    if answer.failure is Failure.TLS:
         return Verdict.REFUSED  # never sent: the server is not the one we trust
-    if answer.http_status in (429, 503) or answer.error.startswith("connect:"):
+    if answer.http_status in (429, 503) or answer.failure is Failure.CONNECT:
         # Not processed: the gateway said so, or no connection was ever made.
         return Verdict.RETRY
     if answer.http_status is None or answer.http_status >= 500 or not answer.has_envelope:
@@ -81,7 +93,7 @@ def is_systemic(answer: Answer, protocol: Protocol) -> bool:
     """A refusal that says nothing about the row and everything about the set-up: a signature
     error, an unknown merchant, or a 4xx from something that is not the gateway's API (wrong
     URL, a proxy's login page). Sending more rows cannot help."""
-    if answer.error.startswith("tls:"):
+    if answer.failure is Failure.TLS:
         return True
     if answer.has_envelope:
         return answer.code in protocol.systemic_codes

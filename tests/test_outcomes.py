@@ -11,7 +11,16 @@ import pytest
 
 from batchpay.config import Protocol, SendOptions
 from batchpay.dispatch import RateLimiter, retry_delay
-from batchpay.outcomes import Answer, Outcome, Verdict, classify, exit_code, placed_outcome
+from batchpay.outcomes import (
+    Answer,
+    Failure,
+    Outcome,
+    Verdict,
+    classify,
+    exit_code,
+    is_systemic,
+    placed_outcome,
+)
 
 DEFAULT = Protocol()
 CUSTOM_DUPLICATE = Protocol(duplicate_codes=frozenset({"2001"}))
@@ -28,7 +37,9 @@ CLASSIFY_CASES = [
     pytest.param(Answer(http_status=429), DEFAULT, Verdict.RETRY, id="429-no-envelope"),
     pytest.param(Answer(http_status=503), DEFAULT, Verdict.RETRY, id="503-no-envelope"),
     pytest.param(
-        Answer(http_status=429, retry_after=2.0, error="unreadable body"),
+        Answer(
+            http_status=429, retry_after=2.0, failure=Failure.UNREADABLE, error="unreadable body"
+        ),
         DEFAULT,
         Verdict.RETRY,
         id="429-unreadable-body-with-retry-after",
@@ -38,10 +49,13 @@ CLASSIFY_CASES = [
         envelope("0000", http_status=503), DEFAULT, Verdict.RETRY, id="503-with-0000-envelope"
     ),
     pytest.param(
-        Answer(error="connect: Connection refused"), DEFAULT, Verdict.RETRY, id="connect-refused"
+        Answer(failure=Failure.CONNECT, error="connect: Connection refused"),
+        DEFAULT,
+        Verdict.RETRY,
+        id="connect-refused",
     ),
     pytest.param(
-        Answer(error="connect: Name or service not known"),
+        Answer(failure=Failure.CONNECT, error="connect: Name or service not known"),
         DEFAULT,
         Verdict.RETRY,
         id="connect-dns-failure",
@@ -56,18 +70,23 @@ CLASSIFY_CASES = [
     pytest.param(
         envelope("0000", http_status=502), DEFAULT, Verdict.UNKNOWN, id="502-with-0000-envelope"
     ),
-    pytest.param(Answer(error="timeout"), DEFAULT, Verdict.UNKNOWN, id="timeout"),
     pytest.param(
-        Answer(error="connection: ServerDisconnectedError"),
+        Answer(failure=Failure.TIMEOUT, error="timeout"), DEFAULT, Verdict.UNKNOWN, id="timeout"
+    ),
+    pytest.param(
+        Answer(failure=Failure.DROPPED, error="connection: ServerDisconnectedError"),
         DEFAULT,
         Verdict.UNKNOWN,
         id="connection-reset",
     ),
     pytest.param(
-        Answer(error="connection: ClientOSError"), DEFAULT, Verdict.UNKNOWN, id="client-os-error"
+        Answer(failure=Failure.DROPPED, error="connection: ClientOSError"),
+        DEFAULT,
+        Verdict.UNKNOWN,
+        id="client-os-error",
     ),
     pytest.param(
-        Answer(http_status=200, error="unreadable body"),
+        Answer(http_status=200, failure=Failure.UNREADABLE, error="unreadable body"),
         DEFAULT,
         Verdict.UNKNOWN,
         id="200-unreadable-body",
@@ -111,6 +130,16 @@ CLASSIFY_CASES = [
 @pytest.mark.parametrize(("answer", "protocol", "expected"), CLASSIFY_CASES)
 def test_classify_maps_each_answer_to_its_verdict(answer, protocol, expected):
     assert classify(answer, protocol) is expected
+
+
+def test_an_untrusted_certificate_is_a_systemic_refusal_by_its_kind_not_its_words() -> None:
+    tls = Answer(failure=Failure.TLS, error="tls: ClientConnectorCertificateError: self-signed")
+    assert classify(tls, DEFAULT) is Verdict.REFUSED and is_systemic(tls, DEFAULT)
+    # The same words without the kind: no answer at all, which may have placed the order.
+    words = Answer(error=tls.error)
+    assert classify(words, DEFAULT) is Verdict.UNKNOWN and not is_systemic(words, DEFAULT)
+    refused_words = Answer(error="connect: Connection refused")
+    assert classify(refused_words, DEFAULT) is Verdict.UNKNOWN
 
 
 # --- placed_outcome ----------------------------------------------------------------------

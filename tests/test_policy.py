@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from batchpay.config import Protocol
-from batchpay.outcomes import Answer, Outcome, Verdict
+from batchpay.outcomes import Answer, Failure, Outcome, Verdict
 from batchpay.policy import (
     CONTRADICTED,
     NO_DEFINITE_ANSWER,
@@ -258,9 +258,13 @@ FINDINGS = {
     "404-page-systemic": (Answer(http_status=404), PROTOCOL, Finding.SYSTEMIC),
     "1005-with-http-500-no-answer": (envelope("1005", 500), PROTOCOL, Finding.NO_ANSWER),
     "503-no-answer": (Answer(http_status=503), PROTOCOL, Finding.NO_ANSWER),
-    "garbage-no-answer": (Answer(http_status=200, error="unreadable body"), PROTOCOL,
-                          Finding.NO_ANSWER),
-    "timeout-no-answer": (Answer(error="timeout"), PROTOCOL, Finding.NO_ANSWER),
+    "garbage-no-answer": (
+        Answer(http_status=200, failure=Failure.UNREADABLE, error="unreadable body"), PROTOCOL,
+        Finding.NO_ANSWER,
+    ),
+    "timeout-no-answer": (
+        Answer(failure=Failure.TIMEOUT, error="timeout"), PROTOCOL, Finding.NO_ANSWER,
+    ),
 }  # fmt: skip
 
 
