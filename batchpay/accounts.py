@@ -3,12 +3,11 @@ accounts (``--confirm-account``, ``--gateway-moved-from``)."""
 
 from __future__ import annotations
 
-import secrets
 import shutil
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from .config import IN_PROCESS, SANDBOX_MERCHANT_NO, SANDBOX_TRADE_NO_PREFIX, practice_journal_path
+from .config import SANDBOX_TRADE_NO_PREFIX, practice_journal_path
 from .errors import ConfigError
 from .journal import Journal, trade_nos_known_to
 
@@ -23,12 +22,6 @@ def only_practice(trade_nos: Collection[str]) -> bool:
     if all(t.startswith(SANDBOX_TRADE_NO_PREFIX) for t in wanted):
         return True
     return trade_nos_known_to(practice_journal_path(), wanted) == wanted
-
-
-def in_process_account() -> str:
-    """The in-process sandbox's account: a gateway that lives for one run, so each run's is
-    another account, and no later run can mistake its orders for any gateway's."""
-    return f"{SANDBOX_MERCHANT_NO}{IN_PROCESS}{secrets.token_hex(4)}"
 
 
 def forget_journal(path: Path) -> None:

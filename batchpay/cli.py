@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ import click
 from . import cli_ops, settings_file
 from .cli_config import config_group
 from .config import (
+    Gateway,
     SendOptions,
     gateway_from_env,
     journal_path,
@@ -83,6 +85,7 @@ class Group(click.Group):
 @click.option(
     "--config",
     "config_file",
+    envvar="BATCHPAY_CONFIG",
     metavar="PATH",
     help="Configuration file (TOML). Default: $BATCHPAY_CONFIG, else config.toml in your "
     "user configuration directory when it exists.",
@@ -110,21 +113,17 @@ def cli(
         batchpay run samples/payroll.xlsx --sandbox --yes
     """
     configure_logging(verbose, quiet, log_file, log_format)
-    path, asked = settings_file.config_path(config_file, os.environ)
+    path, asked = settings_file.config_path(config_file)
     try:
         from_file = settings_file.load(path, asked, profile)
     except BatchpayError as exc:
         raise UserError(exc) from None
-    ctx.obj = {
-        "quiet": quiet,
-        "verbose": verbose,
-        "log_file": log_file,
-        "log_format": log_format,
-        "config_file": path,
-        "profile": profile,
-        "from_file": from_file,
-        "env": settings_file.effective(from_file),
-    }
+    environ = os.environ  # the one place the command line reads the environment
+    ctx.obj = cli_ops.Root(
+        environ=environ, env=settings_file.effective(from_file, environ), from_file=from_file,
+        config_file=path, profile=profile, quiet=quiet, verbose=verbose, log_file=log_file,
+        log_format=log_format,
+    )  # fmt: skip
 
 
 def sheet_option(func: Any) -> Any:
@@ -166,7 +165,7 @@ def validate(
     from .problems import as_json as problems_json
     from .problems import problem_lines, write_report
 
-    quiet = bool(cli_ops.root_options().get("quiet"))
+    quiet = cli_ops.root_options().quiet
     with working(show_progress(quiet), f"reading and validating {file}"):
         loaded = load(
             file,
@@ -319,9 +318,15 @@ def run(
 
     env = cli_ops.settings()
     protocol = protocol_from_env(env)
-    config = None if sandbox else gateway_from_env(env)  # settings first: exit 2, nothing read
-    if config is not None:
+    gateway: Gateway
+    if sandbox:
+        from .sandbox import InProcessSandbox
+
+        gateway, target = InProcessSandbox(protocol), "the sandbox gateway"
+    else:
+        config = gateway_from_env(env)  # settings first: exit 2, nothing read
         cli_ops.warn_about_secret_file(env)
+        gateway, target = config, urlsplit(config.payout_url).netloc
     request = RunRequest(
         file=file,
         output=output or default_output(file),
@@ -338,7 +343,7 @@ def run(
             allow_repeat=allow_repeat,
         ),
         protocol=protocol,
-        config=config,
+        config=gateway,
         sheet=sheet,
         mobile_pattern=mobile_pattern(env),
         dry_run=dry_run,
@@ -353,10 +358,12 @@ def run(
         ephemeral_journal=sandbox and not journal_option,
         report=report,
     )
-    target = "the sandbox gateway" if config is None else urlsplit(config.payout_url).netloc
-    quiet = bool(cli_ops.root_options().get("quiet"))
+    quiet = cli_ops.root_options().quiet
 
     def one(request: RunRequest) -> Summary:
+        if sandbox:  # each file of a folder is a run of its own, on a sandbox of its own
+            request = dataclasses.replace(request, config=InProcessSandbox(protocol))
+
         def ask(confirmation: Confirmation) -> None:
             confirm(confirmation, f"{request.file} (batch {confirmation.batch_id})", target,
                     yes=yes)  # fmt: skip
@@ -385,7 +392,16 @@ def run(
                 "-o and --report name one file; a folder's results and problem reports go "
                 "beside each file"
             )
-        sys.exit(run_folder(file, archive, request, one, as_json, show_summary))
+        done = run_folder(
+            file, archive, request, one,
+            say=lambda line: click.echo(f"batchpay: {line}", err=True),
+            on_summary=lambda summary: None if as_json else show_summary(summary, False),
+        )  # fmt: skip
+        if as_json:
+            click.echo(json.dumps(done.as_json(), ensure_ascii=False))
+        elif not done.reports:
+            click.echo(f"{file}: no spreadsheet waiting")
+        sys.exit(done.exit_code)
     summary = one(request)
     show_summary(summary, as_json)
     sys.exit(summary.exit_code)
@@ -425,14 +441,14 @@ for command in (
 
 def _late_verbosity(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     """-q and -v typed after the command (`batchpay run x -q`), as people type them."""
-    root = ctx.find_root().obj
-    if not value or not isinstance(root, dict):
+    root = ctx.find_object(cli_ops.Root)
+    if not value or root is None:
         return
     if param.name == "late_quiet":
-        root["quiet"] = True
+        root.quiet = True
     else:
-        root["verbose"] = max(root["verbose"], value)
-    configure_logging(root["verbose"], root["quiet"], root["log_file"], root["log_format"])
+        root.verbose = max(root.verbose, value)
+    configure_logging(root.verbose, root.quiet, root.log_file, root.log_format)
 
 
 def _accept_verbosity_anywhere(group: click.Group) -> None:

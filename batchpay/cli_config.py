@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import socket
 import sys
 from collections.abc import Mapping
@@ -22,15 +21,13 @@ from .settings_file import KEYS
 def described(env: Mapping[str, str]) -> list[dict[str, str]]:
     """Each setting, its value (the secret masked) and where it comes from."""
     root = root_options()
-    from_file: Mapping[str, str] = root.get("from_file", {})
-    file_label = f"file {root.get('config_file')}" + (
-        f" [profile.{root['profile']}]" if root.get("profile") else ""
-    )
+    from_file = root.from_file
+    file_label = f"file {root.config_file}" + (f" [profile.{root.profile}]" if root.profile else "")
     defaults = default_settings()
     rows = []
     for key, name in [*KEYS.items(), ("secret", "BATCHPAY_SECRET")]:
         value = env.get(name, "")
-        if name in os.environ:
+        if name in root.environ:
             source = "environment"
         elif name in from_file:
             source = file_label
@@ -69,10 +66,10 @@ def show(as_json: bool) -> None:
     rows = described(env)
     warnings = warn_about_secret_file(env)
     if as_json:
-        click.echo(json.dumps({"config_file": str(root_options().get("config_file") or ""),
+        click.echo(json.dumps({"config_file": str(root_options().config_file or ""),
                                "settings": rows, "warnings": warnings}))  # fmt: skip
         return
-    click.echo(f"configuration file: {root_options().get('config_file') or '(none)'}")
+    click.echo(f"configuration file: {root_options().config_file or '(none)'}")
     for row in rows:
         shown = row["value"] or "-"
         click.echo(f"  {row['variable']:<30} {shown}  ({row['source']})")

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,24 +32,40 @@ if TYPE_CHECKING:  # each command imports what it needs: --version and completio
     from .journal import Journal
 
 
-def root_options() -> dict[str, Any]:
-    """What the top-level group decided (quiet, configuration file, settings)."""
-    context = click.get_current_context(silent=True)
-    obj = context.find_root().obj if context is not None else None
-    return obj if isinstance(obj, dict) else {}
+@dataclass
+class Root:
+    """What the top-level group decided, kept as click's context object: the one place the
+    command line's settings are read (the process environment included, read once)."""
+
+    environ: Mapping[str, str]  # the process environment
+    env: Mapping[str, str]  # BATCHPAY_* settings: the environment over the configuration file
+    from_file: Mapping[str, str] = field(default_factory=dict)
+    config_file: Path | None = None
+    profile: str | None = None
+    quiet: bool = False
+    verbose: int = 0
+    log_file: Path | None = None
+    log_format: str = "text"
+
+
+def root_options() -> Root:
+    """The top-level group's decisions, for the command running now."""
+    root = click.get_current_context().find_object(Root)
+    if root is None:  # a command is only ever run under the group, which sets it
+        raise RuntimeError("batchpay's commands run under the batchpay group")
+    return root
 
 
 def settings() -> Mapping[str, str]:
     """BATCHPAY_* settings: the environment over the configuration file (options apply on
     top, in each command)."""
-    found: Mapping[str, str] = root_options().get("env", os.environ)
-    return found
+    return root_options().env
 
 
 def warn_about_secret_file(env: Mapping[str, str]) -> list[str]:
     """Print the secret file's permission warnings on stderr (not under -q); returns them."""
     warnings = secret_file_warnings(env)
-    if not root_options().get("quiet"):
+    if not root_options().quiet:
         for warning in warnings:
             click.echo(f"warning: {warning}", err=True)
     return warnings
@@ -361,7 +378,7 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
     warn_about_secret_file(env)
     path = journal_path(journal_option, env, sandbox=False)
     click.echo(f"listening on http://{host}:{port}{route} (journal {path}); Ctrl-C stops")
-    quiet = bool(root_options().get("quiet"))
+    quiet = root_options().quiet
 
     def show(effect: Any) -> None:  # one line per callback: tradeNo, status, what was done
         if not quiet:

@@ -7,9 +7,12 @@ the amount's text form, the mobile rule and whether empty values are left out of
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Mapping
+import secrets
+import typing
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -69,6 +72,46 @@ class GatewayConfig:
     def account(self) -> str:
         """The gateway account a journal's batches belong to (see ``gateway_account``)."""
         return gateway_account(self.merchant_no, self.payout_url)
+
+    @property
+    def in_process(self) -> bool:
+        return False  # a gateway that outlives the run: its orders are real somewhere
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[GatewayConfig]:
+        yield self  # nothing to start: it is already there
+
+
+class Gateway(typing.Protocol):
+    """Where a run's payouts go: a configured gateway (a ``GatewayConfig``), or one that lives
+    for the run only (``sandbox.InProcessSandbox``, for ``run --sandbox``). The run and the
+    sending path know only this, so they never import the sandbox."""
+
+    @property
+    def account(self) -> str: ...  # the gateway account the run's batch belongs to
+    @property
+    def merchant_no(self) -> str: ...
+    @property
+    def secret(self) -> str: ...  # what a dry run signs with
+    @property
+    def notify_url(self) -> str | None: ...
+    @property
+    def protocol(self) -> Protocol: ...
+    @property
+    def in_process(self) -> bool:
+        """Practice by construction: its orders end with the run, so they are evidence of
+        nothing later (no earlier-run checks, the result marked as practice)."""
+        ...
+
+    def connect(self) -> contextlib.AbstractAsyncContextManager[GatewayConfig]:
+        """The gateway's settings while it can be sent to (started first, if need be)."""
+        ...
+
+
+def in_process_account() -> str:
+    """An in-process sandbox's account: a gateway that lives for one run, so each run's is
+    another account, and no later run can mistake its orders for any gateway's."""
+    return f"{SANDBOX_MERCHANT_NO}{IN_PROCESS}{secrets.token_hex(4)}"
 
 
 def gateway_account(merchant_no: str, payout_url: str) -> str:
@@ -258,10 +301,9 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
 
 
 def gateway_from_env(
-    env: Mapping[str, str] | None = None, *, need: tuple[str, ...] = ("BATCHPAY_URL",)
+    env: Mapping[str, str], *, need: tuple[str, ...] = ("BATCHPAY_URL",)
 ) -> GatewayConfig:
     """The real gateway's settings; a missing one is a ConfigError (exit 2)."""
-    env = os.environ if env is None else env
     missing = [n for n in (*need, "BATCHPAY_MERCHANT_NO") if not env.get(n)]
     if missing:
         raise ConfigError(

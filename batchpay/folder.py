@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import re
 import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import click
 
 from .errors import BatchpayError, InvalidRowsError
 from .payrun import RunRequest
@@ -70,16 +68,31 @@ def archive(paths: list[Path], done: Path) -> dict[Path, Path]:
     return moved
 
 
+@dataclass
+class FolderRun:
+    """What a folder run did: each file's report (its summary as JSON, or its error) and the
+    worst exit code."""
+
+    folder: Path
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    exit_code: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"folder": str(self.folder), "files": self.reports}
+
+
 def run_folder(
     folder: Path,
     done: Path | None,
     base: RunRequest,
     one: Callable[[RunRequest], Summary],
-    as_json: bool,
-    show_summary: Callable[[Summary, bool], None],
-) -> int:
+    say: Callable[[str], None],
+    on_summary: Callable[[Summary], None],
+) -> FolderRun:
     """Each waiting spreadsheet in turn; finished ones (exit 0 or 3) move to ``done``. An input
-    error skips that file; a stopped run (exit 4) stops the folder. The worst exit code wins."""
+    error skips that file; a stopped run (exit 4) stops the folder. The worst exit code wins.
+    ``say`` receives the lines for the operator (a file's error, a file kept back);
+    ``on_summary`` each finished file's summary, with the result file where it now is."""
     codes: list[int] = []
     reports: list[dict[str, Any]] = []
     with folder_lock(folder):
@@ -92,7 +105,7 @@ def run_folder(
             try:
                 summary = one(request)
             except BatchpayError as exc:
-                click.echo(f"batchpay: error: {exc}", err=True)
+                say(f"error: {exc}")
                 codes.append(exc.exit_code)
                 failed: dict[str, Any] = {
                     "source": str(path), "error": str(exc), "exit_code": exc.exit_code,
@@ -109,7 +122,7 @@ def run_folder(
                 earlier = summary.earlier
                 report["kept"] = KEPT.format(name=path.name, batch=earlier.batch_id,
                                              date=earlier.date)  # fmt: skip
-                click.echo(f"batchpay: {report['kept']}", err=True)
+                say(report["kept"])
             elif done is not None and summary.exit_code in (0, 3) and not summary.dry_run:
                 moved = archive([path, request.output], done)
                 report["archived"] = [str(p) for p in moved.values()]
@@ -119,12 +132,7 @@ def run_folder(
                     summary = dataclasses.replace(summary, result_file=str(result))
                     report["result_file"] = str(result)
             reports.append(report)
-            if not as_json:
-                show_summary(summary, False)
+            on_summary(summary)
             if summary.exit_code == 4:
                 break  # stopped: the gateway refused systematically, or an interrupt
-    if as_json:
-        click.echo(json.dumps({"folder": str(folder), "files": reports}, ensure_ascii=False))
-    elif not reports:
-        click.echo(f"{folder}: no spreadsheet waiting")
-    return max(codes, default=0)
+    return FolderRun(folder, reports, max(codes, default=0))

@@ -7,21 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from .accounts import adopt_accounts, forget_journal, in_process_account
+from .accounts import adopt_accounts, forget_journal
 from .aftersend import AFTER_SENDING_FAILURES, failed_after_sending, rows_as_far_as_known, watching
-from .config import (
-    DEFAULT_MOBILE_PATTERN,
-    GatewayConfig,
-    Protocol,
-    SendOptions,
-)
+from .config import DEFAULT_MOBILE_PATTERN, Gateway, Protocol, SendOptions
 from .dispatch import Progress
 from .errors import (
     ConfigError,
@@ -36,7 +30,7 @@ from .protection import batch_lock, find_repeats, hold_back_repeats
 from .recover import refuse_if_run_before
 from .result_target import check_output_path, refuse_replacing
 from .results import ResultRow, default_output, summary_rows, write_results
-from .sending import SANDBOX_NOTIFY_URL, SendResult, StopCallback, send_to
+from .sending import SendResult, StopCallback, send_to
 from .sheet import CANONICAL, Sheet, read_sheet
 from .signing import sign
 from .summary import Summary, next_steps, summarize, this_run_note
@@ -124,10 +118,10 @@ def check_expectations(
         )
 
 
-def dry_run_sign(config: GatewayConfig, rows: list[JournalRow]) -> None:
+def dry_run_sign(gateway: Gateway, rows: list[JournalRow]) -> None:
     """Sign every row as a send would, so a dry run exercises everything but the network."""
     for row in rows:
-        sign(row.fields, config.secret, skip_empty=config.protocol.sign_skip_empty)
+        sign(row.fields, gateway.secret, skip_empty=gateway.protocol.sign_skip_empty)
 
 
 def result_rows(loaded: Loaded, rows: list[JournalRow]) -> list[ResultRow]:
@@ -183,8 +177,10 @@ class RunRequest:
     output: Path
     journal: Path
     options: SendOptions
+    # Not read by the run: the gateway carries its own. Kept for the callers that pass it.
     protocol: Protocol
-    config: GatewayConfig | None  # None: the in-process sandbox
+    # Where the payouts go: a GatewayConfig, or sandbox.InProcessSandbox for --sandbox.
+    config: Gateway
     sheet: str | None = None
     mobile_pattern: str = DEFAULT_MOBILE_PATTERN
     dry_run: bool = False
@@ -262,9 +258,8 @@ def run_batch(
             write_report(request.refusal_report, loaded.validation)
             say(f"{loaded.where}: what to fix is in {request.refusal_report}")
         raise
-    config = request.config
-    notify_url = SANDBOX_NOTIFY_URL if config is None else config.notify_url
-    account = in_process_account() if config is None else config.account
+    gateway = request.config
+    notify_url, account = gateway.notify_url, gateway.account
     rows = sheet_rows(loaded, notify_url)
     sent = SendResult()
     nothing_sent = False
@@ -274,13 +269,13 @@ def run_batch(
     with Journal(request.journal) as journal:
         adopt_accounts(journal, account, say, confirm_account=request.confirm_account,
                        moved_from=request.moved_from)  # fmt: skip
-        if config is not None and journal.has_batch(digest, account) is None:
+        if not gateway.in_process and journal.has_batch(digest, account) is None:
             # A batch new to this journal's account that an earlier run left traces of: the
             # journal was lost or moved, and planning it afresh would pay every row again.
             with working(f"looking for traces of an earlier run of batch {digest[:12]}"):
                 outputs = [request.output, default_output(request.file)]
                 refuse_if_run_before(
-                    journal, digest[:12], outputs, config.account,
+                    journal, digest[:12], outputs, account,
                     check_lock=journal.has_batch(digest) is None,
                 )  # fmt: skip
         with working(f"planning {len(rows):,} rows in the journal"):
@@ -321,20 +316,20 @@ def run_batch(
                 say(replacing)
             try:
                 if request.dry_run:
-                    dry_run_sign(config or GatewayConfig("", "", secrets.token_hex(8)), to_send)
+                    dry_run_sign(gateway, to_send)
                 elif to_send:
                     confirm(Confirmation(to_send, plan.batch_id, plan.earlier))
                     sending = True
                     sent = asyncio.run(
                         send_to(
-                            config, request.protocol, request.options, journal, to_send,
+                            gateway, request.options, journal, to_send,
                             watching(watched, on_progress), on_stop,
                         )
                     )  # fmt: skip
                 latest = reload(journal, plan)
                 # Practice is marked as such: the in-process sandbox, or a gateway whose answers
                 # said it is a sandbox, now or on an earlier run of this account.
-                sandbox = config is None or journal.sandbox_account(account, seen=sent.sandbox)
+                sandbox = gateway.in_process or journal.sandbox_account(account, seen=sent.sandbox)
             except AFTER_SENDING_FAILURES as exc:
                 if not sending:
                     raise
@@ -348,7 +343,7 @@ def run_batch(
             plan.batch_id, str(request.file), request.journal, counts, amounts,
             # The Summary's sandbox row is evidence for later runs and `recover`: only the
             # in-process sandbox is sure to be one (a header anyone can send is not proof).
-            dry_run=request.dry_run, account=account, sandbox=config is None,
+            dry_run=request.dry_run, account=account, sandbox=gateway.in_process,
             content_hash=digest, this_run=this_run_note(nothing_sent, plan.earlier),
         )  # fmt: skip
         try:
@@ -384,7 +379,6 @@ def refuse_replacing_result(
 ) -> str:
     """Before the confirmation: the result path holds nothing but this batch's result, or a
     result whose every payout this batch names as a repeat (a note says it is replaced)."""
-    config = request.config
     sending = {r.trade_no for r in to_send}
     held = [r for r in plan.to_send if r.trade_no not in sending]
 
@@ -396,5 +390,5 @@ def refuse_replacing_result(
 
     return refuse_replacing(
         request.output, plan.batch_id, {r.trade_no for r in plan.rows if r.trade_no}, journal,
-        account=account, sandbox=config is None, carried=carried,
+        account=account, sandbox=request.config.in_process, carried=carried,
     )  # fmt: skip

@@ -123,7 +123,7 @@ def write_report(journal: Journal, batch_id: str, output: Path) -> dict[str, Any
     ]
     [summary] = summaries(journal, batch_id)
     account = summary["account"]
-    # A batch of the in-process sandbox has its account (accounts.in_process_account).
+    # A batch of the in-process sandbox has its account (config.in_process_account).
     sandbox = IN_PROCESS in account or journal.sandbox_account(account)
     table = summary_rows(batch_id, source, journal.path, summary["counts"], summary["amounts"],
                          account=account, sandbox=sandbox, content_hash=digest)  # fmt: skip

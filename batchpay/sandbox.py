@@ -17,14 +17,21 @@ import secrets
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
-from .config import SANDBOX_HEADER
+from .config import (
+    SANDBOX_HEADER,
+    SANDBOX_MERCHANT_NO,
+    SANDBOX_NOTIFY_URL,
+    GatewayConfig,
+    Protocol,
+    in_process_account,
+)
 from .signing import sign, verify
 
 PAYOUT_PATH = "/v1/paypro/payOut"
@@ -378,6 +385,37 @@ class SandboxServer:
     @property
     def query_url(self) -> str:
         return self.base_url + QUERY_PATH
+
+
+@dataclass(frozen=True)
+class InProcessSandbox:
+    """``run --sandbox``: a simulated gateway started in the run's own event loop for its
+    sending, with its own merchant and a secret made for this run only (a config.Gateway).
+    Make one per run: its account is another for each, so practice runs never hold one
+    another back, and no later run can mistake its orders for any gateway's."""
+
+    protocol: Protocol = field(default_factory=Protocol)
+    secret: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
+    account: str = field(default_factory=in_process_account)
+    merchant_no: str = SANDBOX_MERCHANT_NO
+    notify_url: str = SANDBOX_NOTIFY_URL
+
+    @property
+    def in_process(self) -> bool:
+        return True
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[GatewayConfig]:
+        server = SandboxServer(SandboxGateway(self.merchant_no, self.secret))
+        await server.start()
+        try:
+            yield GatewayConfig(
+                payout_url=server.payout_url, query_url=server.query_url,
+                merchant_no=self.merchant_no, secret=self.secret, notify_url=self.notify_url,
+                protocol=self.protocol,
+            )  # fmt: skip
+        finally:
+            await server.stop()
 
 
 @contextmanager

@@ -1,49 +1,23 @@
 """Sending as a whole: signals around the dispatcher (a first SIGINT or SIGTERM stops: nothing
-more is sent; a second abandons what is in flight), and the in-process sandbox for
-``--sandbox``."""
+more is sent; a second abandons what is in flight), to whichever ``Gateway`` the run names
+(the in-process sandbox of ``--sandbox`` is started by the gateway value itself: this module
+never imports the sandbox)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from .config import SANDBOX_MERCHANT_NO, SANDBOX_NOTIFY_URL, GatewayConfig, Protocol, SendOptions
+from .config import Gateway, GatewayConfig, SendOptions
 from .dispatch import Dispatcher, Progress
 from .journal import Journal
 from .journal_rows import JournalRow
 from .policy import Request
-from .sandbox import SandboxGateway, SandboxServer
 
-__all__ = ["SANDBOX_NOTIFY_URL", "SendResult", "send", "send_to"]
-
-
-@contextlib.asynccontextmanager
-async def sandbox_gateway(
-    protocol: Protocol,
-) -> AsyncIterator[tuple[GatewayConfig, SandboxGateway]]:
-    """An in-process sandbox with its own merchant and a secret made for this run only."""
-    secret = secrets.token_hex(16)
-    gateway = SandboxGateway(SANDBOX_MERCHANT_NO, secret)
-    server = SandboxServer(gateway)
-    await server.start()
-    try:
-        yield (
-            GatewayConfig(
-                payout_url=server.payout_url,
-                query_url=server.query_url,
-                merchant_no=SANDBOX_MERCHANT_NO,
-                secret=secret,
-                notify_url=SANDBOX_NOTIFY_URL,
-                protocol=protocol,
-            ),
-            gateway,
-        )
-    finally:
-        await server.stop()
+__all__ = ["SendResult", "send", "send_to"]
 
 
 @dataclass(frozen=True)
@@ -140,15 +114,13 @@ async def send(
 
 
 async def send_to(
-    config: GatewayConfig | None,
-    protocol: Protocol,
+    gateway: Gateway,
     options: SendOptions,
     journal: Journal,
     rows: list[JournalRow],
     on_progress: Callable[[Progress], None] | None = None,
     on_stop: StopCallback | None = None,
 ) -> SendResult:
-    if config is None:
-        async with sandbox_gateway(protocol) as (sandbox_config, _):
-            return await send(sandbox_config, options, journal, rows, on_progress, on_stop)
-    return await send(config, options, journal, rows, on_progress, on_stop)
+    """``send`` while the gateway can be sent to (an in-process one runs for this call)."""
+    async with gateway.connect() as config:
+        return await send(config, options, journal, rows, on_progress, on_stop)

@@ -18,7 +18,6 @@ file's top level. The secret itself is never a key: only ``secret_file``.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -56,12 +55,11 @@ def default_path() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
 
-def config_path(option: str | None, env: Mapping[str, str]) -> tuple[Path | None, bool]:
-    """The file to read and whether it was asked for (a missing asked-for file is an error)."""
+def config_path(option: str | None) -> tuple[Path | None, bool]:
+    """The file to read (--config, or $BATCHPAY_CONFIG through the option) and whether it was
+    asked for (a missing asked-for file is an error)."""
     if option:
         return Path(option).expanduser(), True
-    if env.get("BATCHPAY_CONFIG"):
-        return Path(env["BATCHPAY_CONFIG"]).expanduser(), True
     path = default_path()
     return (path, False) if path.exists() else (None, False)
 
@@ -114,8 +112,6 @@ def load(path: Path | None, asked: bool, profile: str | None) -> dict[str, str]:
     return settings
 
 
-def effective(
-    file_settings: Mapping[str, str], env: Mapping[str, str] | None = None
-) -> dict[str, str]:
+def effective(file_settings: Mapping[str, str], env: Mapping[str, str]) -> dict[str, str]:
     """The environment over the file: options are applied later, over both."""
-    return {**file_settings, **(os.environ if env is None else env)}
+    return {**file_settings, **env}
