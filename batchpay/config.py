@@ -90,8 +90,6 @@ class Gateway(typing.Protocol):
     @property
     def account(self) -> str: ...  # the gateway account the run's batch belongs to
     @property
-    def merchant_no(self) -> str: ...
-    @property
     def secret(self) -> str: ...  # what a dry run signs with
     @property
     def notify_url(self) -> str | None: ...
