@@ -12,6 +12,18 @@ from helpers import MERCHANT, SECRET, Sandbox, payroll_rows, write_csv
 from batchpay.sandbox import SandboxGateway, serve_in_thread
 
 
+@pytest.fixture(autouse=True)
+def own_user_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test has user data and configuration directories of its own (platformdirs reads
+    XDG_*): the in-process sandbox's journal, the practice journal and config.toml are never the
+    developer's, nor shared by tests running at the same time (pytest -n 2)."""
+    home = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+
+
 @pytest.fixture
 def payroll_csv(tmp_path: Path) -> Path:
     return write_csv(tmp_path / "payroll.csv", payroll_rows(12))
