@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from .csvfile import ARROW_TEXT, read_csv_cells
 from .errors import InputError
@@ -30,7 +29,6 @@ from .limits import (
     refuse,
 )
 from .readchild import read_in_child
-from .textscan import edge_rows, one_chunk
 from .workbook import (
     ENCRYPTED,
     NOT_A_WORKBOOK,
@@ -93,16 +91,11 @@ class Sheet:
         return self.headers[self.columns[canonical]]
 
     def text(self, canonical: str) -> pd.Series:
-        """The column's values in one Arrow chunk, surrounding white space removed; '' where
-        the column is absent."""
+        """The column's values, surrounding white space removed; '' where the column is
+        absent."""
         if canonical not in self.columns:
-            values = pa.repeat(pa.scalar("", pa.large_string()), len(self.frame))
-        else:
-            values = one_chunk(pa.array(self.frame[self.columns[canonical]]))
-            if edge_rows(values).any():  # otherwise every value is its own strip
-                stripped = pd.Series(pd.arrays.ArrowStringArray(values)).str.strip()
-                values = one_chunk(pa.array(stripped))
-        return pd.Series(pd.arrays.ArrowStringArray(values), index=self.frame.index)
+            return pd.Series("", index=self.frame.index, dtype=ARROW_TEXT)
+        return self.frame[self.columns[canonical]].str.strip()
 
     def types(self, canonical: str) -> pd.Series | None:
         if self.cell_types is None or canonical not in self.columns:
