@@ -102,6 +102,35 @@ def test_every_file_is_read_as_the_csv_module_reads_it(raw):
     assert_read_as_the_csv_module_reads(raw)
 
 
+@st.composite
+def unquoted_files(draw: st.DrawFn) -> bytes:
+    """A file without a quote character (the kind pyarrow reads): ragged and blank lines,
+    every kind of line break, a BOM, non-ASCII text."""
+    delimiter = draw(st.sampled_from([",", ";", "\t"]))
+    plain = [t for t in TOKENS if t not in '",;\t\r\n' and t not in ("\r\n",)]
+    cell = st.lists(st.sampled_from([*plain, "\u2028", "\x0c"]), max_size=3).map("".join)
+    width = draw(st.integers(1, 4))
+    line = st.one_of(
+        st.lists(cell, min_size=width, max_size=width),
+        st.lists(cell, min_size=0, max_size=width + 1),  # ragged, or blank
+    ).map(delimiter.join)
+    lines = draw(st.lists(line, min_size=1, max_size=8))
+    ends = draw(st.lists(st.sampled_from(["\n", "\r\n", "\r"]), min_size=len(lines),
+                         max_size=len(lines)))  # fmt: skip
+    text = "".join(a + b for a, b in zip(lines, ends, strict=True))
+    if draw(st.booleans()):
+        text = text.rstrip("\r\n")
+    if draw(st.booleans()):
+        text = "\ufeff" + text
+    return text.encode("utf-8")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(unquoted_files())
+def test_a_file_without_quotes_is_read_as_the_csv_module_reads_it(raw):
+    assert_read_as_the_csv_module_reads(raw)
+
+
 # Byte soup: anything a damaged or hand-edited file may hold around the structure characters.
 PIECES = [b"a", b"0", b" ", b",", b";", b"\t", b'"', b"\n", b"\r", b"\r\n", b"\xef\xbb\xbf",
           b"\xc3\xa9", b"\xe9", b"\xc2\xa0"]  # fmt: skip
