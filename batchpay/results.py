@@ -10,6 +10,7 @@ page wide, with its header row on every page.
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import os
 import tempfile
@@ -182,14 +183,9 @@ def _write_csv(path: Path, table: Table) -> None:
             writer.writerow([inert(v) for v in row])
 
 
-def _write_xlsx(
-    path: Path, tables: Sequence[Table], *, worksheet_class: type | None = None
-) -> None:
-    """``worksheet_class``: xlsxwriter's own Worksheet in tests, to compare the output with."""
+def _write_xlsx(path: Path, tables: Sequence[Table]) -> None:
     import xlsxwriter
     import xlsxwriter.exceptions
-
-    from .textsheet import TextWorksheet
 
     workbook = xlsxwriter.Workbook(
         str(path),
@@ -197,6 +193,7 @@ def _write_xlsx(
          "strings_to_urls": False},
     )  # fmt: skip
     text = workbook.add_format({"num_format": "@"})
+    plain_run = workbook.add_format()
     number = workbook.add_format({"num_format": AMOUNT_FORMAT})
     bold = workbook.add_format({"bold": True, "num_format": "@", "bottom": 1})
     title_format = workbook.add_format(
@@ -211,7 +208,7 @@ def _write_xlsx(
         for outcome, color in HIGHLIGHT.items()
     }
     for table in tables:
-        sheet = workbook.add_worksheet(table.name, worksheet_class or TextWorksheet)
+        sheet = workbook.add_worksheet(table.name)
         top = 1 if table.title else 0  # the header's row
         if table.title:
             sheet.write_string(0, 0, table.title, title_format)
@@ -225,7 +222,7 @@ def _write_xlsx(
             column_format = number if col >= numbers_from and not table.numbers_when else text
             sheet.set_column(col, col, min(60, max(8, width + 2)), column_format)
             sheet.write_string(top, col, name, bold)
-        write = sheet.write_string
+        write = functools.partial(_write_text, sheet, plain_run)
         mark_column = table.mark_column
         numbers_when = table.numbers_when
         last = top
@@ -237,19 +234,17 @@ def _write_xlsx(
             if mark is None:
                 for col, value in enumerate(row[:split] if split < len(row) else row):
                     if value:
-                        # The column's text format given with the cell (the same index in the
-                        # file) lets TextWorksheet write the cell without looking it up.
                         write(last, col, value, text)
                 for col in range(split, len(row)):
                     if row[col]:
-                        _number_or_text(sheet, last, col, row[col], number, text)
+                        _number_or_text(write, sheet, last, col, row[col], number, text)
             else:
                 for col, value in enumerate(row[:split] if split < len(row) else row):
                     write(last, col, value, mark)  # the whole row, empty cells too
                 number_mark = number_marks[row[mark_column]]  # type: ignore[index]
                 for col in range(split, len(row)):
                     if row[col]:
-                        _number_or_text(sheet, last, col, row[col], number_mark, mark)
+                        _number_or_text(write, sheet, last, col, row[col], number_mark, mark)
                     else:
                         sheet.write_blank(last, col, None, number_mark)
         sheet.autofilter(top, 0, last, len(table.header) - 1)
@@ -262,13 +257,30 @@ def _write_xlsx(
         raise cause or OSError(str(exc)) from exc
 
 
-def _number_or_text(sheet: Any, row: int, col: int, value: str, number: Any, text: Any) -> None:
+# xlsxwriter takes a string written as "<r>...</r>" for the XML of a rich string and writes it
+# unescaped ("<r>a & b</r>" makes the workbook unreadable); a result must hold any text.
+RICH_MARKUP = ("<r>", "</r>")
+
+
+def _write_text(
+    sheet: Any, plain_run: Any, row: int, col: int, value: str, cell_format: Any
+) -> None:
+    """``plain_run``: a format of no properties, for the second run of a rich string."""
+    if value.startswith(RICH_MARKUP[0]) and value.endswith(RICH_MARKUP[1]):
+        # As a rich string of two runs in the default font: xlsxwriter escapes each run.
+        sheet.write_rich_string(row, col, value[:1], plain_run, value[1:], cell_format)
+    else:
+        sheet.write_string(row, col, value, cell_format)
+
+
+def _number_or_text(write: Any, sheet: Any, row: int, col: int, value: str, number: Any,
+                    text: Any) -> None:  # fmt: skip
     """A whole number as a number cell; anything else stays text: the result file is written
     after the money moved, and must be written whatever a value turns out to be."""
     try:
         amount = int(value)
     except ValueError:
-        sheet.write_string(row, col, value, text)
+        write(row, col, value, text)
     else:
         sheet.write_number(row, col, amount, number)
 
