@@ -27,7 +27,7 @@ from .accounts import only_practice
 from .errors import OutputError, RefusedError, describe
 from .outcomes import Outcome
 from .results import FORMULA_STARTS, RESULT_COLUMNS
-from .sheet import normalize_header
+from .sheets.read import normalize_header
 
 RESULT_SUFFIXES = (".xlsx", ".csv")
 

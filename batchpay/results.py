@@ -23,7 +23,7 @@ from typing import Any
 from .errors import FileWriteError, OutputError, mapped
 from .journal_rows import JournalRow, now
 from .outcomes import Outcome, reason
-from .sheet import Sheet
+from .sheets.read import Sheet
 
 RESULT_COLUMNS = (
     "outcome", "code", "msg", "status", "message", "platFormTradeNo", "attempts", "errors",

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchpay.csvfile import ARROW_TEXT, read_csv_cells
 from batchpay.errors import InputError
-from batchpay.sheet import _any_filled
+from batchpay.sheets.read import _any_filled
+from batchpay.sheets.read_csv import ARROW_TEXT, read_csv_cells
 
 # Pieces of cells: leading zeros, white space of several kinds, the three delimiters, quotes,
 # line breaks, non-ASCII text.

@@ -12,8 +12,8 @@ import pytest
 import xlsxwriter
 
 from batchpay.errors import InputError
-from batchpay.sheet import NUMBER, TEXT, read_sheet
-from batchpay.validate import NUMBER_CELL_RULE, Problem, sheet_rules, validate
+from batchpay.sheets.read import NUMBER, TEXT, read_sheet
+from batchpay.sheets.validate import NUMBER_CELL_RULE, Problem, sheet_rules, validate
 
 HEADER = ["amount", "accountNo", "mobile", "email", "firstname", "lastname"]
 ROW = ["100", "12345", "0917123456", "ann@example.com", "Ann", "Lee"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from .errors import InputError
+from ..errors import InputError
 from .limits import (
     FIX_SHEET,
     MAX_CELL_CHARS,
@@ -28,7 +28,7 @@ from .limits import (
     check_columns,
     refuse,
 )
-from .workbook import OLE2_MAGIC, ZIP_MAGIC
+from .read_workbook import OLE2_MAGIC, ZIP_MAGIC
 
 ARROW_TEXT = pd.StringDtype("pyarrow")  # vectorized string operations, compact storage
 

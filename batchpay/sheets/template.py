@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .errors import InputError
-from .results import Table, write_tables
+from ..errors import InputError
+from ..results import Table, write_tables
 from .validate import sheet_rules
 
 # (header, canonical name, example). A finance clerk fills these. tradeNo and notifyUrl are

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .limits import cell_name
-from .sheet import DATE, NUMBER, Sheet
+from .read import DATE, NUMBER, Sheet
 
 ERROR, WARNING = "error", "warning"
 

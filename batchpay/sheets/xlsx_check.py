@@ -28,7 +28,7 @@ from xml.parsers import expat
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 from .limits import (
     CELL_TOO_LONG,
     FIX_RANGE,

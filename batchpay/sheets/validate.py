@@ -22,11 +22,11 @@ import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 
+from ..config import DEFAULT_MOBILE_PATTERN
 from . import damage
-from .config import DEFAULT_MOBILE_PATTERN
-from .csvfile import ARROW_TEXT
 from .damage import ERROR, WARNING
-from .sheet import CANONICAL, Sheet
+from .read import CANONICAL, Sheet
+from .read_csv import ARROW_TEXT
 
 NUMBER_CELL_RULE = damage.NUMBER_CELL
 TOO_LONG = "has {length:,} characters, more than the limit of {limit:,} for this column"
@@ -82,7 +82,7 @@ def sheet_rules() -> dict[str, Any]:
         source = resources.files("batchpay.schemas").joinpath("sheet.json")
     except ModuleNotFoundError:
         # Run from a source tree without installing (python -m batchpay in a clone).
-        source = Path(__file__).resolve().parent.parent / "schemas" / "sheet.json"
+        source = Path(__file__).resolve().parents[2] / "schemas" / "sheet.json"
     rules: dict[str, Any] = json.loads(source.read_text("utf-8"))["columns"]
     return rules
 

@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .csvfile import ARROW_TEXT, read_csv_cells
-from .errors import InputError
+from ..errors import InputError
 from .limits import (
     FIX_RANGE,
     MAX_MERGED_RANGES,
@@ -28,8 +27,9 @@ from .limits import (
     check_rows,
     refuse,
 )
-from .readchild import read_in_child
-from .workbook import (
+from .read_child import read_in_child
+from .read_csv import ARROW_TEXT, read_csv_cells
+from .read_workbook import (
     ENCRYPTED,
     NOT_A_WORKBOOK,
     ReadFailure,
@@ -38,7 +38,7 @@ from .workbook import (
     load_with_calamine,
     ods_merged_ranges,
 )
-from .xlsxscan import MERGED_RANGES, XLSX_SUFFIXES, check_zip, scan_xlsx
+from .xlsx_check import MERGED_RANGES, XLSX_SUFFIXES, check_zip, scan_xlsx
 
 REQUIRED = ("amount", "accountNo", "mobile", "email", "firstname", "lastname")
 OPTIONAL = ("tradeNo", "remark", "notifyUrl")
@@ -164,8 +164,8 @@ def _cell(value: object) -> tuple[str, str]:
     return str(value), TEXT
 
 
-# Workbooks calamine reads in this process once xlsxscan has held them to the limits; the
-# others are read in a child process with a memory limit (readchild).
+# Workbooks calamine reads in this process once xlsx_check has held them to the limits; the
+# others are read in a child process with a memory limit (read_child).
 CHECKED_FIRST = XLSX_SUFFIXES
 ZIP_WORKBOOKS = {".xlsx", ".xlsm", ".ods", ".xlsb"}
 READER_PANIC = (
