@@ -38,7 +38,8 @@ from .read_workbook import (
     load_with_calamine,
     ods_merged_ranges,
 )
-from .xlsx_check import MERGED_RANGES, XLSX_SUFFIXES, check_zip, scan_xlsx
+from .xlsx_check import XLSX_SUFFIXES, check_zip, scan_xlsx
+from .xlsx_stream import MERGED_RANGES
 
 REQUIRED = ("amount", "accountNo", "mobile", "email", "firstname", "lastname")
 OPTIONAL = ("tradeNo", "remark", "notifyUrl")
