@@ -38,7 +38,6 @@ from .reconcile import reconcile
 from .results import (
     ACCOUNT_ITEM,
     CONTENT_HASH_ITEM,
-    FORMULA_STARTS,
     RESULT_COLUMNS,
     SANDBOX_ITEM,
     SUMMARY_SHEET,
@@ -47,6 +46,7 @@ from .results import (
 from .sheets.damage import MOBILE_RESTORED
 from .sheets.read import CSV_SUFFIXES, NUMBER, TEXT, Sheet, canonical_columns, read_sheet
 from .sheets.validate import validate
+from .sheets.write import FORMULA_STARTS
 
 log = logging.getLogger("batchpay.recover")
 

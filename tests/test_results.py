@@ -10,7 +10,8 @@ from typing import Any
 
 import openpyxl
 
-from batchpay.results import Table, _write_xlsx
+from batchpay.results import HIGHLIGHT
+from batchpay.sheets.write import Table, write_xlsx
 
 # Text that needs each of xlsxwriter's per-cell steps, and text that needs none.
 TRICKY = [
@@ -29,7 +30,13 @@ def tables(texts: list[str]) -> list[Table]:
         for i, text in enumerate(texts)
     ]
     return [
-        Table("Results", ["text", "id", "outcome", "other", "empty"], iter(rows), mark_column=2),
+        Table(
+            "Results",
+            ["text", "id", "outcome", "other", "empty"],
+            iter(rows),
+            mark_column=2,
+            highlights=HIGHLIGHT,
+        ),
         Table("Summary", ["item", "value"], iter([["a", "1"], [" b", "&"]])),
     ]
 
@@ -43,7 +50,7 @@ READ_BACK = [t for t in TRICKY if not any(c < " " and c not in "\t\n" for c in t
 def test_every_text_reads_back_as_written_and_stays_text(tmp_path: Path) -> None:
     texts = [*READ_BACK, *[t for t in PLAIN if len(t) < 32_767], "<r>a & b</r>", "<r>rich</r>"]
     path = tmp_path / "r.xlsx"
-    _write_xlsx(path, tables(texts))
+    write_xlsx(path, tables(texts))
     workbook = openpyxl.load_workbook(path)
     rows = list(workbook["Results"].iter_rows(min_row=2))
     assert [row[0].value or "" for row in rows] == texts
@@ -159,13 +166,14 @@ def test_number_cells_are_numbers_and_text_stays_text(tmp_path: Path) -> None:
         rows.append(["odd", "failed", "12 PHP"])  # not a whole number: kept as text
         return [
             Table("Results", ["id", "outcome", "amountValue"], iter(rows), mark_column=1,
+                  highlights=HIGHLIGHT,
                   numbers_from=2, title="a title", page_header="&Cmark"),
             Table("Summary", ["item", "value"], iter([["a: amount", "5"], ["a: rows", "5"]]),
                   numbers_from=1, numbers_when=lambda row: row[0].endswith(": amount")),
         ]  # fmt: skip
 
     path = tmp_path / "numbers.xlsx"
-    _write_xlsx(path, make())
+    write_xlsx(path, make())
     workbook = openpyxl.load_workbook(path)
     cells = [row[2] for row in workbook["Results"].iter_rows(min_row=3)]
     assert [c.value for c in cells] == [None, 1000, 2000, None, 4000, 5000, None, 7000, 8000,
