@@ -555,7 +555,7 @@ def template(path: Path, force: bool) -> None:
     Example:
         batchpay template november-payroll.xlsx
     """
-    from .template import write_template
+    from .sheets.template import write_template
 
     write_template(path, force=force)
     click.echo(f"wrote {path}")

@@ -18,7 +18,7 @@ from .errors import BatchpayError, InvalidRowsError
 from .payrun import RunRequest
 from .protection import exclusive
 from .results import default_output
-from .sheet import CSV_SUFFIXES, WORKBOOK_SUFFIXES
+from .sheets.read import CSV_SUFFIXES, WORKBOOK_SUFFIXES
 from .summary import Summary
 
 LOCK_NAME = ".batchpay.lock"

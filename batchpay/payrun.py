@@ -31,10 +31,10 @@ from .recover import refuse_if_run_before
 from .result_target import check_output_path, refuse_replacing
 from .results import ResultRow, default_output, summary_rows, write_results
 from .sending import SendResult, StopCallback, send_to
-from .sheet import CANONICAL, Sheet, read_sheet
+from .sheets.read import CANONICAL, Sheet, read_sheet
+from .sheets.validate import Validation, validate
 from .signing import sign
 from .summary import Summary, next_steps, summarize, this_run_note
-from .validate import Validation, validate
 
 log = logging.getLogger("batchpay.payrun")
 

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .damage import GROUP_TEXT, WARNING
-from .results import Table, write_tables
-from .validate import Problem, Validation
+from .sheets.damage import GROUP_TEXT, WARNING
+from .sheets.validate import Problem, Validation
+from .sheets.write import Table, write_tables
 
 SHOWN_IN_FULL = 20  # up to this many problems are listed one by one
 FIRST_OF_EACH = 3  # beyond that, one line per kind of problem names its first rows

@@ -29,7 +29,6 @@ import pandas as pd
 
 from .accounts import only_practice
 from .config import GatewayConfig, SendOptions
-from .damage import MOBILE_RESTORED
 from .errors import InputError, JournalError
 from .journal import Journal
 from .journal_rows import SheetRow, content_hash
@@ -39,14 +38,15 @@ from .reconcile import reconcile
 from .results import (
     ACCOUNT_ITEM,
     CONTENT_HASH_ITEM,
-    FORMULA_STARTS,
     RESULT_COLUMNS,
     SANDBOX_ITEM,
     SUMMARY_SHEET,
     WRITTEN_AT_ITEM,
 )
-from .sheet import CSV_SUFFIXES, NUMBER, TEXT, Sheet, canonical_columns, read_sheet
-from .validate import validate
+from .sheets.damage import MOBILE_RESTORED
+from .sheets.read import CSV_SUFFIXES, NUMBER, TEXT, Sheet, canonical_columns, read_sheet
+from .sheets.validate import validate
+from .sheets.write import FORMULA_STARTS
 
 log = logging.getLogger("batchpay.recover")
 

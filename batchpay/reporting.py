@@ -16,7 +16,7 @@ from .journal import Journal
 from .outcomes import Outcome
 from .result_target import check_output_path, refuse_replacing
 from .results import ResultRow, summary_rows, write_results
-from .sheet import Sheet, canonical_columns
+from .sheets.read import Sheet, canonical_columns
 
 
 def summaries(journal: Journal, batch_id: str | None = None) -> list[dict[str, Any]]:

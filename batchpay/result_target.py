@@ -26,8 +26,9 @@ from typing import Protocol
 from .accounts import only_practice
 from .errors import OutputError, RefusedError, describe
 from .outcomes import Outcome
-from .results import FORMULA_STARTS, RESULT_COLUMNS
-from .sheet import normalize_header
+from .results import RESULT_COLUMNS
+from .sheets.read import normalize_header
+from .sheets.write import FORMULA_STARTS
 
 RESULT_SUFFIXES = (".xlsx", ".csv")
 

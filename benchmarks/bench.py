@@ -51,10 +51,10 @@ from batchpay.journal_rows import JournalRow
 from batchpay.outcomes import Outcome
 from batchpay.payrun import RunRequest, run_batch
 from batchpay.results import ResultRow, write_results
-from batchpay.sheet import Sheet, read_sheet
+from batchpay.sheets.read import Sheet, read_sheet
+from batchpay.sheets.validate import validate
 from batchpay.signing import sign
 from batchpay.summary import Summary
-from batchpay.validate import validate
 
 SEED = 20240531
 SECRET = "bench-secret-0123456789abcdef"

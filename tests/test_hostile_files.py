@@ -30,10 +30,10 @@ from hostile import (
 )
 
 from batchpay.errors import InputError
-from batchpay.limits import MAX_CELL_CHARS, MAX_COLUMNS, MAX_ROWS
-from batchpay.sheet import read_sheet
-from batchpay.workbook import ReadFailure, load_with_calamine
-from batchpay.xlsxscan import scan_xlsx
+from batchpay.sheets.limits import MAX_CELL_CHARS, MAX_COLUMNS, MAX_ROWS
+from batchpay.sheets.read import read_sheet
+from batchpay.sheets.read_workbook import ReadFailure, load_with_calamine
+from batchpay.sheets.xlsx_check import scan_xlsx
 
 # Far above what refusing any of these files takes (~150 MB, the interpreter with pandas),
 # far below what reading them would (512 GB for a cell at XFD1048576).

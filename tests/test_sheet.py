@@ -12,8 +12,8 @@ import pytest
 import xlsxwriter
 
 from batchpay.errors import InputError
-from batchpay.sheet import NUMBER, TEXT, read_sheet
-from batchpay.validate import NUMBER_CELL_RULE, Problem, sheet_rules, validate
+from batchpay.sheets.read import NUMBER, TEXT, read_sheet
+from batchpay.sheets.validate import NUMBER_CELL_RULE, Problem, sheet_rules, validate
 
 HEADER = ["amount", "accountNo", "mobile", "email", "firstname", "lastname"]
 ROW = ["100", "12345", "0917123456", "ann@example.com", "Ann", "Lee"]
@@ -585,6 +585,20 @@ def test_duplicate_trade_no_is_refused_on_both_rows_while_empty_ones_are_fine(tm
         Problem(4, "Trade No", "T1", rule),
     ]
     assert validation.invalid.tolist() == [True, False, True, False, False]
+
+
+def test_same_account_and_amount_is_a_duplicate_only_where_the_texts_are_equal(tmp_path):
+    # Leading zeros count ("012" is not "12"); the amount compares by value ("1,000" is 1000).
+    rows = [HEADER, with_field("accountNo", "012"), with_field("accountNo", "12"),
+            with_field("accountNo", "012"), with_field("amount", "1,000"),
+            with_field("amount", "1000"), with_field("amount", "200")]  # fmt: skip
+    for strict in (False, True):
+        validation = validate(read_sheet(write_csv(tmp_path / "pay.csv", rows)),
+                              strict_duplicates=strict)  # fmt: skip
+        found = validation.problems if strict else validation.warnings
+        assert [(p.row, p.value) for p in found] == [(2, "012"), (4, "012"), (5, "12345"),
+                                                     (6, "12345")]  # fmt: skip
+        assert all("same account number and amount as row" in p.rule for p in found)
 
 
 def test_trade_no_with_forbidden_characters_is_refused(tmp_path):

@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 from helpers import HEADER, Sandbox, invoke, payroll_rows, read_result, write_csv
 
-from batchpay.template import COLUMNS
+from batchpay.sheets.template import COLUMNS
 
 
 def test_template_xlsx_has_text_columns_validation_and_instructions(tmp_path: Path) -> None:

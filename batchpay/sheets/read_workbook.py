@@ -1,6 +1,6 @@
 """What a workbook's values do not tell (which file kind it really is, its merged ranges in an
 .ods), and calamine's reading of it, kept free of heavy imports so that a child process can run
-it alone (``readchild``). Formula cells and the limits of an .xlsx: ``xlsxscan``.
+it alone (``read_child``). Formula cells and the limits of an .xlsx: ``xlsx_check``.
 """
 
 from __future__ import annotations

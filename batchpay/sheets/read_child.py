@@ -1,12 +1,12 @@
 """Read an .xls, .ods or .xlsb workbook in a child process with a memory limit.
 
-Those files cannot be checked before reading the way an .xlsx is (``xlsxscan``): .xls and
+Those files cannot be checked before reading the way an .xlsx is (``xlsx_check``): .xls and
 .xlsb are binary, and an .ods says how often a cell repeats (``number-columns-repeated``) in
 ways that only reading resolves. A reader that then asks for more memory than the limit gets
 an allocation failure here, and aborts or fails this process, not batchpay's: the parent sees
 a child that did not answer and refuses the file in one line.
 
-Run as ``python -m batchpay.readchild PATH [SHEET]``; writes a pickle of ``("ok", Loaded)``
+Run as ``python -m batchpay.sheets.read_child PATH [SHEET]``; writes a pickle of ``("ok", Loaded)``
 or ``("failed", ReadFailure args)`` to stdout.
 """
 
@@ -19,8 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import InputError
-from .workbook import Loaded, ReadFailure, load_with_calamine
+from ..errors import InputError
+from .read_workbook import Loaded, ReadFailure, load_with_calamine
 
 MEMORY_LIMIT = 1024 * 1024 * 1024  # address space of the child, in bytes
 CPU_SECONDS = 120
@@ -36,11 +36,11 @@ CHILD_FAILED = (
 def read_in_child(path: Path, sheet: str | None) -> Loaded:
     """What ``load_with_calamine`` returns, read in a child process held to the limits;
     ReadFailure as there, InputError when the child did not answer."""
-    command = [sys.executable, "-m", "batchpay.readchild", str(path)]
+    command = [sys.executable, "-m", "batchpay.sheets.read_child", str(path)]
     if sheet is not None:
         command.append(sheet)
     # The child imports this package as the parent did, installed or from a source tree.
-    here = str(Path(__file__).resolve().parent.parent)
+    here = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH", "")) if p)
     try:

@@ -12,14 +12,10 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from .limits import cell_name
-from .sheet import DATE, NUMBER, Sheet
-from .textscan import Flags, is_e, mix, not_ascii_digit, repeated_hashes, rows_with_byte
+from .read import DATE, NUMBER, Sheet
 
 ERROR, WARNING = "error", "warning"
 
@@ -109,11 +105,7 @@ def findings(
             continue
         texts = fields[column]
         types = sheet.types(column)
-        # A byte search first (fast); the pattern only where an E or e appears at all.
-        scientific = rows_with_byte(texts, is_e)
-        if scientific.any():
-            exact = texts[scientific].str.fullmatch(_SCIENTIFIC.pattern).fillna(False)
-            scientific[scientific] = exact.to_numpy(dtype=bool)
+        scientific = texts.str.fullmatch(_SCIENTIFIC.pattern).to_numpy(dtype=bool, na_value=False)
         if types is None:  # a CSV: every cell is text
             kinds, flagged = None, scientific
         else:
@@ -188,7 +180,8 @@ def _duplicates(
     """The same account number and amount twice: often one payment entered twice."""
     accounts = fields["accountNo"]
     given = accounts.ne("").to_numpy(dtype=bool, na_value=False) & (amounts >= 0)
-    repeated = _repeated_pairs(account_keys(accounts), amounts) & given
+    pairs = pd.DataFrame({"accountNo": accounts, "amount": amounts}, index=accounts.index)
+    repeated = pairs.duplicated(keep=False).to_numpy(dtype=bool) & given
     if not repeated.any():
         return []
     positions = np.flatnonzero(repeated)
@@ -207,44 +200,6 @@ def _duplicates(
             kind = "duplicate-strict" if strict else "duplicate"
             found.append(Finding(here, "accountNo", rule, ERROR if strict else WARNING, kind=kind))
     return found
-
-
-def _repeated_pairs(first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]) -> Flags:
-    """Per row, whether another row has the same (first, second) pair. One hash of the pair
-    finds the candidates (a pair repeated has a repeated hash); the pairs themselves decide
-    among them, so that two pairs sharing a hash are never taken for each other."""
-    repeated = np.zeros(len(first), dtype=bool)
-    candidates = repeated_hashes(mix(first, second))
-    if len(candidates):
-        pairs = pd.DataFrame({"first": first[candidates], "second": second[candidates]})
-        repeated[candidates] = pairs.duplicated(keep=False).to_numpy(dtype=bool)
-    return repeated
-
-
-_POWERS_OF_10 = 10 ** np.arange(19, dtype=np.int64)
-
-
-def account_keys(accounts: pd.Series) -> np.ndarray:
-    """An int64 per account number, equal exactly where the texts are equal.
-
-    1 to 18 ASCII digits: 10**length + value, so that leading zeros count ("012" is 1012, "12"
-    is 112; at most 1999999999999999999, within int64). Any other text (empty, longer, not
-    digits): -1 - its code in a factorization of those texts alone. Most account numbers are
-    short digit strings, and casting them is much cheaper than hashing text.
-    """
-    lengths = pc.binary_length(pa.array(accounts)).fill_null(0).to_numpy(zero_copy_only=False)
-    digits = ~rows_with_byte(accounts, not_ascii_digit) & (lengths >= 1) & (lengths <= 18)
-    keys = np.empty(len(accounts), dtype=np.int64)
-    numeric = np.flatnonzero(digits)
-    if len(numeric):
-        texts = pa.array(accounts if len(numeric) == len(accounts) else accounts.iloc[numeric])
-        values = pc.cast(texts, pa.int64()).to_numpy(zero_copy_only=False)
-        keys[numeric] = _POWERS_OF_10[lengths[numeric].astype(np.intp)] + values
-    other = np.flatnonzero(~digits)
-    if len(other):
-        codes, _ = pd.factorize(accounts.iloc[other], use_na_sentinel=False)
-        keys[other] = -1 - codes.astype(np.int64)
-    return keys
 
 
 def blank_rows_note(sheet: Sheet) -> list[str]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .errors import InputError
-from .results import Table, write_tables
+from ..errors import InputError
 from .validate import sheet_rules
+from .write import Table, write_tables
 
 # (header, canonical name, example). A finance clerk fills these. tradeNo and notifyUrl are
 # left out: batchpay assigns each row's tradeNo (a typed one can collide with an earlier

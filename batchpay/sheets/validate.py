@@ -22,19 +22,11 @@ import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 
+from ..config import DEFAULT_MOBILE_PATTERN
 from . import damage
-from .config import DEFAULT_MOBILE_PATTERN
-from .csvfile import ARROW_TEXT
 from .damage import ERROR, WARNING
-from .sheet import CANONICAL, Sheet
-from .textscan import (
-    is_separator,
-    leading_zero_rows,
-    not_ascii_digit,
-    one_chunk,
-    repeated,
-    rows_with_byte,
-)
+from .read import CANONICAL, Sheet
+from .read_csv import ARROW_TEXT
 
 NUMBER_CELL_RULE = damage.NUMBER_CELL
 TOO_LONG = "has {length:,} characters, more than the limit of {limit:,} for this column"
@@ -90,7 +82,7 @@ def sheet_rules() -> dict[str, Any]:
         source = resources.files("batchpay.schemas").joinpath("sheet.json")
     except ModuleNotFoundError:
         # Run from a source tree without installing (python -m batchpay in a clone).
-        source = Path(__file__).resolve().parent.parent / "schemas" / "sheet.json"
+        source = Path(__file__).resolve().parents[2] / "schemas" / "sheet.json"
     rules: dict[str, Any] = json.loads(source.read_text("utf-8"))["columns"]
     return rules
 
@@ -109,10 +101,7 @@ def _matches(pattern: str, optional: bool) -> Callable[[pd.Series], pd.Series]:
 
 def _at_most(limit: int) -> Callable[[pd.Series], pd.Series]:
     def check(series: pd.Series) -> pd.Series:
-        lengths = pc.utf8_length(one_chunk(pyarrow.array(series)))
-        return pd.Series(
-            pc.less_equal(lengths, limit).to_numpy(zero_copy_only=False), index=series.index
-        )
+        return series.str.len().le(limit).astype(bool)
 
     return check
 
@@ -121,22 +110,15 @@ def _unique_when_given(series: pd.Series) -> pd.Series:
     given = series.ne("")
     if not given.any():
         return ~given
-    return ~(given & pd.Series(repeated(series), index=series.index))
+    return ~(given & series.duplicated(keep=False))
 
 
 def parse_amounts(series: pd.Series, pattern: str | None = None) -> pd.Series:
     """Whole amounts as int64; -1 where the text is not a whole amount."""
     pattern = pattern or sheet_rules()["amount"]["pattern"]
     ok = series.str.fullmatch(pattern).fillna(False).astype(bool)
-    digits = series.where(ok, "-1")
-    # Only text with a "," or "." is changed by the replacements: they run on those rows alone.
-    separated = ok.to_numpy() & rows_with_byte(series, is_separator)
-    if separated.any():
-        replaced = (
-            digits[separated].str.replace(",", "", regex=False).str.replace(r"\..*", "", regex=True)
-        )
-        merged = _replaced(one_chunk(pyarrow.array(digits)), separated, replaced)
-        digits = pd.Series(pd.arrays.ArrowStringArray(merged), index=series.index)
+    digits = series.where(ok, "-1").str.replace(",", "", regex=False)
+    digits = digits.str.replace(r"\..*", "", regex=True)
     # More than 18 digits would overflow int64; no payroll amount is that large.
     too_long = digits.str.len() > 18
     whole = digits.where(~too_long, "-1").astype("int64[pyarrow]")  # a vectorized cast
@@ -236,21 +218,11 @@ def validate(
     return Validation(fields, amounts, invalid, problems, row_errors, warnings, notes)
 
 
-def _replaced(texts: pyarrow.Array, where: np.ndarray, values: pd.Series) -> pyarrow.Array:
-    """``texts`` with the rows ``where`` is True replaced, in order, by ``values``."""
-    replacements = one_chunk(pyarrow.array(values)).cast(texts.type)
-    return pc.replace_with_mask(texts, pyarrow.array(where), replacements)
-
-
 def _canonical_amounts(texts: pd.Series, amounts: np.ndarray, invalid: np.ndarray) -> pd.Series:
     """Valid amounts as the text of their value ("1,000.00" -> "1000"); invalid rows keep
-    their text. A valid amount of ASCII digits without a leading zero is that text already."""
-    rewrite = ~invalid & (rows_with_byte(texts, not_ascii_digit) | leading_zero_rows(texts))
-    if not rewrite.any():
-        return texts
-    values = pc.cast(pyarrow.array(amounts[rewrite]), pyarrow.large_string())
-    merged = _replaced(one_chunk(pyarrow.array(texts)), rewrite, pd.Series(values))
-    return pd.Series(pd.arrays.ArrowStringArray(merged), index=texts.index)
+    their text."""
+    values = pd.Series(pc.cast(pyarrow.array(amounts), pyarrow.large_string()), index=texts.index)
+    return texts.where(invalid, values.astype(ARROW_TEXT))
 
 
 def _trimmed_notes(sheet: Sheet, texts: dict[str, pd.Series]) -> list[str]:

@@ -4,7 +4,7 @@ No payroll comes near them; every hostile file found so far (a cell at XFD104857
 million commas, shared strings that expand to a gigabyte) goes beyond one. Each refusal is
 one line naming the file, the limit and the value found, and where it applies the row and
 column. The workbook checks run on the file's XML before any reader sees it
-(``xlsxscan``); the checks here run on what a reader returns, whichever reader it was.
+(``xlsx_check``); the checks here run on what a reader returns, whichever reader it was.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import InputError
+from ..errors import InputError
 
 MAX_COLUMNS = 200
 MAX_ROWS = 2_000_000

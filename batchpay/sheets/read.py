@@ -17,10 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from .csvfile import ARROW_TEXT, read_csv_cells
-from .errors import InputError
+from ..errors import InputError
 from .limits import (
     FIX_RANGE,
     MAX_MERGED_RANGES,
@@ -29,9 +27,9 @@ from .limits import (
     check_rows,
     refuse,
 )
-from .readchild import read_in_child
-from .textscan import edge_rows, one_chunk
-from .workbook import (
+from .read_child import read_in_child
+from .read_csv import ARROW_TEXT, read_csv_cells
+from .read_workbook import (
     ENCRYPTED,
     NOT_A_WORKBOOK,
     ReadFailure,
@@ -40,7 +38,8 @@ from .workbook import (
     load_with_calamine,
     ods_merged_ranges,
 )
-from .xlsxscan import MERGED_RANGES, XLSX_SUFFIXES, check_zip, scan_xlsx
+from .xlsx_check import XLSX_SUFFIXES, check_zip, scan_xlsx
+from .xlsx_stream import MERGED_RANGES
 
 REQUIRED = ("amount", "accountNo", "mobile", "email", "firstname", "lastname")
 OPTIONAL = ("tradeNo", "remark", "notifyUrl")
@@ -93,16 +92,11 @@ class Sheet:
         return self.headers[self.columns[canonical]]
 
     def text(self, canonical: str) -> pd.Series:
-        """The column's values in one Arrow chunk, surrounding white space removed; '' where
-        the column is absent."""
+        """The column's values, surrounding white space removed; '' where the column is
+        absent."""
         if canonical not in self.columns:
-            values = pa.repeat(pa.scalar("", pa.large_string()), len(self.frame))
-        else:
-            values = one_chunk(pa.array(self.frame[self.columns[canonical]]))
-            if edge_rows(values).any():  # otherwise every value is its own strip
-                stripped = pd.Series(pd.arrays.ArrowStringArray(values)).str.strip()
-                values = one_chunk(pa.array(stripped))
-        return pd.Series(pd.arrays.ArrowStringArray(values), index=self.frame.index)
+            return pd.Series("", index=self.frame.index, dtype=ARROW_TEXT)
+        return self.frame[self.columns[canonical]].str.strip()
 
     def types(self, canonical: str) -> pd.Series | None:
         if self.cell_types is None or canonical not in self.columns:
@@ -171,8 +165,8 @@ def _cell(value: object) -> tuple[str, str]:
     return str(value), TEXT
 
 
-# Workbooks calamine reads in this process once xlsxscan has held them to the limits; the
-# others are read in a child process with a memory limit (readchild).
+# Workbooks calamine reads in this process once xlsx_check has held them to the limits; the
+# others are read in a child process with a memory limit (read_child).
 CHECKED_FIRST = XLSX_SUFFIXES
 ZIP_WORKBOOKS = {".xlsx", ".xlsm", ".ods", ".xlsb"}
 READER_PANIC = (
