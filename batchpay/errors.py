@@ -65,8 +65,8 @@ class ConfigError(BatchpayError):
 
 class OutputError(BatchpayError):
     """The result file cannot go where it was asked to (its suffix, its folder), found before
-    anything is read or sent. A usage error of ``-o``: click gives 2 for an option's value that
-    cannot be used (``click.Path(writable=True)``), and so does this."""
+    anything is read or sent. A usage error of ``-o``: the command line exits 2 for an option's
+    value that cannot be used (a path that is not writable), and so does this."""
 
     exit_code = 2
 

@@ -369,6 +369,11 @@ class SandboxServer:
         self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
+        # A connection the loop has just accepted is made into a transport on the loop's next
+        # turn; closing the listening server before that turn leaves the socket open, unowned
+        # (Python 3.11's asyncio: the new transport cannot attach to a closed server). One turn
+        # first lets every accepted connection become a transport the shutdown closes.
+        await asyncio.sleep(0)
         await self.gateway.close()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 from helpers import MERCHANT, SECRET, Sandbox, invoke, payroll_rows, write_csv
 
+from batchpay.sandbox import SandboxGateway, serve_in_thread
 from batchpay.signing import sign
 
 
@@ -199,3 +202,14 @@ def test_the_sandbox_command_refuses_an_unknown_query_fault() -> None:
     result = invoke("sandbox", "--query-fault", "503=1.5")
     assert result.exit_code == 2
     assert "between 0 and 1" in result.output
+
+
+def test_a_sandbox_stopped_right_after_a_bare_connection_leaves_no_socket_open() -> None:
+    # `config check` opens and closes a TCP connection, then the sandbox stops at once: the
+    # stop once closed the listening server before the loop made that connection a transport,
+    # and its socket was left open (a ResourceWarning, an error under filterwarnings=error,
+    # reported at this test's teardown).
+    for _ in range(20):
+        with serve_in_thread(SandboxGateway(MERCHANT, SECRET)) as server:
+            socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
+        gc.collect()
