@@ -14,7 +14,7 @@ import json
 import os
 import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,14 @@ from .config import IN_PROCESS, SANDBOX_TRADE_NO_PREFIX
 from .errors import InputError, JournalError, RefusedError, mapped
 from .journal_rows import (
     NOTE,
+    CallbackChange,
+    CallbackRecord,
+    CallbackTarget,
+    HeldRepeat,
     JournalRow,
+    OutcomeTotal,
+    PlacedPayout,
+    ReportSource,
     SheetRow,
     Update,
     content_hash,
@@ -32,12 +39,33 @@ from .journal_rows import (
     now,
 )
 from .journal_schema import MIGRATIONS, VERSION
-from .outcomes import FINAL, Outcome
+from .outcomes import FINAL, PLACED, Outcome
 
 ROWS_PER_STATEMENT = 100  # 8 values each: under SQLite's oldest limit of 999 per statement
-_FINAL_SQL = ", ".join(f"'{o.value}'" for o in sorted(FINAL, key=lambda o: o.value))
 # A row of which the gateway may hold an order: sent at least once, or claimed for sending.
 _SENT_SQL = "(attempts > 0 OR in_flight = 1)"
+
+
+def _among(outcomes: Iterable[Outcome]) -> tuple[str, list[str]]:
+    """``(?, ?, ...)`` and its values: outcome names reach SQL as bound values, never as text
+    of the statement, so the enum is their one spelling."""
+    values = sorted(o.value for o in outcomes)
+    return f"({', '.join('?' * len(values))})", values
+
+
+_FINAL_IN, _FINAL_VALUES = _among(FINAL)
+
+
+def effective_outcome(table: str = "") -> tuple[str, list[str]]:
+    """The SQL expression of a row's outcome as every reader must see it, and its values: a
+    row claimed for sending and never settled (the process died) reads ``unknown``, because
+    its order may exist. Defined here only; ``rows`` and ``summaries`` both read through it."""
+    prefix = f"{table}." if table else ""
+    return (
+        f"CASE WHEN {prefix}outcome = ? AND {prefix}in_flight THEN ? ELSE {prefix}outcome END",
+        [Outcome.PENDING.value, Outcome.UNKNOWN.value],
+    )
+
 
 NEWER_JOURNAL = (
     "{path} was made by a newer batchpay (journal version {found}; this one knows {known}): "
@@ -50,6 +78,10 @@ OTHER_ACCOUNT = (
     "batches here, and they resume). If {other} was a practice or test gateway, keep its "
     "batches in another journal; --pay-again pays these rows on {account} as a new batch"
 )
+
+# A quarantined callback's effect starts "quarantined: " (callbacks.QUARANTINED).
+QUARANTINED_LIKE = "quarantined:%"
+RECOVERED_NOTE = "recovered from a result file; no answer from the gateway yet"
 
 UNRECORDED = (
     "refused: the journal {path} holds {count} batch(es) made before batchpay recorded the "
@@ -232,11 +264,13 @@ class Journal:
                 # Rows left to send: pending or unknown (claimed ones read unknown). A repeat
                 # row is held back for good (the payout it repeats was made): not left, unless
                 # --allow-repeat lets it go.
-                left_outcomes = "'pending', 'unknown'" + (", 'repeat'" if allow_repeat else "")
+                to_send = {Outcome.PENDING, Outcome.UNKNOWN}
+                left_in, left_values = _among(
+                    to_send | {Outcome.REPEAT} if allow_repeat else to_send
+                )
                 left = db.execute(
-                    f"SELECT 1 FROM rows WHERE batch_id = ? AND outcome IN ({left_outcomes}) "
-                    "LIMIT 1",
-                    (found[0],),
+                    f"SELECT 1 FROM rows WHERE batch_id = ? AND outcome IN {left_in} LIMIT 1",
+                    (found[0], *left_values),
                 ).fetchone()
                 if left is None:
                     earlier = self._info(db, found[0])
@@ -276,8 +310,8 @@ class Journal:
         created, count, total, account = db.execute(
             "SELECT b.created_at, b.row_count, "
             "(SELECT COALESCE(sum(amount), 0) FROM rows r WHERE r.batch_id = b.batch_id "
-            "AND r.outcome != 'invalid'), b.account FROM batches b WHERE b.batch_id = ?",
-            (batch_id,),
+            "AND r.outcome != ?), b.account FROM batches b WHERE b.batch_id = ?",
+            (Outcome.INVALID.value, batch_id),
         ).fetchone()
         return BatchInfo(batch_id, created, count, total, account)
 
@@ -400,11 +434,22 @@ class Journal:
             stamp = sent_at or now()
             sent = list(attempts) or [0] * len(rows)
             db.executemany(
-                "UPDATE rows SET outcome = 'unknown', attempts = ?, "
-                "first_sent_at = CASE WHEN ? > 0 THEN ? END, "
-                "msg = 'recovered from a result file; no answer from the gateway yet' "
-                "WHERE batch_id = ? AND position = ? AND outcome = 'pending'",
-                [(n, n, stamp, batch_id, position) for position, n in enumerate(sent)],
+                "UPDATE rows SET outcome = ?, attempts = ?, "
+                "first_sent_at = CASE WHEN ? > 0 THEN ? END, msg = ? "
+                "WHERE batch_id = ? AND position = ? AND outcome = ?",
+                [
+                    (
+                        Outcome.UNKNOWN.value,
+                        n,
+                        n,
+                        stamp,
+                        RECOVERED_NOTE,
+                        batch_id,
+                        position,
+                        Outcome.PENDING.value,
+                    )
+                    for position, n in enumerate(sent)
+                ],
             )
         for row in planned:
             if row.outcome is Outcome.PENDING:
@@ -414,12 +459,13 @@ class Journal:
     def count_placed_as_sent(self, batch_id: str, sent_at: str = "") -> None:
         """A recovered row the gateway holds was sent at least once, whatever its result file
         said (a dry run's, say): count it so, for the repeat window of later batches."""
+        placed_in, placed_values = _among(PLACED)
         with self.transaction() as db:
             db.execute(
                 "UPDATE rows SET attempts = max(attempts, 1), "
                 "first_sent_at = COALESCE(first_sent_at, ?) "
-                "WHERE batch_id = ? AND outcome IN ('processing', 'paid', 'failed')",
-                (sent_at or now(), batch_id),
+                f"WHERE batch_id = ? AND outcome IN {placed_in}",
+                (sent_at or now(), batch_id, *placed_values),
             )
 
     def _create(
@@ -568,19 +614,17 @@ class Journal:
             yield from self._read_rows(batch_id, fields=fields)
 
     def _read_rows(self, batch_id: str, *, fields: bool) -> Iterable[tuple[str, JournalRow]]:
+        outcome_sql, outcome_values = effective_outcome()
         cursor = self.db.execute(
             f"SELECT row_key, position, sheet_row, trade_no, assigned, amount, "
-            f"{'fields' if fields else 'NULL'}, outcome, "
+            f"{'fields' if fields else 'NULL'}, {outcome_sql}, "
             "code, msg, status, message, platform_trade_no, attempts, in_flight, flag, "
             "fingerprint FROM rows "
             "WHERE batch_id = ? ORDER BY position",
-            (batch_id,),
+            (*outcome_values, batch_id),
         )
         for r in cursor:
             outcome = Outcome(r[7])
-            if r[14] and outcome is Outcome.PENDING:
-                # Claimed for sending and never settled (the process died): it may be placed.
-                outcome = Outcome.UNKNOWN
             yield r[0], JournalRow(
                 batch_id=batch_id, position=r[1], sheet_row=r[2], trade_no=r[3],
                 assigned=bool(r[4]), amount=r[5], fields=json.loads(r[6]) if fields else {},
@@ -637,8 +681,8 @@ class Journal:
         self.flush()
         with self.transaction() as db:
             db.executemany(
-                "UPDATE rows SET in_flight = 0 WHERE trade_no = ? AND outcome = 'pending'",
-                [(t,) for t in trade_nos],
+                "UPDATE rows SET in_flight = 0 WHERE trade_no = ? AND outcome = ?",
+                [(t, Outcome.PENDING.value) for t in trade_nos],
             )
 
     def record(self, update: Update) -> None:
@@ -689,11 +733,11 @@ class Journal:
                 "UPDATE rows SET outcome = ?, code = ?, msg = ?, status = ?, message = ?, "
                 "platform_trade_no = CASE WHEN ? = '' THEN platform_trade_no ELSE ? END, "
                 "attempts = attempts + ?, in_flight = CASE WHEN ? THEN 0 ELSE in_flight END, "
-                f"updated_at = ? WHERE trade_no = ? AND outcome NOT IN ({_FINAL_SQL})",
+                f"updated_at = ? WHERE trade_no = ? AND outcome NOT IN {_FINAL_IN}",
                 [
                     (u.outcome.value, u.code, u.msg[:500], u.status, u.message[:500],
                      u.platform_trade_no, u.platform_trade_no, int(u.counts_as_attempt),
-                     u.settled, stamp, u.trade_no)
+                     u.settled, stamp, u.trade_no, *_FINAL_VALUES)
                     for u in answers
                 ],
             )  # fmt: skip
@@ -701,9 +745,9 @@ class Journal:
             db.executemany(
                 "UPDATE rows SET outcome = ?, msg = CASE WHEN msg = '' THEN ? ELSE msg END, "
                 "in_flight = 0, updated_at = ? "
-                f"WHERE trade_no = ? AND outcome NOT IN ({_FINAL_SQL})",
+                f"WHERE trade_no = ? AND outcome NOT IN {_FINAL_IN}",
                 [
-                    (u.outcome.value, u.msg[:500], stamp, u.trade_no)
+                    (u.outcome.value, u.msg[:500], stamp, u.trade_no, *_FINAL_VALUES)
                     for u in pending
                     if u.kind == NOTE
                 ],
@@ -719,3 +763,173 @@ class Journal:
     def settle(self, trade_no: str, outcome: Outcome, note: str) -> None:
         """Queue the end of a row's run without an answer (stopped, interrupted)."""
         self.record(Update(trade_no, outcome, NOTE, "", msg=note, counts_as_attempt=False))
+
+    # -- callbacks --------------------------------------------------------------------------
+
+    def quarantine_callback(
+        self, trade_no: str, status: str, effect: str, kept: str, *, per_trade_no: int
+    ) -> None:
+        """Keep a signed callback that cannot be applied (``kept``: its fields without
+        ``sign``): once per distinct body, at most ``per_trade_no`` records per tradeNo."""
+        with self.transaction() as db:
+            same, total = db.execute(
+                "SELECT coalesce(sum(fields = ?), 0), count(*) FROM callbacks "
+                "WHERE trade_no = ? AND effect LIKE ?",
+                (kept, trade_no, QUARANTINED_LIKE),
+            ).fetchone()
+            if not same and total < per_trade_no:
+                self._log_callback(db, trade_no, status, effect, kept)
+
+    def apply_callback(
+        self,
+        trade_no: str,
+        status: str,
+        kept: str,
+        decide: Callable[[CallbackTarget | None], CallbackChange],
+    ) -> CallbackChange:
+        """Record one callback in one transaction: ``decide`` (the receiver's policy) is given
+        the row as it stands (None: no row has this tradeNo) and says what the callback
+        does; the row moves as it says, and the callback is logged with its effect."""
+        with self.transaction() as db:
+            found = db.execute(
+                "SELECT outcome, status, amount, platform_trade_no FROM rows WHERE trade_no = ?",
+                (trade_no,),
+            ).fetchone()
+            target = None if found is None else CallbackTarget(Outcome(found[0]), *found[1:])
+            change = decide(target)
+            stamp = now()
+            if target is None:
+                # Unknown to this journal: kept once per distinct body.
+                db.execute(
+                    "INSERT INTO callbacks (trade_no, received_at, status, effect, fields) "
+                    "SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM callbacks "
+                    "WHERE trade_no = ? AND effect = ? AND fields = ?)",
+                    (trade_no, stamp, status[:64], change.effect, kept, trade_no, change.effect,
+                     kept),
+                )  # fmt: skip
+                return change
+            if change.flag:
+                db.execute(
+                    "UPDATE rows SET flag = ?, updated_at = ? WHERE trade_no = ?",
+                    (change.flag, stamp, trade_no),
+                )
+            elif change.outcome is not None:
+                db.execute(
+                    "UPDATE rows SET outcome = ?, status = ?, message = ?, in_flight = 0, "
+                    "platform_trade_no = ?, updated_at = ? WHERE trade_no = ?",
+                    (change.outcome.value, status, change.message[:500],
+                     change.platform_trade_no, stamp, trade_no),
+                )  # fmt: skip
+            self._log_callback(db, trade_no, status, change.effect, kept)
+        return change
+
+    @staticmethod
+    def _log_callback(
+        db: sqlite3.Connection, trade_no: str, status: str, effect: str, kept: str
+    ) -> None:
+        db.execute(
+            "INSERT INTO callbacks (trade_no, received_at, status, effect, fields) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (trade_no, now(), status, effect, kept),
+        )
+
+    def callback_log(self, trade_no: str | None = None) -> list[CallbackRecord]:
+        """Every callback kept (of one tradeNo), oldest first."""
+        where, args = ("WHERE trade_no = ?", (trade_no,)) if trade_no else ("", ())
+        with self.errors():
+            return [CallbackRecord(*r) for r in self.db.execute(
+                "SELECT received_at, trade_no, status, effect, fields FROM callbacks "
+                f"{where} ORDER BY id", args,
+            )]  # fmt: skip
+
+    def quarantined_callbacks(
+        self, batch_id: str | None, latest: int
+    ) -> tuple[int, list[CallbackRecord]]:
+        """How many quarantined callbacks there are (of one batch's tradeNos, or in the
+        whole journal, tradeNos no batch knows included), and the ``latest`` newest."""
+        where = "WHERE c.effect LIKE ?"
+        args: tuple[str | int, ...] = (QUARANTINED_LIKE,)
+        if batch_id:
+            where += " AND c.trade_no IN (SELECT trade_no FROM rows WHERE batch_id = ?)"
+            args += (batch_id,)
+        with self.errors():
+            [count] = self.db.execute(f"SELECT count(*) FROM callbacks c {where}", args).fetchone()
+            records = [CallbackRecord(*r) for r in self.db.execute(
+                "SELECT c.received_at, c.trade_no, c.status, c.effect, c.fields FROM callbacks c "
+                f"{where} ORDER BY c.id DESC LIMIT ?", (*args, latest),
+            )]  # fmt: skip
+        return int(count), records
+
+    # -- repeats ----------------------------------------------------------------------------
+
+    def placed_since(
+        self, fingerprints: Sequence[str], batch_id: str, since: str
+    ) -> Iterator[tuple[str, PlacedPayout]]:
+        """Rows of other batches than ``batch_id`` with one of these payout fingerprints that
+        may have been placed (sent or claimed; not refused, invalid or held back) at or after
+        ``since``, earliest first, each with its fingerprint."""
+        not_in, not_values = _among({Outcome.REJECTED, Outcome.INVALID, Outcome.REPEAT})
+        with self.errors():
+            for start in range(0, len(fingerprints), 500):
+                chunk = fingerprints[start : start + 500]
+                cursor = self.db.execute(
+                    "SELECT r.fingerprint, r.batch_id, r.trade_no, r.outcome, r.status, "
+                    "r.platform_trade_no, r.first_sent_at, COALESCE(b.account, '') "
+                    "FROM rows r JOIN batches b USING (batch_id) WHERE r.fingerprint IN "
+                    f"({','.join('?' * len(chunk))}) AND r.batch_id != ? AND "
+                    f"r.first_sent_at >= ? AND r.outcome NOT IN {not_in} "
+                    "AND (r.attempts > 0 OR r.in_flight = 1) ORDER BY r.first_sent_at",
+                    [*chunk, batch_id, since, *not_values],
+                )
+                for fingerprint, *earlier in cursor:
+                    yield fingerprint, PlacedPayout(*earlier)
+
+    def hold_back(self, held: Mapping[str, HeldRepeat], release: Collection[str] = ()) -> None:
+        """Mark rows never sent as ``repeat`` (by tradeNo, with why and the earlier payout's
+        status and platform number), and let the repeat rows ``release`` names go back to
+        pending, in one transaction."""
+        pending, repeat = Outcome.PENDING.value, Outcome.REPEAT.value
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE rows SET outcome = ?, msg = '', status = '', "
+                "platform_trade_no = '' WHERE trade_no = ? AND outcome = ?",
+                [(pending, t, repeat) for t in release],
+            )
+            db.executemany(
+                "UPDATE rows SET outcome = ?, msg = ?, status = ?, platform_trade_no = ? "
+                "WHERE trade_no = ? AND outcome IN (?, ?) AND attempts = 0 AND in_flight = 0",
+                [(repeat, h.msg, h.status, h.platform_trade_no, trade_no, pending, repeat)
+                 for trade_no, h in held.items()],
+            )  # fmt: skip
+
+    # -- reports ----------------------------------------------------------------------------
+
+    def outcome_totals(self, batch_id: str | None = None) -> list[OutcomeTotal]:
+        """Per batch (or one) and effective outcome: rows, amount, last update, flagged rows;
+        in the order batches were created."""
+        outcome_sql, outcome_values = effective_outcome("r")
+        where, args = ("WHERE r.batch_id = ?", (batch_id,)) if batch_id else ("", ())
+        with self.errors():
+            return [OutcomeTotal(*r) for r in self.db.execute(
+                f"SELECT r.batch_id, b.source, b.created_at, COALESCE(b.account, ''), "
+                f"{outcome_sql}, count(*), sum(r.amount), max(r.updated_at), "
+                "sum(r.flag != '') "
+                f"FROM rows r JOIN batches b USING (batch_id) {where} "
+                "GROUP BY r.batch_id, 5 ORDER BY b.created_at, r.batch_id",
+                (*outcome_values, *args),
+            )]  # fmt: skip
+
+    def report_source(self, batch_id: str) -> ReportSource:
+        """What a batch's result file is rebuilt from: its source, headers and content hash,
+        and each row's cells and validation errors as planned, in order."""
+        with self.errors():
+            source, headers, digest = self.db.execute(
+                "SELECT source, headers, content_hash FROM batches WHERE batch_id = ?",
+                (batch_id,),
+            ).fetchone()
+            cursor = self.db.execute(
+                "SELECT cells, errors FROM rows WHERE batch_id = ? ORDER BY position",
+                (batch_id,),
+            )
+            stored = [(json.loads(cells), errors) for cells, errors in cursor]
+        return ReportSource(source, json.loads(headers), digest, stored)

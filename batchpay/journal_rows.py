@@ -108,3 +108,82 @@ def content_hash(rows: Sequence[SheetRow]) -> str:
         digest.update(key.encode("utf-8"))
         digest.update(b"\n")
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class CallbackTarget:
+    """The row a callback names, as it stands when the callback arrives."""
+
+    outcome: Outcome
+    status: str
+    amount: int
+    platform_trade_no: str
+
+
+@dataclass(frozen=True)
+class CallbackChange:
+    """What a callback does to its row: ``flag`` it (a contradiction, never applied), move it
+    to ``outcome`` (with the callback's message and platform number), or neither (a repeat);
+    ``effect`` is what the callback log records."""
+
+    effect: str
+    flag: str = ""
+    outcome: Outcome | None = None
+    message: str = ""
+    platform_trade_no: str = ""
+
+
+@dataclass(frozen=True)
+class CallbackRecord:
+    """One kept callback: its fields as received without ``sign`` (JSON text)."""
+
+    received_at: str
+    trade_no: str
+    status: str
+    effect: str
+    fields: str
+
+
+@dataclass(frozen=True)
+class PlacedPayout:
+    """A row of another batch that may have placed a payout."""
+
+    batch_id: str
+    trade_no: str
+    outcome: str
+    status: str
+    platform_trade_no: str
+    first_sent_at: str
+    account: str
+
+
+@dataclass(frozen=True)
+class HeldRepeat:
+    """Why a row is held back as a repeat, and what the payout it repeats showed."""
+
+    msg: str
+    status: str
+    platform_trade_no: str
+
+
+@dataclass(frozen=True)
+class OutcomeTotal:
+    """One batch's rows of one (effective) outcome."""
+
+    batch_id: str
+    source: str
+    created_at: str
+    account: str
+    outcome: str
+    count: int
+    amount: int
+    updated_at: str
+    flagged: int
+
+
+@dataclass(frozen=True)
+class ReportSource:
+    source: str
+    headers: list[str]
+    content_hash: str
+    stored: list[tuple[list[str], str]]  # each row's cells and errors, in order

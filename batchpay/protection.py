@@ -9,27 +9,16 @@ import fcntl
 import os
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from .config import IN_PROCESS, SendOptions
 from .errors import JournalError, RefusedError, mapped
 from .journal import Journal
-from .journal_rows import JournalRow, payout_fingerprint
+from .journal_rows import HeldRepeat, JournalRow, PlacedPayout, payout_fingerprint
 from .outcomes import Outcome
 
-
-@dataclass(frozen=True)
-class Repeat:
-    """A row of another batch that placed the same payout."""
-
-    batch_id: str
-    trade_no: str
-    outcome: str
-    status: str
-    platform_trade_no: str
-    first_sent_at: str
-    account: str
+# A row of another batch that placed the same payout.
+Repeat = PlacedPayout
 
 
 ELSEWHERE = (
@@ -57,25 +46,11 @@ def find_repeats(
             fingerprint = row.fingerprint or payout_fingerprint(row.fields)
             by_fingerprint.setdefault(fingerprint, []).append(row.trade_no)
     found: dict[str, Repeat] = {}
-    prints = list(by_fingerprint)
-    for start in range(0, len(prints), 500):
-        chunk = prints[start : start + 500]
-        with journal.errors():
-            cursor = journal.db.execute(
-                "SELECT r.fingerprint, r.batch_id, r.trade_no, r.outcome, r.status, "
-                "r.platform_trade_no, r.first_sent_at, COALESCE(b.account, '') "
-                "FROM rows r JOIN batches b USING (batch_id) WHERE r.fingerprint IN "
-                f"({','.join('?' * len(chunk))}) AND r.batch_id != ? AND r.first_sent_at >= ? "
-                "AND r.outcome NOT IN ('rejected', 'invalid', 'repeat') "
-                "AND (r.attempts > 0 OR r.in_flight = 1) ORDER BY r.first_sent_at",
-                [*chunk, batch_id, cutoff],
-            )
-            for fingerprint, *earlier in cursor:
-                repeat = Repeat(*earlier)
-                for trade_no in by_fingerprint[fingerprint]:
-                    known = found.get(trade_no)
-                    if known is None or (known.account != account and repeat.account == account):
-                        found[trade_no] = repeat
+    for fingerprint, repeat in journal.placed_since(list(by_fingerprint), batch_id, cutoff):
+        for trade_no in by_fingerprint[fingerprint]:
+            known = found.get(trade_no)
+            if known is None or (known.account != account and repeat.account == account):
+                found[trade_no] = repeat
     return found
 
 
@@ -84,23 +59,18 @@ def mark_repeats(
 ) -> None:
     """Hold back ``repeats`` (by tradeNo, with the earlier payout they repeat) and let the
     rows ``release`` names, held back before, go back to pending."""
-    with journal.transaction() as db:
-        db.executemany(
-            "UPDATE rows SET outcome = 'pending', msg = '', status = '', "
-            "platform_trade_no = '' WHERE trade_no = ? AND outcome = 'repeat'",
-            [(t,) for t in release],
-        )
-        db.executemany(
-            "UPDATE rows SET outcome = 'repeat', msg = ?, status = ?, platform_trade_no = ? "
-            "WHERE trade_no = ? AND outcome IN ('pending', 'repeat') AND attempts = 0 "
-            "AND in_flight = 0",
-            [
-                (f"same payout placed in batch {r.batch_id} as tradeNo {r.trade_no} "
-                 f"({r.outcome}) at {r.first_sent_at}; --allow-repeat sends it again",
-                 r.status, r.platform_trade_no, trade_no)
-                for trade_no, r in repeats.items()
-            ],
-        )  # fmt: skip
+    journal.hold_back(
+        {
+            trade_no: HeldRepeat(
+                f"same payout placed in batch {r.batch_id} as tradeNo {r.trade_no} "
+                f"({r.outcome}) at {r.first_sent_at}; --allow-repeat sends it again",
+                r.status,
+                r.platform_trade_no,
+            )
+            for trade_no, r in repeats.items()
+        },
+        release,
+    )
 
 
 @contextmanager
