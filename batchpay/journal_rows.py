@@ -9,11 +9,13 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .outcomes import Outcome
 
@@ -35,7 +37,7 @@ def new_trade_nos(count: int, prefix: str = "") -> set[str]:
 
 @dataclass(frozen=True)
 class SheetRow:
-    """One row of the file, as the journal plans it."""
+    """One row of the file, as the journal plans it (``PlanRows.of`` takes a list of them)."""
 
     sheet_row: int
     fields: dict[str, str]  # the payout fields, normalized; tradeNo '' when not given
@@ -43,14 +45,6 @@ class SheetRow:
     valid: bool
     cells: list[str] = field(default_factory=list)  # the row as in the file, for reports
     errors: str = ""  # validation problems and warnings, as the result file shows them
-
-    @cached_property
-    def key(self) -> str:
-        return json.dumps(self.fields, sort_keys=True, ensure_ascii=False)
-
-    @cached_property
-    def fingerprint(self) -> str:
-        return payout_fingerprint(self.fields)
 
 
 # The fields that make two rows the same payout to the same person, whatever their tradeNo.
@@ -60,6 +54,110 @@ PAYOUT_IDENTITY = ("accountNo", "amount", "firstname", "lastname", "mobile", "em
 def payout_fingerprint(fields: dict[str, str]) -> str:
     identity = json.dumps([fields.get(name, "") for name in PAYOUT_IDENTITY], ensure_ascii=False)
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
+
+
+# What json.dumps(text, ensure_ascii=False) escapes; any other text it writes as "text".
+_JSON_ESCAPED = r'[\x00-\x1f"\\]'
+
+
+def json_texts(values: pa.Array | Sequence[str]) -> pa.Array:
+    """Each text as ``json.dumps(text, ensure_ascii=False)`` writes it, for a whole column at
+    once: quoted as it is, or through json.dumps itself when it holds a character JSON
+    escapes (a quote, a backslash, a control character: rare in a payroll)."""
+    texts = pc.fill_null(pa.array(values, type=pa.string()), "")
+    quoted = pc.binary_join_element_wise('"', texts, '"', "")
+    escaped = np.flatnonzero(
+        pc.match_substring_regex(texts, _JSON_ESCAPED).to_numpy(zero_copy_only=False)
+    )
+    if not len(escaped):
+        return quoted
+    written = quoted.to_pylist()
+    for position in escaped.tolist():
+        written[position] = json.dumps(texts[position].as_py(), ensure_ascii=False)
+    return pa.array(written, type=pa.string())
+
+
+def json_lists(columns: Sequence[pa.Array], length: int) -> pa.Array:
+    """Row by row, ``json.dumps([column values], ensure_ascii=False)``."""
+    if not columns:
+        return pa.array(["[]"] * length, type=pa.string())
+    items = pc.binary_join_element_wise(*(json_texts(c) for c in columns), ", ")
+    return pc.binary_join_element_wise("[", items, "]", "")
+
+
+def json_objects(columns: Mapping[str, pa.Array], length: int) -> pa.Array:
+    """Row by row, ``json.dumps({name: value, ...}, ensure_ascii=False)`` in the mapping's
+    order (sort the names for ``sort_keys=True``)."""
+    if not columns:
+        return pa.array(["{}"] * length, type=pa.string())
+    members = [
+        pc.binary_join_element_wise(json.dumps(name, ensure_ascii=False) + ": ", json_texts(c), "")
+        for name, c in columns.items()
+    ]
+    items = pc.binary_join_element_wise(*members, ", ")
+    return pc.binary_join_element_wise("{", items, "}", "")
+
+
+@dataclass
+class PlanRows:
+    """A file's rows as the journal plans them, column by column: a 100k-row batch is keyed,
+    fingerprinted and stored without one Python object per row.
+
+    ``keys[i]`` is the row's content key (its fields as sorted JSON: a batch is the multiset
+    of its rows' keys), ``fingerprints[i]`` its payout fingerprint (``payout_fingerprint``).
+    """
+
+    sheet_rows: list[int]
+    fields: dict[str, pa.Array]  # the payout fields, normalized; tradeNo '' when not given
+    amounts: list[int]
+    valid: list[bool]
+    cells: pa.Array  # each row as in the file (JSON list), for reports
+    errors: list[str]  # validation problems and warnings, as the result file shows them
+
+    @classmethod
+    def of(cls, rows: Sequence[SheetRow]) -> PlanRows:
+        names = list(rows[0].fields) if rows else []
+        return cls(
+            sheet_rows=[r.sheet_row for r in rows],
+            fields={n: pa.array([r.fields[n] for r in rows], type=pa.string()) for n in names},
+            amounts=[r.amount for r in rows],
+            valid=[r.valid for r in rows],
+            cells=pa.array([json.dumps(r.cells, ensure_ascii=False) for r in rows], pa.string()),
+            errors=[r.errors for r in rows],
+        )
+
+    def __len__(self) -> int:
+        return len(self.sheet_rows)
+
+    def values(self, name: str) -> list[str]:
+        return self._values[name]
+
+    @cached_property
+    def _values(self) -> dict[str, list[str]]:
+        return {name: column.to_pylist() for name, column in self.fields.items()}
+
+    @cached_property
+    def keys(self) -> list[str]:
+        ordered = {name: self.fields[name] for name in sorted(self.fields)}
+        return json_objects(ordered, len(self)).to_pylist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def key_digests(self) -> list[str]:
+        return [key_digest(key) for key in self.keys]
+
+    @cached_property
+    def fingerprints(self) -> list[str]:
+        empty = pa.array([""] * len(self), type=pa.string())
+        identity = json_lists([self.fields.get(n, empty) for n in PAYOUT_IDENTITY], len(self))
+        return [
+            hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] for text in identity.to_pylist()
+        ]
+
+
+def key_digest(key: str) -> str:
+    """What the journal stores of a row's content key: enough to pair a file's row with its
+    journal row, in a tenth of the space."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
 @dataclass
@@ -102,12 +200,12 @@ class Update:
     settled: bool = True  # the run is done with the row: it is no longer in flight
 
 
-def content_hash(rows: Sequence[SheetRow]) -> str:
-    digest = hashlib.sha256()
-    for key in sorted(row.key for row in rows):
-        digest.update(key.encode("utf-8"))
-        digest.update(b"\n")
-    return digest.hexdigest()
+def content_hash(rows: PlanRows | Sequence[SheetRow]) -> str:
+    """The batch's identity: SHA-256 of its rows' keys, sorted, each ending in a newline (as
+    every release has computed it: result files and journals carry it)."""
+    planned = rows if isinstance(rows, PlanRows) else PlanRows.of(rows)
+    keys = sorted(planned.keys)
+    return hashlib.sha256("".join(key + "\n" for key in keys).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
