@@ -538,6 +538,7 @@ class Journal:
         columns["notifyUrl"] = pa.array(notify_urls, pa.string())
         fields_json = json_objects(columns, len(rows)).to_pylist()
         outcomes = [(Outcome.PENDING if ok else Outcome.INVALID) for ok in valid]
+        pending, invalid = Outcome.PENDING.value, Outcome.INVALID.value
         positions = range(len(rows))
         db.executemany(
             "INSERT INTO row_content (batch_id, position, key_digest, sheet_row, trade_no, "
@@ -551,7 +552,7 @@ class Journal:
             "INSERT INTO row_state (batch_id, position, trade_no, outcome, updated_at) "
             "VALUES (?, ?, ?, ?, ?)",
             zip([batch_id] * len(rows), positions, planned_trade_nos,
-                [o.value for o in outcomes], [stamp] * len(rows), strict=True),
+                [pending if ok else invalid for ok in valid], [stamp] * len(rows), strict=True),
         )  # fmt: skip
         names = list(columns)
         values = [columns[name].to_pylist() for name in names]
@@ -715,9 +716,6 @@ class Journal:
     def write(self, pending: Sequence[Update], claim: Sequence[str] = ()) -> None:
         """Commit answers taken from the queue, and claim rows (see ``claim``), in one
         transaction. A final outcome (paid, failed, rejected) is never replaced by another.
-
-        Only one thread at a time may use the journal: while a dispatcher sends, its writer
-        thread makes every write, and the sending thread only queues answers.
         """
         if not pending and not claim:
             return
@@ -725,7 +723,7 @@ class Journal:
         answers = [u for u in pending if u.kind != NOTE]
         with self.transaction() as db:
             # Attempts and claims go many rows to a statement: each statement is one call into
-            # SQLite, and on the writer thread each call hands the interpreter lock over.
+            # SQLite, made on the event loop while requests wait.
             for start in range(0, len(answers), ROWS_PER_STATEMENT):
                 chunk = answers[start : start + ROWS_PER_STATEMENT]
                 db.execute(
