@@ -40,8 +40,8 @@ from typing import Any
 from aiohttp import web
 
 from .config import Protocol
-from .journal import Journal
-from .journal_rows import CallbackChange, CallbackTarget
+from .journal.rows import CallbackChange, CallbackTarget
+from .journal.store import Journal
 from .outcomes import FINAL, Outcome, placed_outcome
 from .signing import SIGN_FIELD, verify
 

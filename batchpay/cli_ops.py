@@ -28,7 +28,7 @@ from .errors import ConfigError
 from .outcomes import exit_code
 
 if TYPE_CHECKING:  # each command imports what it needs: --version and completion start fast
-    from .journal import Journal
+    from .journal.store import Journal
 
 
 def root_options() -> dict[str, Any]:
@@ -62,7 +62,7 @@ def journal_option(func: Any) -> Any:
 
 
 def open_journal(option: str | None) -> Journal:
-    from .journal import Journal
+    from .journal.store import Journal
 
     path = journal_path(option, settings(), sandbox=False)
     if not path.exists():
@@ -268,7 +268,7 @@ def recover_command(
     Example:
         batchpay recover payroll.result.xlsx
     """
-    from .journal import Journal
+    from .journal.store import Journal
     from .recover import check_evidence, read_result_file, rebuild, recover
 
     env = settings()

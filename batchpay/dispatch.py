@@ -30,8 +30,8 @@ import aiohttp
 
 from .config import GatewayConfig, SendOptions
 from .gateway import GatewayClient
-from .journal import Journal
-from .journal_rows import JournalRow, Update
+from .journal.rows import JournalRow, Update
+from .journal.store import Journal
 from .outcomes import Answer, Outcome, Verdict, is_systemic
 from .policy import Action, Heard, Refusals, Request, RowState, Rules, next_step
 

@@ -31,8 +31,8 @@ from .errors import (
     InvalidRowsError,
     RefusedError,
 )
-from .journal import BatchInfo, Journal
-from .journal_rows import JournalRow, PlanRows, content_hash, json_lists
+from .journal.rows import JournalRow, PlanRows, content_hash, json_lists
+from .journal.store import BatchInfo, Journal
 from .outcomes import TO_SEND, Outcome, exit_code
 from .problems import as_json, problem_lines, write_report
 from .protection import batch_lock, find_repeats, hold_back_repeats

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from .config import IN_PROCESS, SendOptions
 from .errors import JournalError, RefusedError, mapped
-from .journal import Journal
-from .journal_rows import HeldRepeat, JournalRow, PlacedPayout, payout_fingerprint
+from .journal.rows import HeldRepeat, JournalRow, PlacedPayout, payout_fingerprint
+from .journal.store import Journal
 from .outcomes import Outcome
 
 # A row of another batch that placed the same payout.

@@ -31,8 +31,8 @@ from .accounts import only_practice
 from .config import GatewayConfig, SendOptions
 from .damage import MOBILE_RESTORED
 from .errors import InputError, JournalError
-from .journal import Journal
-from .journal_rows import SheetRow, content_hash
+from .journal.rows import SheetRow, content_hash
+from .journal.store import Journal
 from .outcomes import Outcome, exit_code
 from .protection import batch_lock, lock_file
 from .reconcile import reconcile
@@ -50,7 +50,7 @@ from .validate import validate
 
 log = logging.getLogger("batchpay.recover")
 
-# The form batchpay assigns (journal_rows.new_trade_nos): yyyyMMddHHmmss + 10 random digits.
+# The form batchpay assigns (journal.rows.new_trade_nos): yyyyMMddHHmmss + 10 random digits.
 ASSIGNED_FORM = re.compile(r"[0-9]{24}")
 # The form a file may give (schemas/sheet.json).
 GIVEN_FORM = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -13,7 +13,7 @@ import pandas as pd
 from .callbacks import QUARANTINED
 from .config import IN_PROCESS
 from .errors import InputError
-from .journal import Journal
+from .journal.store import Journal
 from .outcomes import Outcome
 from .result_target import check_output_path, refuse_replacing
 from .results import ResultRow, summary_rows, write_results

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import FileWriteError, OutputError, mapped
-from .journal_rows import JournalRow, now
+from .journal.rows import JournalRow, now
 from .outcomes import Outcome, reason
 from .sheet import Sheet
 

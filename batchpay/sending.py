@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from .config import SANDBOX_MERCHANT_NO, SANDBOX_NOTIFY_URL, GatewayConfig, Protocol, SendOptions
 from .dispatch import Dispatcher, Progress
-from .journal import Journal
-from .journal_rows import JournalRow
+from .journal.rows import JournalRow
+from .journal.store import Journal
 from .policy import Request
 from .sandbox import SandboxGateway, SandboxServer
 

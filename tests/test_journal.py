@@ -15,8 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batchpay.errors import InputError
-from batchpay.journal import Journal
-from batchpay.journal_rows import (
+from batchpay.journal.rows import (
     JournalRow,
     PlanRows,
     SheetRow,
@@ -25,6 +24,7 @@ from batchpay.journal_rows import (
     json_lists,
     payout_fingerprint,
 )
+from batchpay.journal.store import Journal
 from batchpay.outcomes import Outcome
 
 FIELDS = ("amount", "accountNo", "mobile", "email", "firstname", "lastname", "tradeNo", "remark",

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from helpers import Sandbox, invoke
 
-from batchpay.journal import Journal
-from batchpay.journal_schema import VERSION
+from batchpay.journal.schema import VERSION
+from batchpay.journal.store import Journal
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE = FIXTURES / "journals" / "journal-3d50392.sqlite3"

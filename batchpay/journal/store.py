@@ -22,9 +22,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from .config import IN_PROCESS, SANDBOX_TRADE_NO_PREFIX
-from .errors import InputError, JournalError, RefusedError, mapped
-from .journal_rows import (
+from ..config import IN_PROCESS, SANDBOX_TRADE_NO_PREFIX
+from ..errors import InputError, JournalError, RefusedError, mapped
+from ..outcomes import FINAL, PLACED, Outcome
+from .rows import (
     NOTE,
     CallbackChange,
     CallbackRecord,
@@ -42,8 +43,7 @@ from .journal_rows import (
     new_trade_nos,
     now,
 )
-from .journal_schema import MIGRATIONS, VERSION, statements
-from .outcomes import FINAL, PLACED, Outcome
+from .schema import MIGRATIONS, VERSION, statements
 
 ROWS_PER_STATEMENT = 100  # 8 values each: under SQLite's oldest limit of 999 per statement
 # A row of which the gateway may hold an order: sent at least once, or claimed for sending.

@@ -1,6 +1,6 @@
 """What the journal stores, as Python values: the rows a file plans, the rows the journal
 holds, the answers recorded, and the identities behind them (a row's key, a payout's
-fingerprint, a batch's content hash, new tradeNos). No SQL here: that is journal.py.
+fingerprint, a batch's content hash, new tradeNos). No SQL here: that is store.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .outcomes import Outcome
+from ..outcomes import Outcome
 
 NOTE = "note"  # an Update that is not an attempt: no answer, just the row's new state
 

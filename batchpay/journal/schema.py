@@ -13,7 +13,7 @@ import re
 import sqlite3
 from collections.abc import Callable
 
-from .journal_rows import key_digest
+from .rows import key_digest
 
 # Version 1, as release 0.1.0 made it (it stamped every journal 1 while adding columns).
 RELEASE_0_1 = """
