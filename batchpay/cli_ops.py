@@ -182,7 +182,7 @@ def reconcile_command(
     import contextlib
 
     from .errors import JournalError
-    from .protection import batch_lock
+    from .journal.locks import batch_lock
     from .reconcile import NEEDS_RECONCILE, reconcile
     from .reporting import require_batch, summaries
 

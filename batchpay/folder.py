@@ -17,8 +17,8 @@ from typing import Any
 import click
 
 from .errors import BatchpayError, InvalidRowsError
+from .journal.locks import exclusive
 from .payrun import RunRequest
-from .protection import exclusive
 from .results import default_output
 from .sheet import CSV_SUFFIXES, WORKBOOK_SUFFIXES
 from .summary import Summary

@@ -31,11 +31,13 @@ from .errors import (
     InvalidRowsError,
     RefusedError,
 )
+from .journal.locks import batch_lock
+from .journal.reads import BatchInfo
 from .journal.rows import JournalRow, PlanRows, content_hash, json_lists
-from .journal.store import BatchInfo, Journal
+from .journal.store import Journal
 from .outcomes import TO_SEND, Outcome, exit_code
 from .problems import as_json, problem_lines, write_report
-from .protection import batch_lock, find_repeats, hold_back_repeats
+from .protection import find_repeats, hold_back_repeats
 from .recover import refuse_if_run_before
 from .result_target import check_output_path, refuse_replacing
 from .results import ResultRow, default_output, summary_rows, write_results

@@ -2,7 +2,7 @@
 
 Without its journal, a re-run of a file plans the batch afresh, with new tradeNos, and pays
 every row again. Two traces of an earlier run outlive the journal: the batch's lock file beside
-it (``protection.lock_file``) and the result file. ``refuse_if_run_before`` turns either into a
+it (``journal.locks.lock_file``) and the result file. ``refuse_if_run_before`` turns either into a
 refusal before anything is planned; ``read_result_file`` and ``rebuild`` turn a result file back
 into the batch a re-run of the original input computes (same rows, same content hash, the same
 tradeNos), which ``Journal.restore`` writes and ``recover`` then checks with the gateway's status
@@ -31,10 +31,10 @@ from .accounts import only_practice
 from .config import GatewayConfig, SendOptions
 from .damage import MOBILE_RESTORED
 from .errors import InputError, JournalError
+from .journal.locks import batch_lock, lock_file
 from .journal.rows import SheetRow, content_hash
 from .journal.store import Journal
 from .outcomes import Outcome, exit_code
-from .protection import batch_lock, lock_file
 from .reconcile import reconcile
 from .results import (
     ACCOUNT_ITEM,
