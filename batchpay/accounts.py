@@ -9,7 +9,8 @@ from pathlib import Path
 
 from .config import SANDBOX_TRADE_NO_PREFIX, practice_journal_path
 from .errors import ConfigError
-from .journal import Journal, trade_nos_known_to
+from .journal.reads import trade_nos_known_to
+from .journal.store import Journal
 
 
 def only_practice(trade_nos: Collection[str]) -> bool:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from .dispatch import Progress
 from .errors import BatchpayError, FileWriteError, describe
-from .journal import Journal
-from .journal_rows import JournalRow
+from .journal.rows import JournalRow
+from .journal.store import Journal
 from .summary import Summary, summarize
 
 if TYPE_CHECKING:

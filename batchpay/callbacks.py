@@ -40,8 +40,8 @@ from typing import Any
 from aiohttp import web
 
 from .config import Protocol
-from .journal import Journal
-from .journal_rows import now
+from .journal.rows import CallbackChange, CallbackTarget
+from .journal.store import Journal
 from .outcomes import FINAL, Outcome, placed_outcome
 from .signing import SIGN_FIELD, verify
 
@@ -91,6 +91,7 @@ DUPLICATE_NAME = "body names the field {name!r} twice"
 NOT_TEXT = "body holds text that is not valid Unicode"
 BODY_TOO_SLOW = f"the body did not arrive within {BODY_TIMEOUT:g} s"
 QUARANTINED = "quarantined: "
+UNKNOWN_TRADE_NO = QUARANTINED + "unknown tradeNo"
 
 
 @dataclass(frozen=True)
@@ -237,19 +238,9 @@ def quarantine(journal: Journal, fields: Mapping[str, Any], reason: str) -> Effe
     """Keep a signed callback that cannot be applied, for a person to look at; no row moves."""
     effect = QUARANTINED + reason
     trade_no, status = _field_text(fields, "tradeNo"), _field_text(fields, "status")
-    kept = _kept(fields)
-    with journal.transaction() as db:
-        same, total = db.execute(
-            "SELECT coalesce(sum(fields = ?), 0), count(*) FROM callbacks "
-            "WHERE trade_no = ? AND effect LIKE 'quarantined:%'",
-            (kept, trade_no),
-        ).fetchone()
-        if not same and total < QUARANTINE_PER_TRADE_NO:
-            db.execute(
-                "INSERT INTO callbacks (trade_no, received_at, status, effect, fields) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (trade_no, now(), status, effect, kept),
-            )
+    journal.quarantine_callback(
+        trade_no, status, effect, _kept(fields), per_trade_no=QUARANTINE_PER_TRADE_NO
+    )
     return Effect(400, "callback refused: " + reason, effect, trade_no, status)
 
 
@@ -257,73 +248,56 @@ def _amount(text: str) -> int:
     return int(text.split(".")[0])  # shape-checked: digits, optionally ".00"
 
 
+def callback_change(
+    row: CallbackTarget | None, fields: Mapping[str, Any], protocol: Protocol
+) -> CallbackChange:
+    """What a verified, shape-checked callback does to the row it names (None: no such row).
+    Pure: the row moves only forward, and a contradiction is flagged, never applied."""
+    if row is None:
+        # Signed by the gateway, yet not ours: perhaps `listen` uses another journal than
+        # the run did. Kept so a person notices.
+        return CallbackChange(UNKNOWN_TRADE_NO)
+    status = str(fields["status"])
+    platform_trade_no = str(fields["platFormTradeNo"])
+    incoming = placed_outcome(status, protocol)
+    flag = ""
+    if _amount(str(fields["amount"])) != row.amount:
+        flag = f"callback amount {fields.get('amount')} differs from the row's {row.amount}"
+    elif row.platform_trade_no and platform_trade_no != row.platform_trade_no:
+        flag = (
+            f"callback platFormTradeNo {platform_trade_no} differs from the row's "
+            f"{row.platform_trade_no}"
+        )
+    elif row.outcome is Outcome.REJECTED:
+        flag = f"callback status {status} for an order the gateway had refused"
+    elif row.outcome in FINAL and incoming in FINAL and status != row.status:
+        flag = f"callback status {status} contradicts the recorded final status {row.status}"
+    if flag:
+        return CallbackChange("conflict", flag=flag)
+    if row.outcome in FINAL:
+        return CallbackChange("repeat" if incoming in FINAL else "ignored-not-final")
+    if (
+        row.outcome is Outcome.PROCESSING
+        and incoming is Outcome.PROCESSING
+        and (status == row.status)
+    ):
+        return CallbackChange("repeat")
+    return CallbackChange(
+        "applied", outcome=incoming, message=str(fields.get("message") or ""),
+        platform_trade_no=platform_trade_no,
+    )  # fmt: skip
+
+
 def apply_callback(journal: Journal, fields: dict[str, Any], protocol: Protocol) -> Effect:
     """Record one verified, shape-checked callback; the journal's row moves only forward."""
     trade_no = str(fields["tradeNo"])
     status = str(fields["status"])
-    platform_trade_no = str(fields["platFormTradeNo"])
-    incoming = placed_outcome(status, protocol)
-    with journal.transaction() as db:
-        row = db.execute(
-            "SELECT outcome, status, amount, platform_trade_no FROM rows WHERE trade_no = ?",
-            (trade_no,),
-        ).fetchone()
-        if row is None:
-            # Signed by the gateway, yet not ours: perhaps `listen` uses another journal than
-            # the run did. Kept so a person notices.
-            effect = QUARANTINED + "unknown tradeNo"
-            db.execute(
-                "INSERT INTO callbacks (trade_no, received_at, status, effect, fields) "
-                "SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM callbacks "
-                "WHERE trade_no = ? AND effect = ? AND fields = ?)",
-                (trade_no, now(), status[:64], effect, _kept(fields), trade_no, effect,
-                 _kept(fields)),
-            )  # fmt: skip
-            return Effect(404, "unknown tradeNo", effect, trade_no, status)
-        current, current_status, amount, known_platform = Outcome(row[0]), row[1], row[2], row[3]
-        given_amount = _amount(str(fields["amount"]))
-        flag = ""
-        if given_amount != amount:
-            flag = f"callback amount {fields.get('amount')} differs from the row's {amount}"
-        elif known_platform and platform_trade_no != known_platform:
-            flag = (
-                f"callback platFormTradeNo {platform_trade_no} differs from the row's "
-                f"{known_platform}"
-            )
-        elif current is Outcome.REJECTED:
-            flag = f"callback status {status} for an order the gateway had refused"
-        elif current in FINAL and incoming in FINAL and status != current_status:
-            flag = (
-                f"callback status {status} contradicts the recorded final status {current_status}"
-            )
-        if flag:
-            effect = "conflict"
-            db.execute(
-                "UPDATE rows SET flag = ?, updated_at = ? WHERE trade_no = ?",
-                (flag, now(), trade_no),
-            )
-        elif current in FINAL:
-            effect = "repeat" if incoming in FINAL else "ignored-not-final"
-        elif (
-            current is Outcome.PROCESSING
-            and incoming is Outcome.PROCESSING
-            and (status == current_status)
-        ):
-            effect = "repeat"
-        else:
-            effect = "applied"
-            db.execute(
-                "UPDATE rows SET outcome = ?, status = ?, message = ?, in_flight = 0, "
-                "platform_trade_no = ?, updated_at = ? WHERE trade_no = ?",
-                (incoming.value, status, str(fields.get("message") or "")[:500],
-                 platform_trade_no, now(), trade_no),
-            )  # fmt: skip
-        db.execute(
-            "INSERT INTO callbacks (trade_no, received_at, status, effect, fields) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (trade_no, now(), status, effect, _kept(fields)),
-        )
-    return Effect(200, OK_BODY, effect, trade_no, status)
+    change = journal.apply_callback(
+        trade_no, status, _kept(fields), lambda row: callback_change(row, fields, protocol)
+    )
+    if change.effect == UNKNOWN_TRADE_NO:
+        return Effect(404, "unknown tradeNo", change.effect, trade_no, status)
+    return Effect(200, OK_BODY, change.effect, trade_no, status)
 
 
 def receive_callback(

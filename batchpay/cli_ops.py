@@ -29,7 +29,7 @@ from .errors import ConfigError
 from .outcomes import exit_code
 
 if TYPE_CHECKING:  # each command imports what it needs: --version and completion start fast
-    from .journal import Journal
+    from .journal.store import Journal
 
 
 @dataclass
@@ -79,7 +79,7 @@ def journal_option(func: Any) -> Any:
 
 
 def open_journal(option: str | None) -> Journal:
-    from .journal import Journal
+    from .journal.store import Journal
 
     path = journal_path(option, settings(), sandbox=False)
     if not path.exists():
@@ -199,7 +199,7 @@ def reconcile_command(
     import contextlib
 
     from .errors import JournalError
-    from .protection import batch_lock
+    from .journal.locks import batch_lock
     from .reconcile import NEEDS_RECONCILE, reconcile
     from .reporting import require_batch, summaries
 
@@ -285,7 +285,7 @@ def recover_command(
     Example:
         batchpay recover payroll.result.xlsx
     """
-    from .journal import Journal
+    from .journal.store import Journal
     from .recover import check_evidence, read_result_file, rebuild, recover
 
     env = settings()

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BatchpayError, InvalidRowsError
+from .journal.locks import exclusive
 from .payrun import RunRequest
-from .protection import exclusive
 from .results import default_output
 from .sheets.read import CSV_SUFFIXES, WORKBOOK_SUFFIXES
 from .summary import Summary

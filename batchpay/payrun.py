@@ -13,6 +13,9 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+
 from .accounts import adopt_accounts, forget_journal
 from .aftersend import AFTER_SENDING_FAILURES, failed_after_sending, rows_as_far_as_known, watching
 from .config import DEFAULT_MOBILE_PATTERN, Gateway, Protocol, SendOptions
@@ -22,11 +25,13 @@ from .errors import (
     InvalidRowsError,
     RefusedError,
 )
-from .journal import BatchInfo, Journal
-from .journal_rows import JournalRow, SheetRow, content_hash
+from .journal.locks import batch_lock
+from .journal.reads import BatchInfo
+from .journal.rows import JournalRow, PlanRows, content_hash, json_lists
+from .journal.store import Journal
 from .outcomes import TO_SEND, Outcome, exit_code
 from .problems import as_json, problem_lines, write_report
-from .protection import batch_lock, find_repeats, hold_back_repeats
+from .protection import find_repeats, hold_back_repeats
 from .recover import refuse_if_run_before
 from .result_target import check_output_path, refuse_replacing
 from .results import ResultRow, default_output, summary_rows, write_results
@@ -57,7 +62,7 @@ def load(
     return Loaded(loaded_sheet, validation)
 
 
-def sheet_rows(loaded: Loaded, notify_url: str | None) -> list[SheetRow]:
+def sheet_rows(loaded: Loaded, notify_url: str | None) -> PlanRows:
     """The rows as the journal plans them. Without a default notify URL, every valid row
     must carry its own."""
     fields = loaded.validation.fields
@@ -70,22 +75,17 @@ def sheet_rows(loaded: Loaded, notify_url: str | None) -> list[SheetRow]:
                 f"{loaded.where}: {int(lacking.sum())} row(s) have no notifyUrl (first: row "
                 f"{first}); set BATCHPAY_NOTIFY_URL or fill the column"
             )
-    records: list[dict[str, str]] = fields[list(CANONICAL)].to_dict("records")  # type: ignore[assignment]
-    cells = loaded.sheet.frame.astype(str).to_numpy().tolist()
-    rows = []
-    for position, record in enumerate(records):
-        valid = not bool(invalid[position])
-        rows.append(
-            SheetRow(
-                sheet_row=int(loaded.sheet.row_numbers[position]),
-                fields=record,
-                amount=int(loaded.validation.amounts[position]),
-                valid=valid,
-                cells=cells[position],
-                errors=loaded.validation.row_errors[position],
-            )
-        )
-    return rows
+    frame = loaded.sheet.frame
+    texts = [frame.iloc[:, i].astype(str) for i in range(frame.shape[1])]
+    cells = json_lists([pa.array(t, pa.string()) for t in texts], len(frame))
+    return PlanRows(
+        sheet_rows=np.asarray(loaded.sheet.row_numbers).tolist(),
+        fields={name: pa.array(fields[name], pa.string()) for name in CANONICAL},
+        amounts=np.asarray(loaded.validation.amounts).tolist(),
+        valid=(~np.asarray(invalid, dtype=bool)).tolist(),
+        cells=cells,
+        errors=list(loaded.validation.row_errors),
+    )
 
 
 @dataclass

@@ -5,31 +5,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
-import os
-from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Collection, Sequence
 
 from .config import IN_PROCESS, SendOptions
-from .errors import JournalError, RefusedError, mapped
-from .journal import Journal
-from .journal_rows import JournalRow, payout_fingerprint
+from .errors import RefusedError
+from .journal.rows import HeldRepeat, JournalRow, PlacedPayout, payout_fingerprint
+from .journal.store import Journal
 from .outcomes import Outcome
 
-
-@dataclass(frozen=True)
-class Repeat:
-    """A row of another batch that placed the same payout."""
-
-    batch_id: str
-    trade_no: str
-    outcome: str
-    status: str
-    platform_trade_no: str
-    first_sent_at: str
-    account: str
+# A row of another batch that placed the same payout.
+Repeat = PlacedPayout
 
 
 ELSEWHERE = (
@@ -57,25 +42,11 @@ def find_repeats(
             fingerprint = row.fingerprint or payout_fingerprint(row.fields)
             by_fingerprint.setdefault(fingerprint, []).append(row.trade_no)
     found: dict[str, Repeat] = {}
-    prints = list(by_fingerprint)
-    for start in range(0, len(prints), 500):
-        chunk = prints[start : start + 500]
-        with journal.errors():
-            cursor = journal.db.execute(
-                "SELECT r.fingerprint, r.batch_id, r.trade_no, r.outcome, r.status, "
-                "r.platform_trade_no, r.first_sent_at, COALESCE(b.account, '') "
-                "FROM rows r JOIN batches b USING (batch_id) WHERE r.fingerprint IN "
-                f"({','.join('?' * len(chunk))}) AND r.batch_id != ? AND r.first_sent_at >= ? "
-                "AND r.outcome NOT IN ('rejected', 'invalid', 'repeat') "
-                "AND (r.attempts > 0 OR r.in_flight = 1) ORDER BY r.first_sent_at",
-                [*chunk, batch_id, cutoff],
-            )
-            for fingerprint, *earlier in cursor:
-                repeat = Repeat(*earlier)
-                for trade_no in by_fingerprint[fingerprint]:
-                    known = found.get(trade_no)
-                    if known is None or (known.account != account and repeat.account == account):
-                        found[trade_no] = repeat
+    for fingerprint, repeat in journal.placed_since(list(by_fingerprint), batch_id, cutoff):
+        for trade_no in by_fingerprint[fingerprint]:
+            known = found.get(trade_no)
+            if known is None or (known.account != account and repeat.account == account):
+                found[trade_no] = repeat
     return found
 
 
@@ -84,60 +55,17 @@ def mark_repeats(
 ) -> None:
     """Hold back ``repeats`` (by tradeNo, with the earlier payout they repeat) and let the
     rows ``release`` names, held back before, go back to pending."""
-    with journal.transaction() as db:
-        db.executemany(
-            "UPDATE rows SET outcome = 'pending', msg = '', status = '', "
-            "platform_trade_no = '' WHERE trade_no = ? AND outcome = 'repeat'",
-            [(t,) for t in release],
-        )
-        db.executemany(
-            "UPDATE rows SET outcome = 'repeat', msg = ?, status = ?, platform_trade_no = ? "
-            "WHERE trade_no = ? AND outcome IN ('pending', 'repeat') AND attempts = 0 "
-            "AND in_flight = 0",
-            [
-                (f"same payout placed in batch {r.batch_id} as tradeNo {r.trade_no} "
-                 f"({r.outcome}) at {r.first_sent_at}; --allow-repeat sends it again",
-                 r.status, r.platform_trade_no, trade_no)
-                for trade_no, r in repeats.items()
-            ],
-        )  # fmt: skip
-
-
-@contextmanager
-def exclusive(lock_file: Path, refusal: str) -> Iterator[None]:
-    """Hold ``lock_file`` for this process, or raise ``refusal`` (``{holder}`` filled in).
-
-    An OS file lock: the kernel releases it when the process ends, however it ends.
-    """
-    with mapped(JournalError, f"the lock file {lock_file}"):
-        lock_file.parent.mkdir(mode=0o700, exist_ok=True)
-        fd = os.open(lock_file, os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-            raise JournalError(refusal.format(holder=holder)) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"process {os.getpid()}".encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def lock_file(journal_path: Path, batch_id: str) -> Path:
-    """Where the batch's lock lives. Every run of the batch leaves it behind, so it is also
-    evidence that the batch was run with a journal at this path."""
-    return journal_path.with_name(journal_path.name + ".locks") / f"{batch_id}.lock"
-
-
-def batch_lock(journal_path: Path, batch_id: str) -> AbstractContextManager[None]:
-    """Hold the batch for this process; a second process on the same batch is refused."""
-    path = lock_file(journal_path, batch_id)
-    return exclusive(
-        path,
-        f"batch {batch_id} is being sent by {{holder}} right now; wait for it to finish (or "
-        "stop it), then run again",
+    journal.hold_back(
+        {
+            trade_no: HeldRepeat(
+                f"same payout placed in batch {r.batch_id} as tradeNo {r.trade_no} "
+                f"({r.outcome}) at {r.first_sent_at}; --allow-repeat sends it again",
+                r.status,
+                r.platform_trade_no,
+            )
+            for trade_no, r in repeats.items()
+        },
+        release,
     )
 
 

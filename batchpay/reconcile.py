@@ -16,8 +16,8 @@ import aiohttp
 from .config import GatewayConfig, SendOptions
 from .dispatch import RateLimiter, retry_delay, ssl_context
 from .gateway import GatewayClient
-from .journal import Journal
-from .journal_rows import JournalRow, Update
+from .journal.rows import JournalRow, Update
+from .journal.store import Journal
 from .outcomes import Answer, Outcome, Verdict
 from .policy import Finding, Heard, Request, query_finding, reconciled
 

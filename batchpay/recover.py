@@ -2,7 +2,7 @@
 
 Without its journal, a re-run of a file plans the batch afresh, with new tradeNos, and pays
 every row again. Two traces of an earlier run outlive the journal: the batch's lock file beside
-it (``protection.lock_file``) and the result file. ``refuse_if_run_before`` turns either into a
+it (``journal.locks.lock_file``) and the result file. ``refuse_if_run_before`` turns either into a
 refusal before anything is planned; ``read_result_file`` and ``rebuild`` turn a result file back
 into the batch a re-run of the original input computes (same rows, same content hash, the same
 tradeNos), which ``Journal.restore`` writes and ``recover`` then checks with the gateway's status
@@ -30,10 +30,10 @@ import pandas as pd
 from .accounts import only_practice
 from .config import GatewayConfig, SendOptions
 from .errors import InputError, JournalError
-from .journal import Journal
-from .journal_rows import SheetRow, content_hash
+from .journal.locks import batch_lock, lock_file
+from .journal.rows import SheetRow, content_hash
+from .journal.store import Journal
 from .outcomes import Outcome, exit_code
-from .protection import batch_lock, lock_file
 from .reconcile import reconcile
 from .results import (
     ACCOUNT_ITEM,
@@ -50,7 +50,7 @@ from .sheets.write import FORMULA_STARTS
 
 log = logging.getLogger("batchpay.recover")
 
-# The form batchpay assigns (journal_rows.new_trade_nos): yyyyMMddHHmmss + 10 random digits.
+# The form batchpay assigns (journal.rows.new_trade_nos): yyyyMMddHHmmss + 10 random digits.
 ASSIGNED_FORM = re.compile(r"[0-9]{24}")
 # The form a file may give (schemas/sheet.json).
 GIVEN_FORM = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .callbacks import QUARANTINED
 from .config import IN_PROCESS
 from .errors import InputError
-from .journal import Journal
+from .journal.store import Journal
 from .outcomes import Outcome
 from .result_target import check_output_path, refuse_replacing
 from .results import ResultRow, summary_rows, write_results
@@ -21,33 +22,20 @@ from .sheets.read import Sheet, canonical_columns
 
 def summaries(journal: Journal, batch_id: str | None = None) -> list[dict[str, Any]]:
     """Per batch: rows, counts and amounts per outcome, created and last updated."""
-    where, args = ("WHERE r.batch_id = ?", (batch_id,)) if batch_id else ("", ())
-    with journal.errors():
-        return _summaries(journal, where, args)
-
-
-def _summaries(journal: Journal, where: str, args: tuple[str, ...]) -> list[dict[str, Any]]:
-    cursor = journal.db.execute(
-        "SELECT r.batch_id, b.source, b.created_at, COALESCE(b.account, ''), "
-        "CASE WHEN r.outcome = 'pending' AND r.in_flight THEN 'unknown' ELSE r.outcome END, "
-        "count(*), sum(r.amount), max(r.updated_at), sum(r.flag != '') "
-        f"FROM rows r JOIN batches b USING (batch_id) {where} "
-        "GROUP BY r.batch_id, 5 ORDER BY b.created_at, r.batch_id",
-        args,
-    )
     batches: dict[str, dict[str, Any]] = {}
     order = [o.value for o in Outcome]
-    for batch, source, created, account, outcome, count, amount, updated, flagged in cursor:
+    for total in journal.outcome_totals(batch_id):
         entry = batches.setdefault(
-            batch,
-            {"batch": batch, "source": source, "created_at": created, "updated_at": updated,
-             "account": account, "rows": 0, "counts": {}, "amounts": {}, "flagged": 0},
+            total.batch_id,
+            {"batch": total.batch_id, "source": total.source, "created_at": total.created_at,
+             "updated_at": total.updated_at, "account": total.account, "rows": 0, "counts": {},
+             "amounts": {}, "flagged": 0},
         )  # fmt: skip
-        entry["rows"] += count
-        entry["counts"][outcome] = count
-        entry["amounts"][outcome] = amount
-        entry["updated_at"] = max(entry["updated_at"], updated)
-        entry["flagged"] += flagged
+        entry["rows"] += total.count
+        entry["counts"][total.outcome] = total.count
+        entry["amounts"][total.outcome] = total.amount
+        entry["updated_at"] = max(entry["updated_at"], total.updated_at)
+        entry["flagged"] += total.flagged
     for entry in batches.values():
         entry["counts"] = {k: entry["counts"][k] for k in order if k in entry["counts"]}
         entry["amounts"] = {k: entry["amounts"][k] for k in order if k in entry["amounts"]}
@@ -61,20 +49,11 @@ def quarantined_callbacks(journal: Journal, batch_id: str | None = None) -> dict
     """Signed callbacks the receiver refused to apply (a moved field boundary, a stale
     timestamp, an unknown tradeNo, ...): how many (in one batch, or in the whole journal,
     tradeNos no batch knows included), and the latest few with their fields (never ``sign``)."""
-    where = "WHERE c.effect LIKE 'quarantined:%'"
-    args: tuple[str, ...] = ()
-    if batch_id:
-        where += " AND c.trade_no IN (SELECT trade_no FROM rows WHERE batch_id = ?)"
-        args = (batch_id,)
-    [count] = journal.db.execute(f"SELECT count(*) FROM callbacks c {where}", args).fetchone()
+    count, records = journal.quarantined_callbacks(batch_id, QUARANTINE_SHOWN)
     latest = [
-        {"received_at": received, "tradeNo": trade_no, "status": status,
-         "reason": effect.removeprefix("quarantined: "), "fields": json.loads(fields)}
-        for received, trade_no, status, effect, fields in journal.db.execute(
-            "SELECT c.received_at, c.trade_no, c.status, c.effect, c.fields FROM callbacks c "
-            f"{where} ORDER BY c.id DESC LIMIT {QUARANTINE_SHOWN}",
-            args,
-        )
+        {"received_at": r.received_at, "tradeNo": r.trade_no, "status": r.status,
+         "reason": r.effect.removeprefix(QUARANTINED), "fields": json.loads(r.fields)}
+        for r in records
     ]  # fmt: skip
     return {"count": count, "latest": latest}
 
@@ -99,15 +78,13 @@ def write_report(journal: Journal, batch_id: str, output: Path) -> dict[str, Any
     ``output`` that is not this batch's result is refused (see ``result_target``)."""
     check_output_path(output)
     batch_id = require_batch(journal, batch_id)
-    with journal.errors():
-        source, headers_json, digest = journal.db.execute(
-            "SELECT source, headers, content_hash FROM batches WHERE batch_id = ?", (batch_id,)
-        ).fetchone()
-        headers: list[str] = json.loads(headers_json)
-        cursor = journal.db.execute(
-            "SELECT cells, errors FROM rows WHERE batch_id = ? ORDER BY position", (batch_id,)
-        )
-        stored = [(json.loads(cells), errors) for cells, errors in cursor]
+    planned = journal.report_source(batch_id)
+    source, headers, digest, stored = (
+        planned.source,
+        planned.headers,
+        planned.content_hash,
+        planned.stored,
+    )
     rows = journal.rows(batch_id, fields=False)
     refuse_replacing(output, batch_id, {r.trade_no for r in rows if r.trade_no}, journal)
     width = len(headers)

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .journal_rows import JournalRow, now
+from .journal.rows import JournalRow, now
 from .outcomes import Outcome, reason
 from .sheets.read import Sheet
 from .sheets.write import Table, write_tables

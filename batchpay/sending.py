@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from .config import Gateway, GatewayConfig, SendOptions
 from .dispatch import Dispatcher, Progress
-from .journal import Journal
-from .journal_rows import JournalRow
+from .journal.rows import JournalRow
+from .journal.store import Journal
 from .policy import Request
 
 __all__ = ["SendResult", "send", "send_to"]

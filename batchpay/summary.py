@@ -6,8 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from .journal import BatchInfo
-from .journal_rows import JournalRow
+from .journal.reads import BatchInfo
+from .journal.rows import JournalRow
 from .outcomes import Outcome
 
 

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from batchpay.config import GatewayConfig, Protocol, SendOptions
-from batchpay.journal_rows import JournalRow
+from batchpay.journal.rows import JournalRow
 from batchpay.outcomes import Outcome
 from batchpay.payrun import RunRequest, run_batch
 from batchpay.results import ResultRow, write_results

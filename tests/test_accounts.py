@@ -25,8 +25,8 @@ from helpers import (
 )
 
 from batchpay.config import gateway_account
-from batchpay.journal import Journal
-from batchpay.journal_schema import VERSION
+from batchpay.journal.schema import VERSION
+from batchpay.journal.store import Journal
 from batchpay.sandbox import Faults, SandboxGateway, serve_in_thread
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 
 from batchpay.callbacks import callback_app, server_options, shape_problem
 from batchpay.config import Protocol
-from batchpay.journal import Journal
-from batchpay.journal_schema import MIGRATIONS, scrub_callback_signs
+from batchpay.journal.schema import MIGRATIONS, scrub_callback_signs
+from batchpay.journal.store import Journal
 from batchpay.sandbox import FAILED, OK
 from batchpay.signing import sign
 
@@ -263,7 +263,7 @@ def test_journals_written_before_keep_no_sign_once_opened(tmp_path: Path) -> Non
             "VALUES ('T2', 'now', '0000', 'applied', ?)",
             (cut,),
         )
-        # As a journal of the versions before the scrub (journal_schema.MIGRATIONS) was.
+        # As a journal of the versions before the scrub (journal.schema.MIGRATIONS) was.
         db.execute(f"PRAGMA user_version = {MIGRATIONS.index(scrub_callback_signs)}")
     Journal(path).close()
     with sqlite3.connect(path) as db:

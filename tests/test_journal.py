@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from batchpay.errors import InputError
-from batchpay.journal import Journal
-from batchpay.journal_rows import JournalRow, SheetRow, Update, payout_fingerprint
+from batchpay.journal.rows import (
+    JournalRow,
+    PlanRows,
+    SheetRow,
+    Update,
+    content_hash,
+    json_lists,
+    payout_fingerprint,
+)
+from batchpay.journal.store import Journal
 from batchpay.outcomes import Outcome
 
 FIELDS = ("amount", "accountNo", "mobile", "email", "firstname", "lastname", "tradeNo", "remark",
@@ -173,3 +186,26 @@ def test_claims_and_answers_beyond_one_statement_reach_every_row(
     assert [r.platform_trade_no for r in stored] == [f"P{n}" for n in range(250)]
     assert all(r.outcome is Outcome.PROCESSING and not r.in_flight for r in stored)
     assert all(len(journal.attempts(t)) == 1 for t in trade_nos)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(FIELDS), st.text(), min_size=9, max_size=9),
+                min_size=1, max_size=20))  # fmt: skip
+def test_row_keys_and_the_content_hash_are_those_every_release_computed(
+    fields: list[dict[str, str]],
+) -> None:
+    # Journals and result files carry the content hash: a batch of an earlier release must
+    # resume, and its result file recover, under the same one (quotes, backslashes, control
+    # characters and any other text included).
+    rows = [SheetRow(sheet_row=i + 2, fields=f, amount=1, valid=True, cells=list(f.values()))
+            for i, f in enumerate(fields)]  # fmt: skip
+    planned = PlanRows.of(rows)
+    keys = [json.dumps(f, sort_keys=True, ensure_ascii=False) for f in fields]
+    assert planned.keys == keys
+    assert planned.fingerprints == [payout_fingerprint(f) for f in fields]
+    digest = hashlib.sha256()
+    for key in sorted(keys):
+        digest.update(key.encode("utf-8") + b"\n")
+    assert content_hash(planned) == digest.hexdigest()
+    cells = json_lists([pa.array([r.cells[i] for r in rows]) for i in range(9)], len(rows))
+    assert cells.to_pylist() == [json.dumps(r.cells, ensure_ascii=False) for r in rows]

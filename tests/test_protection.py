@@ -8,7 +8,7 @@ from pathlib import Path
 
 from helpers import SECRET, Sandbox, invoke, payroll_rows, read_result, write_csv
 
-from batchpay.protection import batch_lock
+from batchpay.journal.locks import batch_lock
 
 
 def test_fixing_one_row_and_rerunning_the_file_sends_only_that_row(

@@ -17,7 +17,7 @@ from aiohttp import web
 from helpers import MERCHANT, Sandbox, invoke, payroll_rows, read_result, serve_app, write_csv
 
 from batchpay.config import gateway_account
-from batchpay.journal import Journal
+from batchpay.journal.store import Journal
 from batchpay.recover import read_summary
 from batchpay.sandbox import Faults
 

@@ -4,13 +4,16 @@ rows of any batches can ever share one.
 
 ``PRAGMA user_version`` says which migrations a journal has had: a new file gets them all in
 order, so a fresh journal and a migrated one are built by the same statements. Release 0.1.0
-made version 1 (``tests/fixtures/journal-0.1.0.sqlite3`` is one of its journals).
+made version 1 (``tests/fixtures/journals/journal-0.1.0.sqlite3`` is one of its journals);
+the release at 3d50392 made version 4 (``journal-3d50392.sqlite3``).
 """
 
 import json
 import re
 import sqlite3
 from collections.abc import Callable
+
+from .rows import key_digest
 
 # Version 1, as release 0.1.0 made it (it stamped every journal 1 while adding columns).
 RELEASE_0_1 = """
@@ -142,10 +145,93 @@ CREATE TABLE IF NOT EXISTS sandbox_accounts (
     seen_at  TEXT NOT NULL
 );
 """
+
+
+# Version 5 (issue 12): a row's fixed content and its state in two tables. Sending rewrites
+# only the narrow state record (outcome, attempts, in flight, codes, last answer), never the
+# row's fields and cells; the content keeps a digest of the row's key, not the key itself.
+# `rows` stays, as a view of both, for every reader (status, an auditor's SELECT).
+SPLIT_ROWS = """
+CREATE TABLE row_content (
+    batch_id     TEXT NOT NULL REFERENCES batches(batch_id),
+    position     INTEGER NOT NULL,
+    key_digest   TEXT NOT NULL,
+    sheet_row    INTEGER NOT NULL,
+    trade_no     TEXT UNIQUE,
+    assigned     INTEGER NOT NULL,
+    amount       INTEGER NOT NULL,
+    fields       TEXT NOT NULL,
+    fingerprint  TEXT NOT NULL,
+    cells        TEXT NOT NULL DEFAULT '[]',
+    errors       TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (batch_id, position)
+);
+CREATE TABLE row_state (
+    batch_id          TEXT NOT NULL,
+    position          INTEGER NOT NULL,
+    trade_no          TEXT UNIQUE,
+    outcome           TEXT NOT NULL,
+    code              TEXT NOT NULL DEFAULT '',
+    msg               TEXT NOT NULL DEFAULT '',
+    status            TEXT NOT NULL DEFAULT '',
+    message           TEXT NOT NULL DEFAULT '',
+    platform_trade_no TEXT NOT NULL DEFAULT '',
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    in_flight         INTEGER NOT NULL DEFAULT 0,
+    first_sent_at     TEXT,
+    flag              TEXT NOT NULL DEFAULT '',
+    updated_at        TEXT NOT NULL,
+    PRIMARY KEY (batch_id, position),
+    FOREIGN KEY (batch_id, position) REFERENCES row_content(batch_id, position)
+) WITHOUT ROWID;
+INSERT INTO row_content (batch_id, position, key_digest, sheet_row, trade_no, assigned, amount,
+                         fields, fingerprint, cells, errors)
+    SELECT batch_id, position, key_digest(row_key), sheet_row, trade_no, assigned, amount,
+           fields, fingerprint, cells, errors FROM rows ORDER BY batch_id, position;
+INSERT INTO row_state (batch_id, position, trade_no, outcome, code, msg, status, message,
+                       platform_trade_no, attempts, in_flight, first_sent_at, flag, updated_at)
+    SELECT batch_id, position, trade_no, outcome, code, msg, status, message,
+           platform_trade_no, attempts, in_flight, first_sent_at, flag, updated_at FROM rows;
+DROP TABLE rows;
+CREATE INDEX row_content_fingerprint ON row_content(fingerprint);
+CREATE VIEW rows AS
+    SELECT c.batch_id, c.position, c.key_digest, c.sheet_row, c.trade_no, c.assigned, c.amount,
+           c.fields, s.outcome, s.code, s.msg, s.status, s.message, s.platform_trade_no,
+           s.attempts, s.in_flight, s.first_sent_at, c.fingerprint, c.cells, c.errors, s.flag,
+           s.updated_at
+    FROM row_content c JOIN row_state s USING (batch_id, position);
+"""
+
+
+def split_rows(db: sqlite3.Connection) -> None:
+    """Version 5 (``SPLIT_ROWS``), with the key digest computed as this release does. Like the
+    other migrations it may meet its own work (a version stamped lower by hand): then the
+    rows are split already, and nothing is done."""
+    found = db.execute("SELECT type FROM sqlite_master WHERE name = 'rows'").fetchone()
+    if found is not None and found[0] == "view":
+        return
+    db.create_function("key_digest", 1, key_digest, deterministic=True)
+    for statement in statements(SPLIT_ROWS):
+        db.execute(statement)
+
+
+def statements(script: str) -> list[str]:
+    """The statements of an SQL script, one by one (each runs inside the caller's
+    transaction, which ``executescript`` would commit)."""
+    found, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            found.append(current.strip())
+            current = ""
+    return found
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     RELEASE_0_1,
     ACCOUNTS,
     scrub_callback_signs,
     SANDBOX_ACCOUNTS,
+    split_rows,
 )
 VERSION = len(MIGRATIONS)
