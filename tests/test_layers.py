@@ -16,9 +16,9 @@ import batchpay
 # The command line: the only modules that may import click. __main__ runs it on import.
 COMMAND_LINE = {"cli", "cli_ops", "cli_config", "console", "__main__"}
 LIBRARY = sorted(
-    info.name
-    for info in pkgutil.iter_modules(batchpay.__path__)
-    if info.name not in COMMAND_LINE and not info.ispkg
+    info.name.removeprefix("batchpay.")
+    for info in pkgutil.walk_packages(batchpay.__path__, "batchpay.")
+    if info.name.removeprefix("batchpay.").split(".")[0] not in COMMAND_LINE
 )
 # Every module a run, a reconcile or a recover sends through.
 SENDING_PATH = [
