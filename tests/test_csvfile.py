@@ -96,7 +96,7 @@ def assert_read_as_the_csv_module_reads(raw: bytes) -> None:
         pd.testing.assert_frame_equal(cells, expected, check_exact=True, check_index_type=False)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(csv_files())
 def test_every_file_is_read_as_the_csv_module_reads_it(raw):
     assert_read_as_the_csv_module_reads(raw)
@@ -125,7 +125,7 @@ def unquoted_files(draw: st.DrawFn) -> bytes:
     return text.encode("utf-8")
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(unquoted_files())
 def test_a_file_without_quotes_is_read_as_the_csv_module_reads_it(raw):
     assert_read_as_the_csv_module_reads(raw)
@@ -137,7 +137,7 @@ PIECES = [b"a", b"0", b" ", b",", b";", b"\t", b'"', b"\n", b"\r", b"\r\n", b"\x
 soup = st.lists(st.sampled_from(PIECES), max_size=40).map(b"".join)
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(soup)
 def test_byte_soup_is_read_as_the_csv_module_reads_it(raw):
     assert_read_as_the_csv_module_reads(raw)
@@ -218,8 +218,8 @@ def big_file(rows: int, *, quoted: bool, crlf: bool) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-@pytest.mark.parametrize("quoted", [False, True])
-@pytest.mark.parametrize("crlf", [False, True])
+# Quoted line breaks with CRLF (the csv module reads it), none with LF (pyarrow reads it).
+@pytest.mark.parametrize(("quoted", "crlf"), [(False, False), (True, True)])
 def test_a_big_file_is_read_as_the_csv_module_reads_it(quoted, crlf):
     raw = big_file(70_000, quoted=quoted, crlf=crlf)  # more records than one piece holds
     assert (b'"' in raw) == quoted
