@@ -11,8 +11,8 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
-from .dispatch import Progress
 from .errors import BatchpayError, FileWriteError, describe
+from .gateway.dispatch import Progress
 from .journal.rows import JournalRow
 from .journal.store import Journal
 from .summary import Summary, summarize

@@ -19,12 +19,13 @@ import pyarrow as pa
 from .accounts import adopt_accounts, forget_journal
 from .aftersend import AFTER_SENDING_FAILURES, failed_after_sending, rows_as_far_as_known, watching
 from .config import DEFAULT_MOBILE_PATTERN, Gateway, Protocol, SendOptions
-from .dispatch import Progress
 from .errors import (
     ConfigError,
     InvalidRowsError,
     RefusedError,
 )
+from .gateway.dispatch import Progress
+from .gateway.sending import SendResult, StopCallback, send_to
 from .journal.locks import batch_lock
 from .journal.reads import BatchInfo
 from .journal.rows import JournalRow, PlanRows, content_hash, json_lists
@@ -35,7 +36,6 @@ from .protection import find_repeats, hold_back_repeats
 from .recover import refuse_if_run_before
 from .result_target import check_output_path, refuse_replacing
 from .results import ResultRow, default_output, summary_rows, write_results
-from .sending import SendResult, StopCallback, send_to
 from .sheets.read import CANONICAL, Sheet, read_sheet
 from .sheets.validate import Validation, validate
 from .signing import sign

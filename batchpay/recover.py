@@ -30,11 +30,11 @@ import pandas as pd
 from .accounts import only_practice
 from .config import GatewayConfig, SendOptions
 from .errors import InputError, JournalError
+from .gateway.reconcile import reconcile
 from .journal.locks import batch_lock, lock_file
 from .journal.rows import SheetRow, content_hash
 from .journal.store import Journal
 from .outcomes import Outcome, exit_code
-from .reconcile import reconcile
 from .results import (
     ACCOUNT_ITEM,
     CONTENT_HASH_ITEM,

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .callbacks import QUARANTINED
 from .config import IN_PROCESS
 from .errors import InputError
+from .gateway.callbacks import QUARANTINED
 from .journal.store import Journal
 from .outcomes import Outcome
 from .result_target import check_output_path, refuse_replacing

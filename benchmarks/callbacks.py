@@ -24,7 +24,7 @@ from pathlib import Path
 
 import aiohttp
 
-from batchpay.callbacks import HEADER_TIMEOUT
+from batchpay.gateway.callbacks import HEADER_TIMEOUT
 from batchpay.signing import sign
 
 SECRET = "bench-secret"

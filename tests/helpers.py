@@ -21,8 +21,8 @@ from typing import Any
 from aiohttp import web
 from click.testing import CliRunner, Result
 
-from batchpay.cli import cli
-from batchpay.sandbox import Faults, SandboxGateway, SandboxServer
+from batchpay.cli.main import cli
+from batchpay.sandbox.server import Faults, SandboxGateway, SandboxServer
 
 MERCHANT = "M-TEST-001"
 SECRET = "test-secret-Zq8w"

@@ -27,7 +27,7 @@ from helpers import (
 from batchpay.config import gateway_account
 from batchpay.journal.schema import VERSION
 from batchpay.journal.store import Journal
-from batchpay.sandbox import Faults, SandboxGateway, serve_in_thread
+from batchpay.sandbox.server import Faults, SandboxGateway, serve_in_thread
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -24,11 +24,11 @@ from helpers import SECRET, Sandbox, invoke, payroll_rows, post, serve_app, writ
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from batchpay.callbacks import callback_app, server_options, shape_problem
 from batchpay.config import Protocol
+from batchpay.gateway.callbacks import callback_app, server_options, shape_problem
 from batchpay.journal.schema import MIGRATIONS, scrub_callback_signs
 from batchpay.journal.store import Journal
-from batchpay.sandbox import FAILED, OK
+from batchpay.sandbox.server import FAILED, OK
 from batchpay.signing import sign
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from helpers import SECRET, Sandbox, invoke, payroll_rows, post, read_result, serve_app, write_csv
 
-from batchpay.callbacks import MAX_BODY, callback_app, server_options
 from batchpay.config import Protocol
-from batchpay.sandbox import FAILED, OK, Settlement
+from batchpay.gateway.callbacks import MAX_BODY, callback_app, server_options
+from batchpay.sandbox.server import FAILED, OK, Settlement
 from batchpay.signing import sign
 
 
@@ -121,7 +121,7 @@ def test_forged_unknown_and_contradicting_callbacks_change_nothing_silently(
 def test_reconcile_alone_resolves_processing_and_unknown_rows(
     sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchpay.sandbox import Faults
+    from batchpay.sandbox.server import Faults
 
     sandbox.gateway.settlement = Settlement(delay=0, fail_rate=0.25, notify=False, seed=9)
     sandbox.faults = Faults(rates={"hang": 0.3}, hang_seconds=2, seed=2)

@@ -21,7 +21,7 @@ import pytest
 import xlsxwriter
 from click.testing import CliRunner, Result
 
-from batchpay.cli import cli
+from batchpay.cli.main import cli
 from batchpay.config import DEFAULT_MOBILE_PATTERN
 from batchpay.payrun import load
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from helpers import Sandbox, invoke, payroll_rows, write_csv
 
-from batchpay.cli import cli
+from batchpay.cli.main import cli
 
 
 def test_verbose_after_the_command_logs_each_request(
@@ -73,7 +73,7 @@ def test_every_option_of_every_command_has_help() -> None:
 def test_the_version_imports_no_heavy_library(tmp_path: Path) -> None:
     probe = (
         "import sys\n"
-        "from batchpay.cli import cli\n"
+        "from batchpay.cli.main import cli\n"
         "try:\n"
         "    cli(['--version'], prog_name='batchpay')\n"
         "except SystemExit:\n"

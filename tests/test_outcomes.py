@@ -10,7 +10,7 @@ import time
 import pytest
 
 from batchpay.config import Protocol, SendOptions
-from batchpay.dispatch import RateLimiter, retry_delay
+from batchpay.gateway.dispatch import RateLimiter, retry_delay
 from batchpay.outcomes import (
     Answer,
     Failure,

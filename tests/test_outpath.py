@@ -23,7 +23,7 @@ import pytest
 from helpers import MERCHANT, SECRET, Sandbox, invoke, payroll_rows, read_result, write_csv
 
 from batchpay.config import GatewayConfig, Protocol, SendOptions
-from batchpay.dispatch import Progress
+from batchpay.gateway.dispatch import Progress
 from batchpay.payrun import RunRequest, run_batch
 
 

@@ -1,4 +1,4 @@
-"""The send rules (batchpay.policy): every branch of next_step as a named case, the reading of
+"""The send rules (gateway/policy.py): every branch of next_step as a named case, the reading of
 a status query's answer, reconcile's rule, and properties over any sequence of answers."""
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from batchpay.config import Protocol
-from batchpay.outcomes import Answer, Failure, Outcome, Verdict
-from batchpay.policy import (
+from batchpay.gateway.policy import (
     CONTRADICTED,
     NO_DEFINITE_ANSWER,
     STOPPED,
@@ -28,6 +27,7 @@ from batchpay.policy import (
     query_finding,
     reconciled,
 )
+from batchpay.outcomes import Answer, Failure, Outcome, Verdict
 
 PROTOCOL = Protocol()
 QUERY = Rules(max_attempts=3, can_query=True, protocol=PROTOCOL)

@@ -1,6 +1,6 @@
 """The callback log: every status callback kept (without ``sign``), applied to its row or
 quarantined, in one transaction with the row's change. What a callback means is decided by
-``batchpay.callbacks``; this module only stores it."""
+``batchpay.gateway.callbacks``; this module only stores it."""
 
 from __future__ import annotations
 

@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 
 import click
 
-from .cli_ops import root_options, settings, warn_about_secret_file
-from .config import default_settings, gateway_from_env, read_secret, secret_file_warnings
-from .errors import BatchpayError
-from .settings_file import KEYS
+from ..config import default_settings, gateway_from_env, read_secret, secret_file_warnings
+from ..errors import BatchpayError
+from ..settings_file import KEYS
+from .ops import root_options, settings, warn_about_secret_file
 
 
 def described(env: Mapping[str, str]) -> list[dict[str, str]]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .config import (
+from ..config import (
     SANDBOX_MERCHANT_NO,
     SANDBOX_NOTIFY_URL,
     SendOptions,
@@ -25,11 +25,11 @@ from .config import (
     read_secret,
     secret_file_warnings,
 )
-from .errors import ConfigError
-from .outcomes import exit_code
+from ..errors import ConfigError
+from ..outcomes import exit_code
 
 if TYPE_CHECKING:  # each command imports what it needs: --version and completion start fast
-    from .journal.store import Journal
+    from ..journal.store import Journal
 
 
 @dataclass
@@ -79,7 +79,7 @@ def journal_option(func: Any) -> Any:
 
 
 def open_journal(option: str | None) -> Journal:
-    from .journal.store import Journal
+    from ..journal.store import Journal
 
     path = journal_path(option, settings(), sandbox=False)
     if not path.exists():
@@ -127,7 +127,7 @@ def status(batch: str | None, journal_option: str | None, as_json: bool) -> None
         batchpay status
         batchpay status 3f2a9c81d07e --json
     """
-    from .reporting import quarantined_callbacks, require_batch, summaries
+    from ..reporting import quarantined_callbacks, require_batch, summaries
 
     with open_journal(journal_option) as journal:
         if batch:
@@ -169,7 +169,7 @@ def report(batch: str, output: Path, journal_option: str | None) -> None:
     Example:
         batchpay report 3f2a9c81d07e -o payroll.result.xlsx
     """
-    from .reporting import write_report
+    from ..reporting import write_report
 
     with open_journal(journal_option) as journal:
         summary = write_report(journal, batch, output)
@@ -198,10 +198,10 @@ def reconcile_command(
     import asyncio
     import contextlib
 
-    from .errors import JournalError
-    from .journal.locks import batch_lock
-    from .reconcile import NEEDS_RECONCILE, reconcile
-    from .reporting import require_batch, summaries
+    from ..errors import JournalError
+    from ..gateway.reconcile import NEEDS_RECONCILE, reconcile
+    from ..journal.locks import batch_lock
+    from ..reporting import require_batch, summaries
 
     config = gateway_from_env(settings(), need=("BATCHPAY_QUERY_URL",))
     warn_about_secret_file(settings())
@@ -285,8 +285,8 @@ def recover_command(
     Example:
         batchpay recover payroll.result.xlsx
     """
-    from .journal.store import Journal
-    from .recover import check_evidence, read_result_file, rebuild, recover
+    from ..journal.store import Journal
+    from ..recover import check_evidence, read_result_file, rebuild, recover
 
     env = settings()
     if not env.get("BATCHPAY_QUERY_URL"):
@@ -371,7 +371,7 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
     """
     from aiohttp import web
 
-    from .callbacks import callback_app, server_options
+    from ..gateway.callbacks import callback_app, server_options
 
     env = settings()
     secret = read_secret(env)
@@ -464,7 +464,7 @@ def sandbox_command(
     """
     import asyncio
 
-    from .sandbox import FAULT_KINDS, Faults, SandboxGateway, SandboxServer, Settlement
+    from ..sandbox.server import FAULT_KINDS, Faults, SandboxGateway, SandboxServer, Settlement
 
     rates = _fault_rates(faults, "--fault")
     query_rates = _fault_rates(query_faults, "--query-fault")
@@ -555,7 +555,7 @@ def template(path: Path, force: bool) -> None:
     Example:
         batchpay template november-payroll.xlsx
     """
-    from .sheets.template import write_template
+    from ..sheets.template import write_template
 
     write_template(path, force=force)
     click.echo(f"wrote {path}")

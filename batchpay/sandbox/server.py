@@ -24,7 +24,7 @@ from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
-from .config import (
+from ..config import (
     SANDBOX_HEADER,
     SANDBOX_MERCHANT_NO,
     SANDBOX_NOTIFY_URL,
@@ -32,7 +32,7 @@ from .config import (
     Protocol,
     in_process_account,
 )
-from .signing import sign, verify
+from ..signing import sign, verify
 
 PAYOUT_PATH = "/v1/paypro/payOut"
 QUERY_PATH = "/v1/paypro/queryPayOutResult"

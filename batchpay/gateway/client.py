@@ -16,9 +16,9 @@ from typing import Any
 
 import aiohttp
 
-from .config import SANDBOX_HEADER, GatewayConfig
-from .outcomes import Answer, Failure
-from .signing import sign
+from ..config import SANDBOX_HEADER, GatewayConfig
+from ..outcomes import Answer, Failure
+from ..signing import sign
 
 PAYOUT_FIELDS = (
     "amount", "accountNo", "mobile", "email", "firstname", "lastname", "tradeNo", "notifyUrl",

@@ -11,10 +11,10 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .config import Gateway, GatewayConfig, SendOptions
+from ..config import Gateway, GatewayConfig, SendOptions
+from ..journal.rows import JournalRow
+from ..journal.store import Journal
 from .dispatch import Dispatcher, Progress
-from .journal.rows import JournalRow
-from .journal.store import Journal
 from .policy import Request
 
 __all__ = ["SendResult", "send", "send_to"]

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from .config import GatewayConfig, SendOptions
+from ..config import GatewayConfig, SendOptions
+from ..journal.rows import JournalRow, Update
+from ..journal.store import Journal
+from ..outcomes import Answer, Outcome, Verdict
+from .client import GatewayClient
 from .dispatch import RateLimiter, retry_delay, ssl_context
-from .gateway import GatewayClient
-from .journal.rows import JournalRow, Update
-from .journal.store import Journal
-from .outcomes import Answer, Outcome, Verdict
 from .policy import Finding, Heard, Request, query_finding, reconciled
 
 NEEDS_RECONCILE = frozenset({Outcome.PROCESSING, Outcome.UNKNOWN})

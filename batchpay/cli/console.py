@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:  # the command line starts without the sending and sheet libraries
-    from .dispatch import Progress
-    from .sending import StopNotice
-    from .summary import Summary
+    from ..gateway.dispatch import Progress
+    from ..gateway.sending import StopNotice
+    from ..summary import Summary
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 

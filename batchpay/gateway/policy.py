@@ -19,8 +19,8 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
-from .config import Protocol
-from .outcomes import Answer, Outcome, Verdict, classify, is_systemic, placed_outcome
+from ..config import Protocol
+from ..outcomes import Answer, Outcome, Verdict, classify, is_systemic, placed_outcome
 
 STOPPED = "stopped before this row settled"
 USED_UP = "attempts used up"

@@ -39,11 +39,11 @@ from typing import Any
 
 from aiohttp import web
 
-from .config import Protocol
-from .journal.rows import CallbackChange, CallbackTarget
-from .journal.store import Journal
-from .outcomes import FINAL, Outcome, placed_outcome
-from .signing import SIGN_FIELD, verify
+from ..config import Protocol
+from ..journal.rows import CallbackChange, CallbackTarget
+from ..journal.store import Journal
+from ..outcomes import FINAL, Outcome, placed_outcome
+from ..signing import SIGN_FIELD, verify
 
 log = logging.getLogger("batchpay.listen")
 

@@ -12,9 +12,8 @@ from urllib.parse import urlsplit
 
 import click
 
-from . import cli_ops, settings_file
-from .cli_config import config_group
-from .config import (
+from .. import settings_file
+from ..config import (
     Gateway,
     SendOptions,
     gateway_from_env,
@@ -22,6 +21,9 @@ from .config import (
     mobile_pattern,
     protocol_from_env,
 )
+from ..errors import BatchpayError, DeclinedError, RefusedError, mapped
+from . import ops
+from .config import config_group
 from .console import (
     configure_logging,
     progress_display,
@@ -30,12 +32,11 @@ from .console import (
     stop_message,
     working,
 )
-from .errors import BatchpayError, DeclinedError, RefusedError, mapped
 
 if TYPE_CHECKING:  # the sheet and sending libraries load only for the commands that use them
-    from .payrun import Confirmation, RunRequest
-    from .sending import StopNotice
-    from .summary import Summary
+    from ..gateway.sending import StopNotice
+    from ..payrun import Confirmation, RunRequest
+    from ..summary import Summary
 
 NO_TERMINAL = (
     "refused: no terminal to confirm on; check the count and total, then pass --yes "
@@ -119,7 +120,7 @@ def cli(
     except BatchpayError as exc:
         raise UserError(exc) from None
     environ = os.environ  # the one place the command line reads the environment
-    ctx.obj = cli_ops.Root(
+    ctx.obj = ops.Root(
         environ=environ, env=settings_file.effective(from_file, environ), from_file=from_file,
         config_file=path, profile=profile, quiet=quiet, verbose=verbose, log_file=log_file,
         log_format=log_format,
@@ -161,16 +162,16 @@ def validate(
     Example:
         batchpay validate samples/payroll-with-errors.csv --report problems.xlsx
     """
-    from .payrun import load
-    from .problems import as_json as problems_json
-    from .problems import problem_lines, write_report
+    from ..payrun import load
+    from ..problems import as_json as problems_json
+    from ..problems import problem_lines, write_report
 
-    quiet = cli_ops.root_options().quiet
+    quiet = ops.root_options().quiet
     with working(show_progress(quiet), f"reading and validating {file}"):
         loaded = load(
             file,
             sheet=sheet,
-            mobile_pattern=mobile_pattern(cli_ops.settings()),
+            mobile_pattern=mobile_pattern(ops.settings()),
             strict_duplicates=strict_duplicates,
         )
     v = loaded.validation
@@ -217,7 +218,7 @@ def validate(
 )
 @sheet_option
 @strict_duplicates_option
-@cli_ops.network_options
+@ops.network_options
 @click.option(
     "--stop-after-refusals",
     type=click.IntRange(min=0),
@@ -312,20 +313,20 @@ def run(
         batchpay run payroll.xlsx --expect-count 120 --expect-total 1530000 --yes
         batchpay run /srv/payroll/inbox --archive /srv/payroll/done --yes
     """
-    from .folder import run_folder
-    from .payrun import RunRequest, run_batch
-    from .results import default_output
+    from ..folder import run_folder
+    from ..payrun import RunRequest, run_batch
+    from ..results import default_output
 
-    env = cli_ops.settings()
+    env = ops.settings()
     protocol = protocol_from_env(env)
     gateway: Gateway
     if sandbox:
-        from .sandbox import InProcessSandbox
+        from ..sandbox.server import InProcessSandbox
 
         gateway, target = InProcessSandbox(protocol), "the sandbox gateway"
     else:
         config = gateway_from_env(env)  # settings first: exit 2, nothing read
-        cli_ops.warn_about_secret_file(env)
+        ops.warn_about_secret_file(env)
         gateway, target = config, urlsplit(config.payout_url).netloc
     request = RunRequest(
         file=file,
@@ -358,7 +359,7 @@ def run(
         ephemeral_journal=sandbox and not journal_option,
         report=report,
     )
-    quiet = cli_ops.root_options().quiet
+    quiet = ops.root_options().quiet
 
     def one(request: RunRequest) -> Summary:
         if sandbox:  # each file of a folder is a run of its own, on a sandbox of its own
@@ -427,13 +428,13 @@ def confirm(confirmation: Confirmation, source: str, target: str, *, yes: bool) 
 
 
 for command in (
-    cli_ops.status,
-    cli_ops.report,
-    cli_ops.reconcile_command,
-    cli_ops.recover_command,
-    cli_ops.listen,
-    cli_ops.sandbox_command,
-    cli_ops.template,
+    ops.status,
+    ops.report,
+    ops.reconcile_command,
+    ops.recover_command,
+    ops.listen,
+    ops.sandbox_command,
+    ops.template,
     config_group,
 ):
     cli.add_command(command)
@@ -441,7 +442,7 @@ for command in (
 
 def _late_verbosity(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     """-q and -v typed after the command (`batchpay run x -q`), as people type them."""
-    root = ctx.find_object(cli_ops.Root)
+    root = ctx.find_object(ops.Root)
     if not value or root is None:
         return
     if param.name == "late_quiet":

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from .config import GatewayConfig, SendOptions
-from .gateway import GatewayClient
-from .journal.rows import JournalRow, Update
-from .journal.store import Journal
-from .outcomes import Answer, Failure, Outcome, Verdict, is_systemic
+from ..config import GatewayConfig, SendOptions
+from ..journal.rows import JournalRow, Update
+from ..journal.store import Journal
+from ..outcomes import Answer, Failure, Outcome, Verdict, is_systemic
+from .client import GatewayClient
 from .policy import Action, Heard, Refusals, Request, RowState, Rules, next_step
 
 log = logging.getLogger("batchpay.dispatch")
