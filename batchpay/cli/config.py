@@ -14,7 +14,7 @@ import click
 from ..config import default_settings, gateway_from_env, read_secret, secret_file_warnings
 from ..errors import BatchpayError
 from ..settings_file import KEYS
-from .ops import root_options, settings, warn_about_secret_file
+from .options import root_options, settings, warn_about_secret_file
 
 
 def described(env: Mapping[str, str]) -> list[dict[str, str]]:
