@@ -369,11 +369,6 @@ class SandboxServer:
         self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
-        # A connection the loop has just accepted is made into a transport on the loop's next
-        # turn; closing the listening server before that turn leaves the socket open, unowned
-        # (Python 3.11's asyncio: the new transport cannot attach to a closed server). One turn
-        # first lets every accepted connection become a transport the shutdown closes.
-        await asyncio.sleep(0)
         await self.gateway.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -423,6 +418,14 @@ class InProcessSandbox:
             await server.stop()
 
 
+async def _turn_then_stop(server: SandboxServer) -> None:
+    # A connection the loop has just accepted becomes a transport on the loop's next turn;
+    # closing the listening server before that turn leaves its socket open, unowned (Python
+    # 3.11's asyncio: the new transport cannot attach to a closed server). One turn first.
+    await asyncio.sleep(0)
+    await server.stop()
+
+
 @contextmanager
 def serve_in_thread(
     gateway: SandboxGateway, ssl_context: ssl.SSLContext | None = None
@@ -451,6 +454,6 @@ def serve_in_thread(
     try:
         yield server
     finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(_turn_then_stop(server), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
