@@ -3,62 +3,33 @@
 Without its journal, a re-run of a file plans the batch afresh, with new tradeNos, and pays
 every row again. Two traces of an earlier run outlive the journal: the batch's lock file beside
 it (``journal.locks.lock_file``) and the result file. ``refuse_if_run_before`` turns either into a
-refusal before anything is planned; ``read_result_file`` and ``rebuild`` turn a result file back
+refusal before anything is planned; ``result_file.read_result_file`` and ``rebuild.rebuild``
+turn a result file back
 into the batch a re-run of the original input computes (same rows, same content hash, the same
 tradeNos), which ``Journal.restore`` writes and ``recover`` then checks with the gateway's status
 query, row by row.
-
-A result file is read as batchpay writes it: the input columns as they were, then ``tradeNo``
-(when the input had none) and ``RESULT_COLUMNS``; an .xlsx also has the Summary sheet, whose
-account, sandbox and content-hash rows say what the file is evidence of.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
-import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
 
 from .accounts import only_practice
 from .config import GatewayConfig, SendOptions
 from .errors import InputError, JournalError
 from .gateway.reconcile import reconcile
 from .journal.locks import batch_lock, lock_file
-from .journal.rows import SheetRow, content_hash
 from .journal.store import Journal
 from .outcomes import Outcome, exit_code
-from .results import (
-    ACCOUNT_ITEM,
-    CONTENT_HASH_ITEM,
-    RESULT_COLUMNS,
-    SANDBOX_ITEM,
-    SUMMARY_SHEET,
-    WRITTEN_AT_ITEM,
-)
-from .sheets.damage import MOBILE_RESTORED
-from .sheets.read import CSV_SUFFIXES, NUMBER, TEXT, Sheet, canonical_columns, read_sheet
-from .sheets.validate import validate
-from .sheets.write import FORMULA_STARTS
+from .rebuild import Rebuilt
+from .result_file import ResultFile, read_result_file
 
 log = logging.getLogger("batchpay.recover")
-
-# The form batchpay assigns (journal.rows.new_trade_nos): yyyyMMddHHmmss + 10 random digits.
-ASSIGNED_FORM = re.compile(r"[0-9]{24}")
-# The form a file may give (schemas/sheet.json).
-GIVEN_FORM = re.compile(r"[A-Za-z0-9_-]{1,64}")
-# A spreadsheet keeps 15 significant digits of a number: the rest of a long tradeNo becomes 0s.
-# Ten random digits that happen to end in nine zeros: one chance in a billion.
-LOST_DIGITS = re.compile(r"[0-9]{15,}0{9}")
-SCIENTIFIC = re.compile(r"[0-9.,]+[eE][+-]?[0-9]+")
-RESTORED_MARK = MOBILE_RESTORED.partition("{fixed}")[0]  # "... lost its leading zero; read as "
 
 LOST_JOURNAL = (
     "the journal at {journal} does not know {what}, though {evidence} shows an earlier run; "
@@ -73,18 +44,6 @@ OTHER_BATCH = (
     "; {path} is the result of batch {earlier}, not of this file's batch {batch}: recovering it "
     "first lets the repeat window see its payouts; if it needs nothing more, move it away"
 )
-NOT_A_RESULT = (
-    "{path}: not a result file as batchpay writes it (no columns {columns} after the input's); "
-    "recover needs the result file of the lost run"
-)
-DAMAGED = (
-    "{path}: row {row}: the tradeNo {value!r} {why}; recover never guesses a tradeNo: use a "
-    "copy of the result file no spreadsheet program has saved (the .xlsx batchpay wrote)"
-)
-CHANGED = (
-    "{path}: its rows do not make the batch its Summary records (content hash {recorded}, "
-    "batch {batch}); the file was changed after batchpay wrote it: recover from an unchanged copy"
-)
 SANDBOX_RESULT = (
     "{path} is the result of a sandbox run ({value}): its orders were never real; nothing to "
     "recover"
@@ -93,305 +52,6 @@ OTHER_ACCOUNT = (
     "{path} was written for the gateway account {recorded}, but the settings are for {account}: "
     "its tradeNos say nothing about this account's orders; use the settings of {recorded}"
 )
-
-
-@dataclass
-class ResultFile:
-    """A result file, read back."""
-
-    path: Path
-    sheet: Sheet  # the Results table as read, CSV cells with their formula guard removed
-    summary: dict[str, str]  # the Summary sheet's items; empty for a CSV
-    results_start: int  # where batchpay's columns (RESULT_COLUMNS) begin
-    trade_position: int  # the column holding each row's tradeNo
-    # The tradeNo column may be one batchpay added (the input had none): it is spelled exactly
-    # "tradeNo" and stands right before "outcome". An input's own last column can look so too.
-    maybe_added: bool
-
-    def column(self, name: str) -> list[str]:
-        position = self.sheet.headers.index(name, self.results_start)
-        return [str(v) for v in self.sheet.frame[position].tolist()]
-
-    @property
-    def trade_nos(self) -> list[str]:
-        return [str(v).strip() for v in self.sheet.frame[self.trade_position].tolist()]
-
-    @property
-    def sandbox(self) -> str:
-        """The Summary's sandbox row when it says yes, else ''."""
-        value = self.summary.get(SANDBOX_ITEM, "")
-        return value if value.lower().startswith("yes") else ""
-
-    @property
-    def account(self) -> str:
-        return self.summary.get(ACCOUNT_ITEM, "")
-
-
-def read_summary(path: Path) -> dict[str, str]:
-    """A result workbook's Summary sheet as {item: value}; {} when it has none (a CSV)."""
-    if path.suffix.lower() in CSV_SUFFIXES:
-        return {}
-    from python_calamine import CalamineWorkbook
-
-    try:
-        workbook = CalamineWorkbook.from_path(str(path))
-        if SUMMARY_SHEET not in workbook.sheet_names:
-            return {}
-        values = workbook.get_sheet_by_name(SUMMARY_SHEET).to_python()
-    except Exception as exc:  # calamine raises its own error types for every malformed file
-        raise InputError(f"{path}: cannot read its Summary sheet ({exc})") from None
-    return {
-        str(row[0]).strip(): ("" if len(row) < 2 or row[1] is None else str(row[1]).strip())
-        for row in values[1:]
-        if row and row[0]
-    }
-
-
-def read_result_file(path: Path) -> ResultFile:
-    """Read a result file back; InputError when it is not one batchpay wrote."""
-    sheet = read_sheet(path)
-    headers = sheet.headers
-    width = len(RESULT_COLUMNS)
-    starts = [
-        i
-        for i in range(len(headers) - width + 1)
-        if tuple(headers[i : i + width]) == RESULT_COLUMNS
-    ]
-    if not starts or "tradeNo" not in sheet.columns:
-        raise InputError(NOT_A_RESULT.format(path=path, columns=", ".join(RESULT_COLUMNS)))
-    first = starts[-1]
-    trade_position = sheet.columns["tradeNo"]
-    if trade_position >= first:
-        raise InputError(NOT_A_RESULT.format(path=path, columns=", ".join(RESULT_COLUMNS)))
-    maybe_added = trade_position == first - 1 and headers[trade_position] == "tradeNo"
-    if path.suffix.lower() in CSV_SUFFIXES:
-        # The CSV writer guards a cell starting like a formula with a leading ': undo it.
-        guarded = tuple("'" + start for start in FORMULA_STARTS)
-        sheet.frame = sheet.frame.apply(
-            lambda column: column.map(lambda v: v[1:] if v.startswith(guarded) else v)
-        )
-    return ResultFile(
-        path=path, sheet=sheet, summary=read_summary(path),
-        results_start=first, trade_position=trade_position, maybe_added=maybe_added,
-    )  # fmt: skip
-
-
-def _damage(value: str, kind: str, added: bool) -> str:
-    """Why ``value`` cannot be a tradeNo batchpay sent (for this column), or ''."""
-    if kind == NUMBER:
-        return "is stored as a number: a spreadsheet program changed it"
-    if SCIENTIFIC.fullmatch(value):
-        return "is in scientific notation: a spreadsheet program turned it into a number"
-    if ASSIGNED_FORM.fullmatch(value):
-        if LOST_DIGITS.fullmatch(value):
-            return "ends in nine zeros: a spreadsheet program kept only its first 15 digits"
-        try:
-            dt.datetime.strptime(value[:14], "%Y%m%d%H%M%S")
-        except ValueError:
-            if added:
-                return "does not start with a date and time, as the tradeNos batchpay assigns do"
-        return ""
-    if added:
-        return "is not of the form batchpay assigns (24 digits: yyyyMMddHHmmss and 10 more)"
-    if not GIVEN_FORM.fullmatch(value):
-        return "is not of the form a file may give (1 to 64 letters, digits, '-' or '_')"
-    return ""
-
-
-@dataclass
-class Rebuilt:
-    """A lost batch as a re-run of its input would plan it, with the earlier run's tradeNos."""
-
-    rows: list[SheetRow]
-    trade_nos: list[str | None]  # per row; None for invalid rows
-    outcomes: list[Outcome]  # as the result file says
-    attempts: list[int]  # payout requests sent per row, as the result file says
-    headers: list[str]
-    source: str  # for the journal: the input file the Summary names, else the result file
-    digest: str
-    sent_at: str  # when the result file was written, as it says ('' when it does not)
-    notes: list[str] = field(default_factory=list)
-
-    input_file: str = ""  # the input file the Summary names ('' for a CSV)
-    # The batch id the Summary names: a --pay-again batch's is not its content's.
-    named_batch: str = ""
-
-    @property
-    def batch_id(self) -> str:
-        return self.named_batch or self.digest[:12]
-
-
-def rebuild(result: ResultFile, mobile_pattern: str) -> Rebuilt:
-    """The batch the result file was written for. Refuses (InputError naming the row) a
-    tradeNo a spreadsheet damaged, and rows that no longer make the batch the file records."""
-    sheet, path = result.sheet, result.path
-    outcome_texts = result.column("outcome")
-    known = {o.value for o in Outcome}
-    outcomes = []
-    for position, text in enumerate(outcome_texts):
-        if text not in known:
-            row = int(sheet.row_numbers[position])
-            raise InputError(f"{path}: row {row}: outcome {text!r} is not one batchpay writes")
-        outcomes.append(Outcome(text))
-    values = result.trade_nos
-    recorded = result.summary.get(CONTENT_HASH_ITEM, "")
-    readings = _readings(result, outcomes, values, bool(recorded))
-    rebuilt = None
-    refusal = None
-    for added, assigned_form_was_assigned in readings:
-        try:
-            _check_trade_nos(result, outcomes, values, added)
-        except InputError as exc:
-            refusal = refusal or exc
-            continue
-        rebuilt = _rebuild(
-            result, outcomes, values, mobile_pattern, added, assigned_form_was_assigned
-        )
-        if not recorded or rebuilt.digest == recorded:
-            break
-    if rebuilt is None:
-        assert refusal is not None
-        raise refusal
-    if recorded and rebuilt.digest != recorded:
-        batch = result.summary.get("batch", recorded[:12])
-        raise InputError(CHANGED.format(path=path, recorded=recorded, batch=batch))
-    if not recorded:
-        rebuilt.notes.append(
-            f"{path} records no content hash (a CSV): the batch id {rebuilt.batch_id} is "
-            "computed from its rows alone"
-        )
-    return rebuilt
-
-
-def _readings(
-    result: ResultFile, outcomes: list[Outcome], values: list[str], recorded: bool
-) -> list[tuple[bool, bool]]:
-    """The ways to read the tradeNo column, most likely first: (batchpay added the column,
-    a value of the assigned form in an input's own column was assigned to an empty cell).
-
-    With the Summary's content hash every reading is tried and the hash decides. Without it
-    (a CSV), a column that may be batchpay's is read so when its values are of the assigned
-    form (a stray one is then refused by name), as the input's when none is; in an input's
-    own column a value of the assigned form is read as assigned to an empty cell.
-    """
-    if recorded:
-        own = [(False, True), (False, False)]
-        return [(True, True), *own] if result.maybe_added else own
-    if not result.maybe_added:
-        return [(False, True)]
-    planned = [v for v, o in zip(values, outcomes, strict=True) if o is not Outcome.INVALID]
-    if planned and not any(ASSIGNED_FORM.fullmatch(v) for v in planned):
-        return [(False, False)]
-    return [(True, True)]
-
-
-def _check_trade_nos(
-    result: ResultFile, outcomes: list[Outcome], values: list[str], added: bool
-) -> None:
-    """Refuse (naming the row) a tradeNo a spreadsheet damaged, or one that cannot be the
-    tradeNo batchpay sent for its row when the column is read as ``added`` or not."""
-    sheet, path = result.sheet, result.path
-    kinds = sheet.types("tradeNo")
-    seen: dict[str, int] = {}
-    for position, (value, outcome) in enumerate(zip(values, outcomes, strict=True)):
-        row = int(sheet.row_numbers[position])
-        if outcome is Outcome.INVALID:
-            continue  # never planned: no tradeNo of batchpay's
-        if not value:
-            raise InputError(f"{path}: row {row}: no tradeNo, though its outcome is {outcome}")
-        kind = "" if kinds is None else str(kinds.iat[position])
-        why = _damage(value, kind, added)
-        if why:
-            raise InputError(DAMAGED.format(path=path, row=row, value=value, why=why))
-        if value in seen:
-            raise InputError(
-                f"{path}: rows {seen[value]} and {row} have the same tradeNo {value}: a "
-                "spreadsheet program changed at least one of them; recover never guesses"
-            )
-        seen[value] = row
-
-
-def _rebuild(
-    result: ResultFile,
-    outcomes: list[Outcome],
-    values: list[str],
-    mobile_pattern: str,
-    added: bool,
-    assigned_form_was_assigned: bool,
-) -> Rebuilt:
-    sheet = result.sheet
-    width = result.trade_position if added else result.results_start
-    frame = sheet.frame.iloc[:, :width].copy()
-    given = [""] * len(values)
-    if not added:
-        for position, (value, outcome) in enumerate(zip(values, outcomes, strict=True)):
-            if outcome is Outcome.INVALID:
-                given[position] = str(frame.iat[position, result.trade_position])
-            elif not (assigned_form_was_assigned and ASSIGNED_FORM.fullmatch(value)):
-                given[position] = value
-        frame[result.trade_position] = pd.Series(given, dtype=frame[result.trade_position].dtype)
-    headers = sheet.headers[:width]
-    types = {c: k for c, k in (sheet.cell_types or {}).items() if c < width}
-    errors_column = result.column("errors")
-    columns = canonical_columns(headers, str(result.path))
-    # A mobile the input stored as a number had its zero restored, with a warning the errors
-    # column keeps; the result's text cell lost the type: give it back, and the same
-    # restoration makes the same payout fields.
-    marker = f"warning: {headers[columns['mobile']]}: "
-    restored = [i for i, e in enumerate(errors_column) if marker in e and RESTORED_MARK in e]
-    if restored:
-        mobile_at = columns["mobile"]
-        kinds = types.get(mobile_at, np.full(len(frame), TEXT, dtype=object)).copy()
-        kinds[restored] = NUMBER
-        types[mobile_at] = kinds
-    source_sheet = Sheet(
-        path=result.path, sheet_name=sheet.sheet_name, headers=headers, frame=frame,
-        row_numbers=sheet.row_numbers, columns=columns, cell_types=types,
-    )  # fmt: skip
-    validation = validate(source_sheet, mobile_pattern)
-    records: list[dict[str, str]] = validation.fields[
-        ["amount", "accountNo", "mobile", "email", "firstname", "lastname", "tradeNo", "remark",
-         "notifyUrl"]
-    ].to_dict("records")  # type: ignore[assignment]  # fmt: skip
-    amount_texts = source_sheet.text("amount").tolist()
-    cells = frame.astype(str).to_numpy().tolist()
-    rows: list[SheetRow] = []
-    trade_nos: list[str | None] = []
-    attempts = [int(n) if n.isdigit() else 0 for n in result.column("attempts")]
-    for position, (record, outcome) in enumerate(zip(records, outcomes, strict=True)):
-        row_number = int(sheet.row_numbers[position])
-        valid = outcome is not Outcome.INVALID
-        if valid and validation.invalid[position]:
-            raise InputError(
-                f"{result.path}: row {row_number} was planned (outcome {outcome}) but its cells "
-                f"no longer pass validation ({validation.row_errors[position]}): the file was "
-                "changed after batchpay wrote it, or the input held a cell type a result file "
-                "does not keep; recover from an unchanged copy, never by guessing"
-            )
-        if not valid:
-            record = {**record, "amount": str(amount_texts[position])}  # invalid rows keep text
-        errors = "; ".join(
-            part for part in errors_column[position].split("; ") if part and
-            not part.startswith("flagged: ")
-        )  # fmt: skip
-        rows.append(
-            SheetRow(
-                sheet_row=row_number, fields=record,
-                amount=int(validation.amounts[position]) if valid else 0, valid=valid,
-                cells=cells[position], errors=errors,
-            )
-        )  # fmt: skip
-        trade_nos.append(values[position] if valid else None)
-    input_file = result.summary.get("source file", "")
-    return Rebuilt(
-        rows=rows, trade_nos=trade_nos, outcomes=outcomes, attempts=attempts,
-        headers=headers, source=input_file or str(result.path), input_file=input_file,
-        digest=content_hash(rows), sent_at=result.summary.get(WRITTEN_AT_ITEM, ""),
-        named_batch=result.summary.get("batch", ""),
-    )  # fmt: skip
-
-
-# -- before a run ------------------------------------------------------------------------------
 
 
 def unknown_trade_nos(journal: Journal, path: Path, account: str) -> tuple[list[str], str]:

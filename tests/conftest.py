@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from helpers import MERCHANT, SECRET, Sandbox, payroll_rows, write_csv
 
-from batchpay.sandbox.server import SandboxGateway, serve_in_thread
+from batchpay.sandbox.gateway import SandboxGateway
+from batchpay.sandbox.server import serve_in_thread
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,8 @@ from aiohttp import web
 from click.testing import CliRunner, Result
 
 from batchpay.cli.main import cli
-from batchpay.sandbox.server import Faults, SandboxGateway, SandboxServer
+from batchpay.sandbox.gateway import Faults, SandboxGateway
+from batchpay.sandbox.server import SandboxServer
 
 MERCHANT = "M-TEST-001"
 SECRET = "test-secret-Zq8w"

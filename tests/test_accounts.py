@@ -27,7 +27,8 @@ from helpers import (
 from batchpay.config import gateway_account
 from batchpay.journal.schema import VERSION
 from batchpay.journal.store import Journal
-from batchpay.sandbox.server import Faults, SandboxGateway, serve_in_thread
+from batchpay.sandbox.gateway import Faults, SandboxGateway
+from batchpay.sandbox.server import serve_in_thread
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -28,7 +28,7 @@ from batchpay.config import Protocol
 from batchpay.gateway.callbacks import callback_app, server_options, shape_problem
 from batchpay.journal.schema import MIGRATIONS, scrub_callback_signs
 from batchpay.journal.store import Journal
-from batchpay.sandbox.server import FAILED, OK
+from batchpay.sandbox.gateway import FAILED, OK
 from batchpay.signing import sign
 
 

@@ -14,7 +14,7 @@ from helpers import SECRET, Sandbox, invoke, payroll_rows, post, read_result, se
 
 from batchpay.config import Protocol
 from batchpay.gateway.callbacks import MAX_BODY, callback_app, server_options
-from batchpay.sandbox.server import FAILED, OK, Settlement
+from batchpay.sandbox.gateway import FAILED, OK, Settlement
 from batchpay.signing import sign
 
 
@@ -121,7 +121,7 @@ def test_forged_unknown_and_contradicting_callbacks_change_nothing_silently(
 def test_reconcile_alone_resolves_processing_and_unknown_rows(
     sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchpay.sandbox.server import Faults
+    from batchpay.sandbox.gateway import Faults
 
     sandbox.gateway.settlement = Settlement(delay=0, fail_rate=0.25, notify=False, seed=9)
     sandbox.faults = Faults(rates={"hang": 0.3}, hang_seconds=2, seed=2)

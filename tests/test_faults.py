@@ -16,7 +16,8 @@ import trustme
 from aiohttp import web
 from helpers import SECRET, Sandbox, invoke, payroll_rows, read_result, write_csv
 
-from batchpay.sandbox.server import Faults, SandboxGateway, serve_in_thread
+from batchpay.sandbox.gateway import Faults, SandboxGateway
+from batchpay.sandbox.server import serve_in_thread
 
 ALL_FAULTS = {"429": 0.1, "503": 0.1, "hang": 0.1, "reset": 0.1, "garbage": 0.1, "500": 0.1}
 # The status query's faults: not answered (503, garbage, hang, reset, 500) or refused with a

@@ -18,7 +18,7 @@ import pytest
 from helpers import Sandbox, payroll_rows, read_result, write_csv
 from test_faults import assert_placed_once, assert_truthful
 
-from batchpay.sandbox.server import Faults
+from batchpay.sandbox.gateway import Faults
 
 
 def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:

@@ -9,7 +9,7 @@ import pytest
 from helpers import Sandbox, invoke, payroll_rows, read_result, write_csv
 
 from batchpay.outcomes import Outcome, reason
-from batchpay.sandbox.server import FAILED, OK, Settlement
+from batchpay.sandbox.gateway import FAILED, OK, Settlement
 
 REPEAT_MSG = (
     "same payout placed in batch 3f2a9c81d07e as tradeNo 202611250700001234567890 (paid) at "

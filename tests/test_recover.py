@@ -18,8 +18,8 @@ from helpers import MERCHANT, Sandbox, invoke, payroll_rows, read_result, serve_
 
 from batchpay.config import gateway_account
 from batchpay.journal.store import Journal
-from batchpay.recover import read_summary
-from batchpay.sandbox.server import Faults
+from batchpay.result_file import read_summary
+from batchpay.sandbox.gateway import Faults
 
 
 def forget(journal: Path) -> None:
@@ -374,7 +374,7 @@ def test_only_not_found_makes_a_row_pending_any_other_answer_leaves_it_unknown(
 def test_recover_keeps_the_gateways_answer_for_placed_rows(
     sandbox: Sandbox, gateway_env: dict[str, str], journal_path: Path, tmp_path: Path
 ) -> None:
-    from batchpay.sandbox.server import Settlement
+    from batchpay.sandbox.gateway import Settlement
 
     sandbox.gateway.settlement = Settlement(delay=0, fail_rate=0.5, notify=False, seed=3)
     path = write_csv(tmp_path / "payroll.csv", payroll_rows(8))

@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 from helpers import SECRET, Sandbox, invoke, payroll_rows, read_result, write_csv
 
-from batchpay.sandbox.server import Faults
+from batchpay.sandbox.gateway import Faults
 
 
 def journal_trade_nos(journal: Path) -> dict[int, str]:

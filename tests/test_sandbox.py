@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from helpers import MERCHANT, SECRET, Sandbox, invoke, payroll_rows, write_csv
 
-from batchpay.sandbox.server import SandboxGateway, serve_in_thread
+from batchpay.sandbox.gateway import SandboxGateway
+from batchpay.sandbox.server import serve_in_thread
 from batchpay.signing import sign
 
 
@@ -174,7 +175,7 @@ def raw_post(url: str, body: dict[str, str], timeout: float = 10) -> tuple[int, 
 def test_a_query_fault_answers_the_first_query_so_and_the_next_one_truly(
     sandbox: Sandbox, kind: str, status: int, starts: bytes
 ) -> None:
-    from batchpay.sandbox.server import Faults
+    from batchpay.sandbox.gateway import Faults
 
     assert post(sandbox.server.payout_url, payout("T-Q"))["code"] == "0000"
     sandbox.faults = Faults(query_rates={kind: 1.0})
@@ -188,7 +189,7 @@ def test_a_query_fault_answers_the_first_query_so_and_the_next_one_truly(
 
 
 def test_a_hanging_query_hangs_for_hang_seconds(sandbox: Sandbox) -> None:
-    from batchpay.sandbox.server import Faults
+    from batchpay.sandbox.gateway import Faults
 
     sandbox.faults = Faults(query_rates={"hang": 1.0}, every_request=True, hang_seconds=30)
     with pytest.raises(TimeoutError):

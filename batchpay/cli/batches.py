@@ -209,7 +209,9 @@ def recover_command(
         batchpay recover payroll.result.xlsx
     """
     from ..journal.store import Journal
-    from ..recover import check_evidence, read_result_file, rebuild, recover
+    from ..rebuild import rebuild
+    from ..recover import check_evidence, recover
+    from ..result_file import read_result_file
 
     env = settings()
     if not env.get("BATCHPAY_QUERY_URL"):

@@ -163,7 +163,8 @@ def sandbox_command(
     """
     import asyncio
 
-    from ..sandbox.server import FAULT_KINDS, Faults, SandboxGateway, SandboxServer, Settlement
+    from ..sandbox.gateway import FAULT_KINDS, Faults, SandboxGateway, Settlement
+    from ..sandbox.server import SandboxServer
 
     rates = _fault_rates(faults, "--fault")
     query_rates = _fault_rates(query_faults, "--query-fault")
