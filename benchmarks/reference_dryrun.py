@@ -34,6 +34,7 @@ from reference_validate import invalid, read, repeated_payouts, rules
 
 FIELDS = ["amount", "accountNo", "mobile", "email", "firstname", "lastname", "tradeNo",
           "notifyUrl", "remark"]  # fmt: skip
+TRADE_NO = FIELDS.index("tradeNo")
 RESULT = ["outcome", "code", "msg", "status", "message", "platFormTradeNo", "attempts",
           "errors", "reason"]  # fmt: skip
 PENDING = ["pending", "", "", "", "", "", "0", "", "not sent yet: run again"]
@@ -47,14 +48,17 @@ def trade_nos(count: int) -> list[str]:
     return [f"{stamp}{n:010d}" for n in numbers.tolist()]
 
 
-def sign(fields: dict[str, str], secret: str) -> str:
-    text = "".join(f"{k}={fields[k]}" for k in sorted(fields) if fields[k] != "")
+def sign(keys: list[str], values: tuple[str, ...], secret: str) -> str:
+    """``keys`` sorted; the empty values left out, as batchpay's default does."""
+    text = "".join(f"{k}={v}" for k, v in zip(keys, values, strict=True) if v != "")
     return hashlib.md5((text + secret).encode(), usedforsecurity=False).hexdigest()
 
 
 def main() -> None:
     source, output, journal = (Path(a) for a in sys.argv[1:4])
-    secret, notify = os.environ["BATCHPAY_SECRET"], os.environ["BATCHPAY_NOTIFY_URL"]
+    secret, notify = os.environ.get("BATCHPAY_SECRET"), os.environ.get("BATCHPAY_NOTIFY_URL")
+    if not secret or not notify:
+        raise SystemExit("reference_dryrun.py: set BATCHPAY_SECRET and BATCHPAY_NOTIFY_URL")
     schema = rules()
     frame, headers = read(source, schema)
     cells = frame.iloc[:, : len(headers)].to_numpy().tolist()  # the input columns, in order
@@ -69,9 +73,10 @@ def main() -> None:
     empty = frame["tradeNo"].eq("")
     frame.loc[empty, "tradeNo"] = trade_nos(int(empty.sum()))
     frame.loc[frame["notifyUrl"].eq(""), "notifyUrl"] = notify
-    payouts = frame[FIELDS].to_dict("records")
-    for fields in payouts:
-        sign(fields, secret)
+    keys = sorted(FIELDS)  # the names are ASCII: sorted is byte order
+    for values in zip(*(frame[k].tolist() for k in keys), strict=True):
+        sign(keys, values, secret)
+    payouts = list(zip(*(frame[n].tolist() for n in FIELDS), strict=True))
     amounts = frame["amount"].str.replace(",", "").astype(float).astype(int).tolist()
 
     db = sqlite3.connect(journal)
@@ -87,7 +92,7 @@ def main() -> None:
         db.executemany(
             f"INSERT INTO rows ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
             (
-                (i, i + 2, p["tradeNo"], amount, "pending", *(p[n] for n in FIELDS))
+                (i, i + 2, p[TRADE_NO], amount, "pending", *p)
                 for i, (p, amount) in enumerate(zip(payouts, amounts, strict=True))
             ),
         )
@@ -107,7 +112,7 @@ def main() -> None:
         sheet.write_string(0, col, name, bold)
     write, last = sheet.write_string, len(header) - 1
     for r, (row, payout, amount) in enumerate(zip(cells, payouts, amounts, strict=True), 1):
-        for col, value in enumerate([*row, *([payout["tradeNo"]] if added else []), *PENDING]):
+        for col, value in enumerate([*row, *([payout[TRADE_NO]] if added else []), *PENDING]):
             write(r, col, value, pending)
         sheet.write_number(r, last, amount, number)
     sheet.freeze_panes(1, 0)
