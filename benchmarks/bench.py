@@ -1,29 +1,27 @@
-"""Measure batchpay's heavy steps against plain references, in the same run, on the same data.
+"""Measure batchpay against the budgets of issue 12, each a ratio to a plain reference timed in
+the same run on the same data:
 
-Each step times a reference (what the libraries batchpay builds on can do at best) and the
-batchpay call doing the same job, and prints both, their ratio and whether it meets the target:
+1. dry run, 100k-row .csv in, result .xlsx out   reference_dryrun.py   <= 1.3x (wall, process)
+2. validate 300k rows                            reference_validate.py <= 1.5x (wall, process)
+3. send, 0 ms gateway: client CPU per request    bare_send.py          <= 1.6x
+   send, 50 ms gateway, concurrency 32: req/s    bare_send.py          >= 0.95x
+4. peak RSS: 100k-row `run --sandbox --yes`, 1M-row `validate`        < 1 GiB, < 2 GiB
 
-1. read a 100k-row .xlsx as text      fastexcel / python-calamine  vs  sheet.read_sheet
-2. read a 1M-row .csv as text         pandas.read_csv(pyarrow)     vs  sheet.read_sheet
-3. validate 1M rows                   vectorized pandas rules      vs  validate.validate
-4. send, 0 ms gateway, concurrency 64 bare aiohttp loop            vs  payrun.run_batch
-5. send, 50 ms gateway, concurrency 32  Little's law (32 / 0.05)   vs  payrun.run_batch
-6. write a 100k-row result .xlsx      xlsxwriter write_string      vs  results.write_results
-7. peak memory                        limits (1 GiB, 2 GiB)        vs  batchpay run / validate
+Every figure is of a whole process (`python -m batchpay ...` or a reference script), started
+through a small wrapper that reads its wall time, CPU time and peak RSS (os.wait4). Reference
+and batchpay run in turn, best of --runs. The bench imports nothing from batchpay, so it
+survives the package's modules moving. The data is made here, seeded. The gateway for step 3
+is `python -m batchpay sandbox` in its own process. Not part of the test suite. Run:
 
-The data is made here, deterministically (seeded). The gateway is the sandbox
-(``python -m batchpay sandbox``) in a process of its own, so that it does not compete with the
-client for the GIL. Not part of the test suite. Run:
-
-    python benchmarks/bench.py            # full sizes (a few minutes)
-    python benchmarks/bench.py --quick    # ~10x smaller sizes (well under a minute)
-    python benchmarks/bench.py --only 2 --only 3   # some steps only
+    python benchmarks/bench.py              # full sizes (about 6 minutes on 2 cores)
+    python benchmarks/bench.py --quick      # ~10x smaller sizes (under a minute)
+    python benchmarks/bench.py --only 3     # some steps only (repeatable)
+    python benchmarks/bench.py --keep DIR   # keep the data, outputs and logs in DIR
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import json
 import os
@@ -36,44 +34,24 @@ import sys
 import tempfile
 import time
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import numpy as np
-import pandas as pd
-
-from batchpay.config import GatewayConfig, Protocol, SendOptions
-from batchpay.journal.rows import JournalRow
-from batchpay.outcomes import Outcome
-from batchpay.payrun import RunRequest, run_batch
-from batchpay.results import ResultRow, write_results
-from batchpay.sheets.read import Sheet, read_sheet
-from batchpay.sheets.validate import validate
-from batchpay.signing import sign
-from batchpay.summary import Summary
 
 SEED = 20240531
 SECRET = "bench-secret-0123456789abcdef"
 MERCHANT = "BENCH-MERCHANT"
 NOTIFY_URL = "http://127.0.0.1:9/notify"
-REPO = Path(__file__).resolve().parent.parent
-SCHEMA = REPO / "schemas" / "sheet.json"
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 MIB = 1024 * 1024
+BATCHPAY = [sys.executable, "-m", "batchpay"]
 
-XLSX_HEADER = ["Employee", "First Name", "Last Name", "Account No", "Mobile", "Email", "Amount",
-               "Remark"]  # fmt: skip
-CSV_HEADER = [*XLSX_HEADER, "Trade No"]
-# The reference's column names: the file's headers as batchpay's canonical names.
-CANONICAL = {"First Name": "firstname", "Last Name": "lastname", "Account No": "accountNo",
-             "Mobile": "mobile", "Email": "email", "Amount": "amount", "Remark": "remark",
-             "Trade No": "tradeNo"}  # fmt: skip
-RESULT_COLUMNS = ["tradeNo", "outcome", "code", "msg", "status", "message", "platFormTradeNo",
-                  "attempts", "errors"]  # fmt: skip
-
+HEADER = ["Employee", "First Name", "Last Name", "Account No", "Mobile", "Email", "Amount",
+          "Remark"]  # fmt: skip
 FIRST = ["Maria", "José", "Ana", "Juan", "Mark", "Grace", "Paolo", "Liza", "Ramon", "Cristina",
          "Miguel", "Angelica", "Noël", "Rosario", "Carlo", "Jasmine", "Antonio", "Bea", "Luis",
          "Patricia"]  # fmt: skip
@@ -84,17 +62,18 @@ LAST = ["Santos", "Reyes", "Cruz", "Bautista", "Peña", "García", "Mendoza", "T
 
 @dataclass(frozen=True)
 class Sizes:
-    xlsx_rows: int
-    csv_rows: int
+    dry_run: int
+    validate: int
     send_fast: int
     send_slow: int
-    result_rows: int
+    memory_run: int
+    memory_validate: int
 
 
-FULL = Sizes(xlsx_rows=100_000, csv_rows=1_000_000, send_fast=20_000, send_slow=6_400,
-             result_rows=100_000)  # fmt: skip
-QUICK = Sizes(xlsx_rows=10_000, csv_rows=100_000, send_fast=2_000, send_slow=1_280,
-              result_rows=10_000)  # fmt: skip
+FULL = Sizes(dry_run=100_000, validate=300_000, send_fast=20_000, send_slow=6_400,
+             memory_run=100_000, memory_validate=1_000_000)  # fmt: skip
+QUICK = Sizes(dry_run=10_000, validate=30_000, send_fast=2_000, send_slow=1_280,
+              memory_run=10_000, memory_validate=100_000)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -126,13 +105,16 @@ class Result:
     """One line of the final table."""
 
     step: str
-    unit: str  # of reference and batchpay: "s", "req/s" or "MiB"
+    unit: str  # of reference and batchpay: "s", "req/s", "µs" or "MiB"
     reference: float
     batchpay: float
-    ratio: float  # as the target reads it
     target: Target
     note: str = ""
     error: bool = False  # the step failed; note says why
+
+    @property
+    def ratio(self) -> float:
+        return self.batchpay / self.reference if self.reference else float("nan")
 
     @property
     def verdict(self) -> str:
@@ -156,35 +138,15 @@ def secs(value: float) -> str:
     return f"{value:.3f} s" if value < 10 else f"{value:.2f} s"
 
 
-SLOW = 5.0  # seconds: a call this slow is timed once
-
-
-def best_of(
-    runs: int, *calls: Callable[[], Any], before: Sequence[Callable[[], None] | None] = ()
-) -> list[float]:
-    """The shortest of ``runs`` timed calls of each of ``calls``, taken in turn (the first,
-    the second, ..., then again), so that a change in the machine's load hits all of them
-    alike; a call that took over SLOW seconds is not repeated. ``before[i]`` runs untimed
-    ahead of each call of ``calls[i]``."""
-    best = [float("inf")] * len(calls)
-    for _ in range(runs):
-        for i, call in enumerate(calls):
-            if best[i] > SLOW and best[i] != float("inf"):
-                continue
-            prepare = before[i] if i < len(before) else None
-            if prepare is not None:
-                prepare()
-            started = time.perf_counter()
-            call()
-            best[i] = min(best[i], time.perf_counter() - started)
-    return best
-
-
 def version(package: str) -> str:
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def machine() -> None:
@@ -198,15 +160,95 @@ def machine() -> None:
         commit = "unknown"
     say(f"machine: nproc {cpus}, {platform.machine()}, {platform.platform()}")
     say(f"python {platform.python_version()} ({sys.executable})")
-    packages = ("pandas", "pyarrow", "fastexcel", "python-calamine", "xlsxwriter", "aiohttp",
-                "pandera", "numpy")  # fmt: skip
+    packages = ("pandas", "pyarrow", "python-calamine", "xlsxwriter", "aiohttp", "pandera",
+                "numpy")  # fmt: skip
     say("versions: " + ", ".join(f"{p} {version(p)}" for p in packages))
     say(f"batchpay {version('batchpay')} at {REPO} (git {commit})")
     say(f"load average {load()} (other work on the machine makes the figures noisier)")
 
 
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+_counter = iter(range(10**6))
+
+
+def fresh(folder: Path, stem: str, suffix: str) -> Path:
+    return folder / f"{stem}-{next(_counter)}{suffix}"
+
+
+def clean_env(folder: Path, **settings: str) -> dict[str, str]:
+    """The environment of every process: no BATCHPAY_ settings but the bench's own, and the
+    user data directory inside the bench's folder (nothing lands in the real one)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHPAY_")}
+    env.update(
+        BATCHPAY_SECRET=SECRET, BATCHPAY_MERCHANT_NO=MERCHANT, BATCHPAY_NOTIFY_URL=NOTIFY_URL,
+        BATCHPAY_URL="http://127.0.0.1:9/v1/paypro/payOut", XDG_DATA_HOME=str(folder / "xdg"),
+        XDG_CONFIG_HOME=str(folder / "xdg-config"),
+    )  # fmt: skip
+    env.update(settings)
+    return env
+
+
+# -- whole processes -------------------------------------------------------------------------
+
+# A child's ru_maxrss starts from the memory of the process that exec'd it (Linux records the
+# old image's high-water mark at exec), so every command is started by a small wrapper process,
+# not by this one, which holds the benchmark's data. The wrapper times the child alone.
+WRAPPER = """
+import os, subprocess, sys, time
+started = time.perf_counter()
+process = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(process.pid, 0)
+wall = time.perf_counter() - started
+with open(sys.argv[1], "w") as out:
+    out.write(f"{wall} {usage.ru_utime + usage.ru_stime} {usage.ru_maxrss} "
+              f"{os.waitstatus_to_exitcode(status)}")
+"""
+
+
+@dataclass(frozen=True)
+class Process:
+    wall: float  # seconds
+    cpu: float  # seconds, user + system, of the command and the children it waited for
+    rss: int  # peak, KiB
+    code: int
+    output: str  # stdout and stderr
+
+
+def run(command: list[str], env: dict[str, str], log: Path, *, expect: int = 0) -> Process:
+    """Run ``command`` to its end; RuntimeError (with the end of its output) unless it exits
+    ``expect``."""
+    figures = log.with_suffix(".figures")
+    with log.open("wb") as out:
+        subprocess.run(
+            [sys.executable, "-c", WRAPPER, str(figures), *command], env=env, stdout=out,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=True,
+        )  # fmt: skip
+    wall, cpu, rss, code = figures.read_text().split()
+    output = log.read_text("utf-8", errors="replace")
+    if int(code) != expect:
+        tail = " | ".join(output.strip().splitlines()[-3:])
+        what = " ".join(Path(c).name for c in command[1:4] if c != "-m")
+        raise RuntimeError(f"{what} exited {code}: {tail}")
+    return Process(float(wall), float(cpu), int(rss), int(code), output)
+
+
+def best(runs: int, *makers: Callable[[], Process]) -> list[Process]:
+    """Each maker run ``runs`` times, in turn (the first, the second, ..., then again), so that
+    a change in the machine's load hits all of them alike: for each, the run of least wall
+    time."""
+    found: list[list[Process]] = [[] for _ in makers]
+    for _ in range(runs):
+        for i, make in enumerate(makers):
+            found[i].append(make())
+    return [min(p, key=lambda p: p.wall) for p in found]
+
+
+def summary_json(output: str) -> dict[str, object]:
+    """The ``--json`` summary in a command's output (the one line that is a JSON object)."""
+    for line in reversed(output.splitlines()):
+        if line.startswith("{"):
+            found: dict[str, object] = json.loads(line)
+            return found
+    raise RuntimeError("no JSON summary in the output")
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -217,7 +259,7 @@ def _ascii(name: str) -> str:
 
 
 def people(count: int, seed: int = SEED) -> list[list[str]]:
-    """``count`` valid beneficiary rows (the XLSX_HEADER columns), the same for the same seed."""
+    """``count`` valid beneficiary rows (the HEADER columns), the same for the same seed."""
     rng = np.random.default_rng(seed)
     first = rng.integers(0, len(FIRST), count)
     last = rng.integers(0, len(LAST), count)
@@ -244,183 +286,133 @@ def people(count: int, seed: int = SEED) -> list[list[str]]:
     return rows
 
 
-def write_xlsx(path: Path, rows: list[list[str]]) -> None:
+def write_csv(path: Path, rows: list[list[str]], *, trade_nos: bool) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow([*HEADER, "Trade No"] if trade_nos else HEADER)
+        if trade_nos:
+            writer.writerows([*row, f"T{SEED}{i:09d}"] for i, row in enumerate(rows))
+        else:
+            writer.writerows(rows)
+    return path
+
+
+def write_xlsx(path: Path, rows: list[list[str]]) -> Path:
     import xlsxwriter
 
     workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     sheet = workbook.add_worksheet("Payroll")
-    for col, name in enumerate(XLSX_HEADER):
+    for col, name in enumerate(HEADER):
         sheet.write_string(0, col, name)
     for r, row in enumerate(rows, start=1):
         for col, value in enumerate(row):
             sheet.write_string(r, col, value)
     workbook.close()
-
-
-def write_csv(path: Path, rows: list[list[str]], *, trade_nos: bool) -> None:
-    with path.open("w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(CSV_HEADER if trade_nos else XLSX_HEADER)
-        if trade_nos:
-            writer.writerows([*row, f"T{SEED}{i:09d}"] for i, row in enumerate(rows))
-        else:
-            writer.writerows(rows)
-
-
-@dataclass
-class Data:
-    folder: Path
-    xlsx: Path  # sizes.xlsx_rows rows, XLSX_HEADER
-    csv: Path  # sizes.csv_rows rows, CSV_HEADER (with a unique Trade No)
-    people: list[list[str]]  # the first max(send sizes, result rows, xlsx rows) rows
-
-
-def make_data(folder: Path, sizes: Sizes) -> Data:
-    started = time.perf_counter()
-    rows = people(sizes.csv_rows)
-    xlsx = folder / f"payroll-{sizes.xlsx_rows}.xlsx"
-    write_xlsx(xlsx, rows[: sizes.xlsx_rows])
-    csv_path = folder / f"payroll-{sizes.csv_rows}.csv"
-    write_csv(csv_path, rows, trade_nos=True)
-    keep = max(sizes.xlsx_rows, sizes.send_fast, sizes.send_slow, sizes.result_rows)
-    say(
-        f"data: {xlsx.name} ({xlsx.stat().st_size / MIB:.1f} MiB), {csv_path.name} "
-        f"({csv_path.stat().st_size / MIB:.1f} MiB), seed {SEED}, made in "
-        f"{secs(time.perf_counter() - started)}"
-    )
-    return Data(folder, xlsx, csv_path, rows[:keep])
+    return path
 
 
 @dataclass
 class Bench:
-    """What the steps share: the data, the sizes, and sheets already read (untimed reuse)."""
-
-    data: Data
+    folder: Path
     sizes: Sizes
-    sheets: dict[Path, Sheet] = field(default_factory=dict)
-    frames: dict[Path, pd.DataFrame] = field(default_factory=dict)
+    runs: int
+    rows: list[list[str]]  # max(sizes) valid rows
 
-    def sheet(self, path: Path) -> Sheet:
-        if path not in self.sheets:
-            self.sheets[path] = read_sheet(path)
-        return self.sheets[path]
+    def csv(self, count: int, *, trade_nos: bool) -> Path:
+        """The first ``count`` rows as a CSV (made once)."""
+        path = self.folder / f"payroll-{count}{'-tradeno' if trade_nos else ''}.csv"
+        if not path.exists():
+            write_csv(path, self.rows[:count], trade_nos=trade_nos)
+        return path
 
-    def frame(self, path: Path) -> pd.DataFrame:
-        if path not in self.frames:
-            self.frames[path] = pd.read_csv(path, engine="pyarrow", dtype=str)
-        return self.frames[path]
+    def xlsx(self, count: int) -> Path:
+        path = self.folder / f"payroll-{count}.xlsx"
+        if not path.exists():
+            write_xlsx(path, self.rows[:count])
+        return path
+
+    def env(self, **settings: str) -> dict[str, str]:
+        return clean_env(self.folder, **settings)
 
 
-# -- 1. read .xlsx ---------------------------------------------------------------------------
+def size(path: Path) -> str:
+    return f"{path.name} ({path.stat().st_size / MIB:.1f} MiB)"
 
 
-def step_read_xlsx(bench: Bench) -> list[Result]:
-    import fastexcel
-    from python_calamine import CalamineWorkbook
+# -- 1. dry run ------------------------------------------------------------------------------
 
-    path, rows = bench.data.xlsx, bench.sizes.xlsx_rows
 
-    def fast() -> None:
-        fastexcel.read_excel(str(path)).load_sheet(0, dtypes="string").to_arrow()
+def step_dry_run(bench: Bench) -> list[Result]:
+    count = bench.sizes.dry_run
+    source = bench.csv(count, trade_nos=False)
+    folder, env = bench.folder, bench.env()
 
-    def calamine() -> None:
-        CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
+    def reference() -> Process:
+        command = [sys.executable, str(HERE / "reference_dryrun.py"), str(source),
+                   str(fresh(folder, "ref-dry", ".result.xlsx")),
+                   str(fresh(folder, "ref-journal", ".sqlite3"))]  # fmt: skip
+        return run(command, env, fresh(folder, "ref-dry", ".log"))
 
-    def ours() -> None:
-        bench.sheets[path] = read_sheet(Path(path))
+    def ours() -> Process:
+        command = [*BATCHPAY, "run", str(source), "--dry-run", "--json",
+                   "-o", str(fresh(folder, "dry", ".result.xlsx")),
+                   "--journal", str(fresh(folder, "journal", ".sqlite3"))]  # fmt: skip
+        done = run(command, env, fresh(folder, "dry", ".log"))
+        counts = summary_json(done.output).get("counts")
+        if counts != {"pending": count}:
+            raise RuntimeError(f"dry run: outcomes {counts}, expected {count} pending")
+        return done
 
-    t_fast, t_calamine, t_ours = best_of(3, fast, calamine, ours)
-    assert len(bench.sheets[path]) == rows, len(bench.sheets[path])
-    reference = min(t_fast, t_calamine)
-    which = "fastexcel" if t_fast <= t_calamine else "calamine to_python"
+    ref, our = best(bench.runs, reference, ours)
     result = Result(
-        f"1 read {rows:,}-row .xlsx", "s", reference, t_ours, t_ours / reference,
-        Target("<=", 1.3), f"reference = {which}",
+        f"1 dry run {count:,} .csv -> .xlsx", "s", ref.wall, our.wall, Target("<=", 1.3),
+        f"CPU: reference {secs(ref.cpu)}, batchpay {secs(our.cpu)}",
     )  # fmt: skip
     say(
-        f"1 read {rows:,}-row .xlsx as text: fastexcel {secs(t_fast)} | calamine to_python "
-        f"{secs(t_calamine)} (info) | batchpay read_sheet {secs(t_ours)} | {result.judged} "
-        f"(vs the fastest, {which})"
+        f"1 dry run, {size(source)} in, result .xlsx out, whole processes: reference_dryrun.py "
+        f"{secs(ref.wall)} (CPU {secs(ref.cpu)}, {ref.rss / 1024:,.0f} MiB) | batchpay run "
+        f"--dry-run {secs(our.wall)} (CPU {secs(our.cpu)}, {our.rss / 1024:,.0f} MiB) | "
+        f"{result.judged} (best of {bench.runs})"
     )
     return [result]
 
 
-# -- 2. read .csv ----------------------------------------------------------------------------
-
-
-def step_read_csv(bench: Bench) -> list[Result]:
-    path, rows = bench.data.csv, bench.sizes.csv_rows
-
-    def reference() -> None:
-        bench.frames[path] = pd.read_csv(path, engine="pyarrow", dtype=str)
-
-    def ours() -> None:
-        bench.sheets[path] = read_sheet(Path(path))
-
-    t_ref, t_ours = best_of(3, reference, ours)
-    assert len(bench.sheets[path]) == rows, len(bench.sheets[path])
-    result = Result(
-        f"2 read {rows:,}-row .csv", "s", t_ref, t_ours, t_ours / t_ref, Target("<=", 1.3)
-    )
-    say(
-        f"2 read {rows:,}-row .csv as text: pandas read_csv(pyarrow, dtype=str) {secs(t_ref)} | "
-        f"batchpay read_sheet {secs(t_ours)} | {result.judged}"
-    )
-    return [result]
-
-
-# -- 3. validate -----------------------------------------------------------------------------
-
-
-def reference_invalid(frame: pd.DataFrame, rules: dict[str, Any], mobile: str) -> np.ndarray:
-    """The sheet rules as plain vectorized pandas: True where a row breaks one."""
-    bad = np.zeros(len(frame), dtype=bool)
-    for name in ("amount", "accountNo", "mobile", "email", "firstname", "lastname"):
-        pattern = mobile if name == "mobile" else rules[name]["pattern"]
-        ok = frame[name].str.fullmatch(pattern).fillna(False).astype(bool)
-        bad |= ~ok.to_numpy()
-    amount = pd.to_numeric(frame["amount"].str.replace(",", ""), errors="coerce")
-    bad |= ~(amount >= rules["amount"]["minimum"]).to_numpy()
-    trade = frame["tradeNo"]
-    bad |= (trade.ne("") & trade.duplicated(keep=False)).to_numpy()
-    return bad
+# -- 2. validate -----------------------------------------------------------------------------
 
 
 def step_validate(bench: Bench) -> list[Result]:
-    path, rows = bench.data.csv, bench.sizes.csv_rows
-    rules = json.loads(SCHEMA.read_text("utf-8"))["columns"]
-    mobile = "0[0-9]{9}"
-    # Read beforehand, untimed (reused from step 2 when it ran).
-    sheet = bench.sheet(path)
-    named = bench.frame(path).rename(columns=CANONICAL)[list(CANONICAL.values())]
-    box: dict[str, Any] = {}
+    count = bench.sizes.validate
+    source = bench.csv(count, trade_nos=True)
+    folder, env = bench.folder, bench.env()
+    outputs: dict[str, str] = {}
 
-    def reference() -> None:
-        box["reference"] = reference_invalid(named, rules, mobile)
+    def reference() -> Process:
+        command = [sys.executable, str(HERE / "reference_validate.py"), str(source)]
+        done = run(command, env, fresh(folder, "ref-validate", ".log"))
+        outputs["reference"] = done.output.strip().splitlines()[-1]
+        return done
 
-    def ours() -> None:
-        box["ours"] = validate(sheet)
+    def ours() -> Process:
+        done = run([*BATCHPAY, "validate", str(source)], env, fresh(folder, "validate", ".log"))
+        outputs["batchpay"] = done.output.strip().splitlines()[-1]
+        return done
 
-    t_ref, t_ours = best_of(3, reference, ours)
-    # Free the 1M-row sheet and frame before the next steps.
-    bench.sheets.pop(path, None)
-    bench.frames.pop(path, None)
-    ref_invalid = int(box["reference"].sum())
-    our_invalid = int(box["ours"].invalid.sum())
-    check = "same" if ref_invalid == our_invalid else "DIFFERENT"
+    ref, our = best(bench.runs, reference, ours)
     result = Result(
-        f"3 validate {rows:,} rows", "s", t_ref, t_ours, t_ours / t_ref, Target("<=", 1.2),
-        f"invalid rows: reference {ref_invalid}, batchpay {our_invalid}",
+        f"2 validate {count:,} rows", "s", ref.wall, our.wall, Target("<=", 1.5),
+        f"CPU: reference {secs(ref.cpu)}, batchpay {secs(our.cpu)}",
     )  # fmt: skip
     say(
-        f"3 validate {rows:,} rows: pandas rules {secs(t_ref)} | batchpay validate "
-        f"{secs(t_ours)} | {result.judged} (invalid rows: reference {ref_invalid}, batchpay "
-        f"{our_invalid}: {check})"
+        f"2 validate {size(source)}, whole processes: reference_validate.py {secs(ref.wall)} "
+        f"(CPU {secs(ref.cpu)}) | batchpay validate {secs(our.wall)} (CPU {secs(our.cpu)}) | "
+        f"{result.judged} (best of {bench.runs})"
     )
+    say(f"  reference said: {outputs['reference']}")
+    say(f"  batchpay said:  {outputs['batchpay']}")
     return [result]
 
 
-# -- 4, 5. send ------------------------------------------------------------------------------
+# -- 3. send ---------------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -429,36 +421,32 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHPAY_")}
-    env.update(BATCHPAY_SECRET=SECRET, BATCHPAY_MERCHANT_NO=MERCHANT)
-    return env
-
-
 class Sandbox:
     """``python -m batchpay sandbox`` in its own process; stopped with SIGINT."""
 
-    def __init__(self, latency: float = 0.0) -> None:
+    def __init__(self, env: dict[str, str], latency: float = 0.0) -> None:
+        self.env = env
         self.latency = latency
         self.process: subprocess.Popen[str] | None = None
-        self.urls: dict[str, str] = {}
+        self.settings: dict[str, str] = {}
 
     def __enter__(self) -> Sandbox:
-        command = [sys.executable, "-m", "batchpay", "sandbox", "--port", str(free_port())]
+        command = [*BATCHPAY, "sandbox", "--port", str(free_port())]
         if self.latency:
             command += ["--latency", f"{self.latency:g}"]
         self.process = subprocess.Popen(
-            command, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True,
+            command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
         assert self.process.stdout is not None
         for line in self.process.stdout:
             found = re.match(r"\s*export (BATCHPAY_\w+)=(\S+)", line)
             if found:
-                self.urls[found[1]] = found[2]
-            if "BATCHPAY_NOTIFY_URL" in self.urls:
+                self.settings[found[1]] = found[2]
+            if "BATCHPAY_JOURNAL" in self.settings:
                 break
-        if "BATCHPAY_URL" not in self.urls:
+        # The journal is the bench's own (--journal); the other settings point at the sandbox.
+        self.settings.pop("BATCHPAY_JOURNAL", None)
+        if "BATCHPAY_URL" not in self.settings:
             self.__exit__()
             raise RuntimeError("the sandbox gateway did not start")
         return self
@@ -476,320 +464,162 @@ class Sandbox:
             self.process.stdout.close()
         self.process = None
 
-    @property
-    def config(self) -> GatewayConfig:
-        return GatewayConfig(
-            payout_url=self.urls["BATCHPAY_URL"], query_url=self.urls.get("BATCHPAY_QUERY_URL"),
-            merchant_no=MERCHANT, secret=SECRET, notify_url=NOTIFY_URL, protocol=Protocol(),
-        )  # fmt: skip
-
-
-def payout_fields(rows: list[list[str]], tag: str) -> list[dict[str, str]]:
-    """The payout request fields batchpay sends for these rows, with distinct tradeNos."""
-    fields = []
-    for i, row in enumerate(rows):
-        _, first, last, account, mobile, email, amount, remark = row
-        fields.append({
-            "amount": amount, "accountNo": account, "mobile": mobile, "email": email,
-            "firstname": first, "lastname": last, "tradeNo": f"{tag}{i:09d}",
-            "notifyUrl": NOTIFY_URL, "remark": remark,
-        })  # fmt: skip
-    return fields
-
-
-async def bare_loop(url: str, rows: list[dict[str, str]], concurrency: int) -> tuple[float, int]:
-    """Post every row once, signed, ``concurrency`` at a time: (seconds, accepted count)."""
-    queue = iter(rows)
-    headers = {"merchantNo": MERCHANT}
-    accepted = 0
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        nonlocal accepted
-        for fields in queue:
-            body = dict(fields)
-            body["timestamp"] = str(time.time_ns() // 1_000_000)
-            body["sign"] = sign(body, SECRET)
-            async with session.post(url, json=body, headers=headers) as response:
-                answer = json.loads(await response.read())
-            accepted += answer.get("code") == "0000"
-
-    started = time.perf_counter()
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-    return time.perf_counter() - started, accepted
-
-
-_counter = iter(range(10**6))
-
-
-def fresh(folder: Path, stem: str, suffix: str) -> Path:
-    return folder / f"{stem}-{next(_counter)}{suffix}"
-
-
-def timed_run(request: RunRequest) -> tuple[float, Summary]:
-    started = time.perf_counter()
-    summary = run_batch(request, confirm=lambda confirmation: None, say=lambda line: None)
-    return time.perf_counter() - started, summary
-
 
 @dataclass(frozen=True)
-class SendFigures:
-    bare_rps: float
-    bare_seconds: float
-    full_seconds: float
-    dry_seconds: float
-    requests: int
-    sign_seconds: float
+class Send:
+    """Best of each of the four processes: the bare loop with and without the posting, and
+    batchpay's run and dry run of the same file."""
+
+    count: int
+    bare: Process
+    bare_idle: Process
+    full: Process
+    dry: Process
 
     @property
-    def send_seconds(self) -> float:
-        return self.full_seconds - self.dry_seconds
+    def bare_cpu(self) -> float:
+        """Client CPU per request in µs: of the posting alone (the same process minus its
+        twin that builds and signs every request but posts none)."""
+        return (self.bare.cpu - self.bare_idle.cpu) / self.count * 1e6
+
+    @property
+    def cpu(self) -> float:
+        """batchpay's: the run minus the dry run of the same file (which reads, validates,
+        plans in the journal, signs every row and writes the result file)."""
+        return (self.full.cpu - self.dry.cpu) / self.count * 1e6
+
+    @property
+    def bare_rps(self) -> float:
+        return self.count / (self.bare.wall - self.bare_idle.wall)
 
     @property
     def rps(self) -> float:
-        return self.requests / self.send_seconds
+        return self.count / (self.full.wall - self.dry.wall)
+
+    def describe(self) -> str:
+        return (
+            f"bare_send.py {secs(self.bare.wall)} - without posting {secs(self.bare_idle.wall)} "
+            f"= {self.bare_rps:,.0f} req/s, CPU {secs(self.bare.cpu)} - "
+            f"{secs(self.bare_idle.cpu)} = {self.bare_cpu:,.0f} µs/request | batchpay run "
+            f"{secs(self.full.wall)} - dry run {secs(self.dry.wall)} = {self.rps:,.0f} req/s, "
+            f"CPU {secs(self.full.cpu)} - {secs(self.dry.cpu)} = {self.cpu:,.0f} µs/request"
+        )
 
 
-def measure_send(
-    data: Data, count: int, concurrency: int, latency: float, runs: int
-) -> SendFigures:
-    """Rounds of: the bare loop, a dry run, a real run, against one sandbox process; the best
-    of each. Interleaved, so that a drift (the sandbox's growing order book) hits all three."""
-    rows = data.people[:count]
-    source = fresh(data.folder, f"send-{count}", ".csv")
-    write_csv(source, rows, trade_nos=False)
-    bare_best = full_best = dry_best = float("inf")
-    requests = 0
-    with Sandbox(latency) as sandbox:
-        config = sandbox.config
-        base = RunRequest(
-            file=source, output=source, journal=source,
-            options=SendOptions(concurrency=concurrency), protocol=Protocol(), config=config,
-        )  # fmt: skip
-        # Warm up both processes, untimed: the first thousands of requests run slower.
-        # About a second's worth, at most 5,000.
-        size = min(len(data.people), 5000, int(concurrency / latency) if latency else 5000)
-        warm = payout_fields(data.people[:size], f"warm{latency:g}n")
-        asyncio.run(bare_loop(config.payout_url, warm, concurrency))
-        for run in range(runs):
-            fields = payout_fields(rows, f"bare{latency:g}r{run}n")
-            seconds, accepted = asyncio.run(bare_loop(config.payout_url, fields, concurrency))
-            if accepted != count:
-                raise RuntimeError(f"bare loop: {accepted} of {count} accepted")
-            bare_best = min(bare_best, seconds)
+def measure_send(bench: Bench, count: int, concurrency: int, latency: float) -> Send:
+    """Rounds of the four processes against one sandbox process, interleaved so that a drift
+    (the sandbox's growing order book, the machine's load) hits all four alike."""
+    folder = bench.folder
+    source = bench.csv(count, trade_nos=False)
+    with Sandbox(bench.env(), latency) as sandbox:
+        env = bench.env(**sandbox.settings)
+        tags = (f"B{n:04d}x" for n in range(10_000))
 
-            dry = replace(base, dry_run=True, journal=fresh(data.folder, "journal", ".sqlite3"),
-                          output=fresh(data.folder, "dry", ".result.csv"))  # fmt: skip
-            seconds, summary = timed_run(dry)
-            if summary.counts != {"pending": count}:
-                raise RuntimeError(f"dry run: unexpected outcomes {summary.counts}")
-            dry_best = min(dry_best, seconds)
+        def bare(*extra: str, rows: int = count) -> Callable[[], Process]:
+            def make() -> Process:
+                path = bench.csv(rows, trade_nos=False)
+                command = [sys.executable, str(HERE / "bare_send.py"), str(path), "--tag",
+                           next(tags), "--concurrency", str(concurrency), *extra]  # fmt: skip
+                done = run(command, env, fresh(folder, "bare", ".log"))
+                answer = json.loads(done.output.strip().splitlines()[-1])
+                if answer["rows"] != rows or answer["accepted"] != (0 if extra else rows):
+                    raise RuntimeError(f"bare loop: {answer}")
+                return done
 
-            full = replace(base, journal=fresh(data.folder, "journal", ".sqlite3"),
-                           output=fresh(data.folder, "sent", ".result.csv"))  # fmt: skip
-            seconds, summary = timed_run(full)
-            if summary.counts != {"processing": count} or summary.requests != count:
-                raise RuntimeError(
-                    f"run: {summary.requests} requests, outcomes {summary.counts} "
-                    f"(stopped: {summary.stop_reason or 'no'})"
-                )
-            full_best = min(full_best, seconds)
-            requests = summary.requests
-    # The dry run signs every row, so subtracting it also removes one signing pass.
-    sample = payout_fields(rows, "s")
-    started = time.perf_counter()
-    for fields in sample:
-        sign(fields, SECRET)
-    sign_seconds = time.perf_counter() - started
-    return SendFigures(count / bare_best, bare_best, full_best, dry_best, requests, sign_seconds)
+            return make
 
+        def ours(*extra: str) -> Callable[[], Process]:
+            def make() -> Process:
+                output = fresh(folder, "sent", ".result.csv")
+                journal = fresh(folder, "journal", ".sqlite3")
+                command = [*BATCHPAY, "run", str(source), "--yes", "--json", "--concurrency",
+                           str(concurrency), "-o", str(output), "--journal", str(journal),
+                           *extra]  # fmt: skip
+                done = run(command, env, fresh(folder, "run", ".log"))
+                summary = summary_json(done.output)
+                want = ({"pending": count}, 0) if extra else ({"processing": count}, count)
+                if (summary.get("counts"), summary.get("requests")) != want:
+                    raise RuntimeError(
+                        f"run: {summary.get('requests')} requests, outcomes "
+                        f"{summary.get('counts')} (stopped: {summary.get('stop_reason') or 'no'})"
+                    )
+                return done
 
-def describe_send(figures: SendFigures, runs: int) -> str:
-    return (
-        f"batchpay run_batch {secs(figures.full_seconds)} - dry run "
-        f"{secs(figures.dry_seconds)} = send {secs(figures.send_seconds)} for "
-        f"{figures.requests:,} requests = {figures.rps:,.0f} req/s (best of {runs}; the dry run "
-        f"signs every row, which alone takes {secs(figures.sign_seconds)})"
-    )
+            return make
+
+        # Warm up the sandbox, untimed: its first thousands of requests run slower.
+        bare(rows=min(count, 2000 if latency else 5000))()
+        found = best(bench.runs, bare(), bare("--no-send"), ours(), ours("--dry-run"))
+    return Send(count, *found)
 
 
 def step_send_fast(bench: Bench) -> list[Result]:
-    runs, count = 3, bench.sizes.send_fast
-    f = measure_send(bench.data, count, concurrency=64, latency=0.0, runs=runs)
+    count, concurrency = bench.sizes.send_fast, 64
+    s = measure_send(bench, count, concurrency, latency=0.0)
     result = Result(
-        f"4 send {count:,}, 0 ms, c=64", "req/s", f.bare_rps, f.rps, f.rps / f.bare_rps,
-        Target(">=", 0.85),
+        f"3 send {count:,}, 0 ms, c={concurrency}: CPU/request", "µs", s.bare_cpu, s.cpu,
+        Target("<=", 1.6), f"req/s: bare {s.bare_rps:,.0f}, batchpay {s.rps:,.0f}",
     )  # fmt: skip
     say(
-        f"4 send {count:,} rows, 0 ms gateway, concurrency 64: bare aiohttp "
-        f"{secs(f.bare_seconds)} = {f.bare_rps:,.0f} req/s (best of {runs}) | "
-        f"{describe_send(f, runs)} | {result.judged}"
+        f"3 send {count:,} rows, 0 ms gateway, concurrency {concurrency}: {s.describe()} | "
+        f"CPU per request {result.judged} (best of {bench.runs})"
     )
     return [result]
 
 
 def step_send_slow(bench: Bench) -> list[Result]:
-    runs, count = 1, bench.sizes.send_slow
-    concurrency, latency = 32, 0.05
+    count, concurrency, latency = bench.sizes.send_slow, 32, 0.05
+    s = measure_send(bench, count, concurrency, latency)
     bound = concurrency / latency
-    f = measure_send(bench.data, count, concurrency=concurrency, latency=latency, runs=runs)
     result = Result(
-        f"5 send {count:,}, 50 ms, c=32", "req/s", bound, f.rps, f.rps / bound,
-        Target(">=", 0.9),
-        f"reference = Little's law; bare aiohttp {f.bare_rps:,.0f} req/s = "
-        f"{f.bare_rps / bound:.2f} of it, batchpay = {f.rps / f.bare_rps:.2f} of bare",
+        f"3 send {count:,}, 50 ms, c={concurrency}: req/s", "req/s", s.bare_rps, s.rps,
+        Target(">=", 0.95),
+        f"Little's bound {bound:,.0f} req/s; bare reaches {s.bare_rps / bound:.2f} of it",
     )  # fmt: skip
     say(
-        f"5 send {count:,} rows, 50 ms gateway, concurrency 32: Little's law "
-        f"{concurrency}/{latency:g} = {bound:,.0f} req/s | bare aiohttp (info) "
-        f"{secs(f.bare_seconds)} = {f.bare_rps:,.0f} req/s ({f.bare_rps / bound:.2f} of the "
-        f"bound) | {describe_send(f, runs)} | {result.judged}"
+        f"3 send {count:,} rows, 50 ms gateway, concurrency {concurrency}: {s.describe()} | "
+        f"req/s {result.judged} (best of {bench.runs}; Little's bound {bound:,.0f} req/s)"
     )
     return [result]
 
 
-# -- 6. write results ------------------------------------------------------------------------
-
-
-def journal_rows(sheet: Sheet) -> list[ResultRow]:
-    rng = np.random.default_rng(SEED + 6)
-    platform_numbers = rng.integers(0, 2**62, len(sheet), dtype=np.int64)
-    amount = sheet.columns["amount"]
-    values = sheet.frame[amount].to_numpy()
-    results = []
-    for i in range(len(sheet)):
-        row = JournalRow(
-            batch_id="bench", position=i, sheet_row=int(sheet.row_numbers[i]),
-            trade_no=f"20240531120000{i:010d}", assigned=True, amount=int(values[i]), fields={},
-            outcome=Outcome.PROCESSING, code="0000", msg="success", status="0015",
-            message="Processing", platform_trade_no=f"sbx{int(platform_numbers[i]):016x}",
-            attempts=1,
-        )  # fmt: skip
-        results.append(ResultRow(row, ""))
-    return results
-
-
-def reference_cells(sheet: Sheet, results: list[ResultRow]) -> Iterator[list[str]]:
-    """The same 17 text cells per row that the result file holds."""
-    values = sheet.frame.astype(str).to_numpy().tolist()
-    for cells, result in zip(values, results, strict=True):
-        j = result.journal
-        assert j is not None
-        yield [*cells, j.trade_no or "", j.outcome.value, j.code, j.msg, j.status, j.message,
-               j.platform_trade_no, str(j.attempts), result.errors]  # fmt: skip
-
-
-def reference_write(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    import xlsxwriter
-
-    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
-    sheet = workbook.add_worksheet("Results")
-    write = sheet.write_string
-    for col, name in enumerate(header):
-        write(0, col, name)
-    for r, row in enumerate(rows, start=1):
-        for col, value in enumerate(row):
-            write(r, col, value)
-    workbook.close()
-
-
-def step_write_results(bench: Bench) -> list[Result]:
-    rows = bench.sizes.result_rows
-    sheet = bench.sheet(bench.data.xlsx)  # step 1's sheet, or read now, untimed
-    assert len(sheet) == rows, (len(sheet), rows)
-    results = journal_rows(sheet)
-    header = [*sheet.headers, *RESULT_COLUMNS]
-    cells = list(reference_cells(sheet, results))
-    assert len(header) == len(cells[0]) == 17, (len(header), len(cells[0]))
-    ref_path = bench.data.folder / "reference.result.xlsx"
-    our_path = bench.data.folder / "batchpay.result.xlsx"
-    t_ref, t_ours = best_of(
-        3,
-        lambda: reference_write(ref_path, header, cells),
-        lambda: write_results(our_path, sheet, results),
-        before=[lambda: ref_path.unlink(missing_ok=True), lambda: our_path.unlink(missing_ok=True)],
-    )
-    result = Result(
-        f"6 write {rows:,}-row result .xlsx", "s", t_ref, t_ours, t_ours / t_ref,
-        Target("<=", 1.2),
-    )  # fmt: skip
-    say(
-        f"6 write {rows:,}-row x {len(header)} result .xlsx: xlsxwriter write_string "
-        f"{secs(t_ref)} ({ref_path.stat().st_size / MIB:.1f} MiB) | batchpay write_results "
-        f"{secs(t_ours)} ({our_path.stat().st_size / MIB:.1f} MiB) | {result.judged}"
-    )
-    return [result]
-
-
-# -- 7. memory -------------------------------------------------------------------------------
-
-
-# A child's ru_maxrss starts from the memory of the process that exec'd it (Linux records the
-# old image's high-water mark at exec), so the command is started by a small wrapper process,
-# not by this one, which holds the benchmark's data.
-WRAPPER = """
-import os, subprocess, sys
-process = subprocess.Popen(sys.argv[2:])
-_, status, usage = os.wait4(process.pid, 0)
-with open(sys.argv[1], "w") as out:
-    out.write(f"{usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
-"""
-
-
-def peak_rss(command: list[str], log: Path) -> tuple[int, float, int]:
-    """Run ``command``: (peak RSS in KiB of it and what it waited for, seconds, exit code)."""
-    figures = log.with_suffix(".rss")
-    with log.open("wb") as out:
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-c", WRAPPER, str(figures), *command], env=clean_env(), stdout=out,
-            stderr=subprocess.STDOUT, check=True,
-        )  # fmt: skip
-        seconds = time.perf_counter() - started
-    kib, code = figures.read_text().split()
-    return int(kib), seconds, int(code)
+# -- 4. memory -------------------------------------------------------------------------------
 
 
 def step_memory_run(bench: Bench) -> list[Result]:
-    data, rows = bench.data, bench.sizes.xlsx_rows
-    journal = fresh(data.folder, "journal", ".sqlite3")
-    output = fresh(data.folder, "memory", ".result.xlsx")
-    command = [sys.executable, "-m", "batchpay", "run", str(data.xlsx), "--sandbox", "--yes",
-               "--journal", str(journal), "-o", str(output)]  # fmt: skip
-    log = data.folder / "run.log"
-    kib, seconds, code = peak_rss(command, log)
-    if code != 0:
-        say(f"7 `batchpay run` exited {code}:\n{log.read_text(errors='replace')[-2000:]}")
-    mib, limit = kib / 1024, 1024.0
+    count = bench.sizes.memory_run
+    source = bench.xlsx(count)
+    folder = bench.folder
+    command = [*BATCHPAY, "run", str(source), "--sandbox", "--yes", "--json",
+               "--journal", str(fresh(folder, "journal", ".sqlite3")),
+               "-o", str(fresh(folder, "memory", ".result.xlsx"))]  # fmt: skip
+    done = run(command, bench.env(), folder / "memory-run.log")
+    counts = summary_json(done.output).get("counts")
+    mib = done.rss / 1024
     result = Result(
-        f"7 peak RSS run {rows:,} .xlsx", "MiB", limit, mib, mib / limit, Target("<", 1.0),
-        f"reference = limit 1 GiB; exit {code}, took {secs(seconds)}", error=code != 0,
+        f"4 peak RSS run {count:,} .xlsx --sandbox", "MiB", 1024.0, mib, Target("<", 1.0),
+        f"limit 1 GiB; took {secs(done.wall)}, outcomes {counts}",
     )  # fmt: skip
     say(
-        f"7 peak RSS of `batchpay run` on the {rows:,}-row .xlsx (--sandbox: in-process gateway, "
-        f"concurrency 8): {mib:,.0f} MiB of 1,024 MiB, took {secs(seconds)}, exit {code} | "
-        f"{result.judged}"
+        f"4 peak RSS of `batchpay run {size(source)} --sandbox --yes` (in-process gateway, "
+        f"concurrency 8): {mib:,.0f} MiB of 1,024 MiB, took {secs(done.wall)}, outcomes "
+        f"{counts} | {result.judged}"
     )
     return [result]
 
 
 def step_memory_validate(bench: Bench) -> list[Result]:
-    data, rows = bench.data, bench.sizes.csv_rows
-    command = [sys.executable, "-m", "batchpay", "validate", str(data.csv)]
-    kib, seconds, code = peak_rss(command, data.folder / "validate.log")
-    mib, limit = kib / 1024, 2048.0
+    count = bench.sizes.memory_validate
+    source = bench.csv(count, trade_nos=True)
+    done = run([*BATCHPAY, "validate", str(source)], bench.env(), bench.folder / "mem-val.log")
+    mib = done.rss / 1024
     result = Result(
-        f"7 peak RSS validate {rows:,} .csv", "MiB", limit, mib, mib / limit, Target("<", 1.0),
-        f"reference = limit 2 GiB; exit {code}, took {secs(seconds)}", error=code != 0,
+        f"4 peak RSS validate {count:,} .csv", "MiB", 2048.0, mib, Target("<", 1.0),
+        f"limit 2 GiB; took {secs(done.wall)}",
     )  # fmt: skip
     say(
-        f"7 peak RSS of `batchpay validate` on the {rows:,}-row .csv: {mib:,.0f} MiB of "
-        f"2,048 MiB, took {secs(seconds)}, exit {code} | {result.judged}"
-    )
-    say(
-        f"  (no `batchpay run` of the {rows:,}-row .csv: sending {rows:,} requests through the "
-        "sandbox would take too long, so the run's memory is measured on the .xlsx above)"
+        f"4 peak RSS of `batchpay validate {size(source)}`: {mib:,.0f} MiB of 2,048 MiB, "
+        f"took {secs(done.wall)} | {result.judged}"
     )
     return [result]
 
@@ -797,14 +627,12 @@ def step_memory_validate(bench: Bench) -> list[Result]:
 # -- main ------------------------------------------------------------------------------------
 
 STEPS: list[tuple[str, Callable[[Bench], list[Result]]]] = [
-    ("1 read .xlsx", step_read_xlsx),
-    ("2 read .csv", step_read_csv),
-    ("3 validate", step_validate),
-    ("4 send, 0 ms", step_send_fast),
-    ("5 send, 50 ms", step_send_slow),
-    ("6 write results", step_write_results),
-    ("7 memory, run", step_memory_run),
-    ("7 memory, validate", step_memory_validate),
+    ("1 dry run", step_dry_run),
+    ("2 validate", step_validate),
+    ("3 send, 0 ms", step_send_fast),
+    ("3 send, 50 ms", step_send_slow),
+    ("4 memory, run", step_memory_run),
+    ("4 memory, validate", step_memory_validate),
 ]
 
 
@@ -815,6 +643,8 @@ def figure(value: float, unit: str) -> str:
         return secs(value)
     if unit == "req/s":
         return f"{value:,.0f} req/s"
+    if unit == "µs":
+        return f"{value:,.0f} µs"
     return f"{value:,.0f} MiB"
 
 
@@ -844,25 +674,21 @@ def run_steps(bench: Bench, only: list[str] | None = None) -> list[Result]:
         try:
             results.extend(step(bench))
         except Exception as exc:
-            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:150]
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
             say(f"{name}: ERROR {reason}")
             nan = float("nan")
-            results.append(Result(name, "s", nan, nan, nan, Target("<=", 0), reason, error=True))
+            results.append(Result(name, "s", nan, nan, Target("<=", 0), reason, error=True))
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="~10x smaller sizes")
-    parser.add_argument(
-        "--only",
-        action="append",
-        metavar="N",
-        choices=list("1234567"),
-        help="run only step N (repeatable); the data is made all the same",
-    )
+    parser.add_argument("--only", action="append", metavar="N", choices=list("1234"),
+                        help="run only step N (repeatable)")  # fmt: skip
+    parser.add_argument("--runs", type=int, default=3, help="best of N (default 3)")
     parser.add_argument("--keep", type=Path, metavar="DIR",
-                        help="write the data and outputs to DIR and keep them")  # fmt: skip
+                        help="write the data, outputs and logs to DIR and keep them")  # fmt: skip
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
@@ -871,7 +697,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="batchpay-bench-") as temp:
         folder = args.keep or Path(temp)
         folder.mkdir(parents=True, exist_ok=True)
-        results = run_steps(Bench(make_data(folder, sizes), sizes), args.only)
+        made = time.perf_counter()
+        rows = people(max(sizes.__dict__.values()))
+        say(f"data: {len(rows):,} rows, seed {SEED}, made in {secs(time.perf_counter() - made)}")
+        results = run_steps(Bench(folder, sizes, args.runs, rows), args.only)
     say()
     table(results)
     verdicts = [r.verdict for r in results]
