@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from .accounts import adopt_accounts, forget_journal
 from .aftersend import AFTER_SENDING_FAILURES, failed_after_sending, rows_as_far_as_known, watching
-from .config import DEFAULT_MOBILE_PATTERN, Gateway, Protocol, SendOptions
+from .config import DEFAULT_MOBILE_PATTERN, Gateway, SendOptions
 from .errors import (
     ConfigError,
     InvalidRowsError,
@@ -177,8 +177,6 @@ class RunRequest:
     output: Path
     journal: Path
     options: SendOptions
-    # Not read by the run: the gateway carries its own. Kept for the callers that pass it.
-    protocol: Protocol
     # Where the payouts go: a GatewayConfig, or sandbox.InProcessSandbox for --sandbox.
     config: Gateway
     sheet: str | None = None

@@ -22,7 +22,7 @@ import openpyxl
 import pytest
 from helpers import MERCHANT, SECRET, Sandbox, invoke, payroll_rows, read_result, write_csv
 
-from batchpay.config import GatewayConfig, Protocol, SendOptions
+from batchpay.config import GatewayConfig, SendOptions
 from batchpay.gateway.dispatch import Progress
 from batchpay.payrun import RunRequest, run_batch
 
@@ -425,7 +425,7 @@ def test_run_batch_turns_any_failure_while_sending_into_a_summary_with_exit_4(
     )  # fmt: skip
     request = RunRequest(
         file=payroll_csv, output=payroll_csv.with_name("r.csv"), journal=journal_path,
-        options=SendOptions(concurrency=1), protocol=Protocol(), config=config,
+        options=SendOptions(concurrency=1), config=config,
     )  # fmt: skip
 
     def progress(seen: Progress) -> None:

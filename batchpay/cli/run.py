@@ -244,7 +244,6 @@ def run(
             repeat_window_hours=repeat_window,
             allow_repeat=allow_repeat,
         ),
-        protocol=protocol,
         config=gateway,
         sheet=sheet,
         mobile_pattern=mobile_pattern(env),

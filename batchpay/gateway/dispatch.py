@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from ..config import GatewayConfig, SendOptions
-from ..journal.rows import JournalRow, Update
+from ..journal.rows import JournalRow, Kind, Update
 from ..journal.store import Journal
 from ..outcomes import Answer, Failure, Outcome, Verdict, is_systemic
 from .client import GatewayClient
@@ -342,7 +342,8 @@ class Dispatcher:
             )  # fmt: skip
         self.journal.record(
             Update(
-                trade_no=row.trade_no, outcome=outcome, kind=kind.value, verdict=verdict.value,
+                trade_no=row.trade_no, outcome=outcome, kind=Kind(kind.value),
+                verdict=verdict.value,
                 http_status=answer.http_status, code=answer.code,
                 msg=answer.msg or answer.error, status=answer.status, message=answer.message,
                 platform_trade_no=answer.platform_trade_no, detail=answer.error,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from ..config import GatewayConfig, SendOptions
-from ..journal.rows import JournalRow, Update
+from ..journal.rows import JournalRow, Kind, Update
 from ..journal.store import Journal
 from ..outcomes import Answer, Outcome, Verdict
 from .client import GatewayClient
@@ -53,7 +53,7 @@ async def reconcile(
         assert row.trade_no is not None
         journal.record(
             Update(
-                trade_no=row.trade_no, outcome=outcome, kind="query", verdict=verdict.value,
+                trade_no=row.trade_no, outcome=outcome, kind=Kind.QUERY, verdict=verdict.value,
                 http_status=answer.http_status, code=answer.code, msg=answer.msg or answer.error,
                 status=answer.status, message=answer.message,
                 platform_trade_no=answer.platform_trade_no, detail=answer.error,

@@ -6,6 +6,7 @@ fingerprint, a batch's content hash, new tradeNos). No SQL here: that is store.p
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
 import json
 import secrets
@@ -19,7 +20,14 @@ import pyarrow.compute as pc
 
 from ..outcomes import Outcome
 
-NOTE = "note"  # an Update that is not an attempt: no answer, just the row's new state
+
+class Kind(enum.StrEnum):
+    """What an Update records: a payout request, a status query, or a note (no request, no
+    answer: just the row's new state, e.g. settled by a callback or held back)."""
+
+    PAY = "pay"
+    QUERY = "query"
+    NOTE = "note"
 
 
 def now() -> str:
@@ -187,7 +195,7 @@ class Update:
 
     trade_no: str
     outcome: Outcome
-    kind: str  # "pay" or "query"
+    kind: Kind
     verdict: str
     http_status: int | None = None
     code: str = ""

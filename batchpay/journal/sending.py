@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from ..outcomes import Outcome
 from .connection import FINAL_IN, FINAL_VALUES, ROWS_PER_STATEMENT, Connection
 from .rows import (
-    NOTE,
+    Kind,
     Update,
     now,
 )
@@ -62,7 +62,7 @@ class Sending(Connection):
         if not pending and not claim:
             return
         stamp = now()
-        answers = [u for u in pending if u.kind != NOTE]
+        answers = [u for u in pending if u.kind is not Kind.NOTE]
         with self.transaction() as db:
             # Attempts and claims go many rows to a statement: each statement is one call into
             # SQLite, made on the event loop while requests wait.
@@ -75,7 +75,7 @@ class Sending(Connection):
                     [
                         value
                         for u in chunk
-                        for value in (u.trade_no, u.kind, stamp, u.http_status, u.code,
+                        for value in (u.trade_no, u.kind.value, stamp, u.http_status, u.code,
                                       u.status, u.verdict, u.detail[:500])
                     ],
                 )  # fmt: skip
@@ -99,7 +99,7 @@ class Sending(Connection):
                 [
                     (u.outcome.value, u.msg[:500], stamp, u.trade_no, *FINAL_VALUES)
                     for u in pending
-                    if u.kind == NOTE
+                    if u.kind is Kind.NOTE
                 ],
             )
             for start in range(0, len(claim), ROWS_PER_STATEMENT):
@@ -113,4 +113,4 @@ class Sending(Connection):
 
     def settle(self, trade_no: str, outcome: Outcome, note: str) -> None:
         """Queue the end of a row's run without an answer (stopped, interrupted)."""
-        self.record(Update(trade_no, outcome, NOTE, "", msg=note, counts_as_attempt=False))
+        self.record(Update(trade_no, outcome, Kind.NOTE, "", msg=note, counts_as_attempt=False))
