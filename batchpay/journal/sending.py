@@ -75,7 +75,7 @@ class Sending(Connection):
                     [
                         value
                         for u in chunk
-                        for value in (u.trade_no, u.kind.value, stamp, u.http_status, u.code,
+                        for value in (u.trade_no, u.kind, stamp, u.http_status, u.code,
                                       u.status, u.verdict, u.detail[:500])
                     ],
                 )  # fmt: skip
