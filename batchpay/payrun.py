@@ -36,30 +36,12 @@ from .protection import find_repeats, hold_back_repeats
 from .recover import refuse_if_run_before
 from .result_target import check_output_path, refuse_replacing
 from .results import ResultRow, default_output, summary_rows, write_results
-from .sheets.read import CANONICAL, Sheet, read_sheet
-from .sheets.validate import Validation, validate
+from .sheets.load import Loaded, load
+from .sheets.read import CANONICAL
 from .signing import sign
 from .summary import Summary, next_steps, summarize, this_run_note
 
 log = logging.getLogger("batchpay.payrun")
-
-
-@dataclass
-class Loaded:
-    sheet: Sheet
-    validation: Validation
-
-    @property
-    def where(self) -> str:
-        return self.sheet.where
-
-
-def load(
-    path: Path, *, sheet: str | None, mobile_pattern: str, strict_duplicates: bool = False
-) -> Loaded:
-    loaded_sheet = read_sheet(path, sheet=sheet)
-    validation = validate(loaded_sheet, mobile_pattern, strict_duplicates=strict_duplicates)
-    return Loaded(loaded_sheet, validation)
 
 
 def sheet_rows(loaded: Loaded, notify_url: str | None) -> PlanRows:

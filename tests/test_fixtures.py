@@ -23,7 +23,7 @@ from click.testing import CliRunner, Result
 
 from batchpay.cli.main import cli
 from batchpay.config import DEFAULT_MOBILE_PATTERN
-from batchpay.payrun import load
+from batchpay.sheets.load import load
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXPECTED: dict[str, dict[str, Any]] = json.loads(

@@ -63,9 +63,9 @@ def validate(
     Example:
         batchpay validate samples/payroll-with-errors.csv --report problems.xlsx
     """
-    from ..payrun import load
     from ..problems import as_json as problems_json
     from ..problems import problem_lines, write_report
+    from ..sheets.load import load
 
     quiet = options.root_options().quiet
     with working(show_progress(quiet), f"reading and validating {file}"):

@@ -155,6 +155,8 @@ def _read_unquoted(raw: bytes, delimiter: str) -> pd.DataFrame | None:
         )
     except pa.ArrowInvalid:
         return None
+    # One chunk a column: pyarrow.compute runs each rule once per chunk (one regex compile).
+    table = table.combine_chunks()
     frame: pd.DataFrame = table.to_pandas(types_mapper={pa.large_string(): ARROW_TEXT}.get)
     frame.columns = pd.RangeIndex(frame.shape[1])
     return frame
@@ -178,7 +180,8 @@ def _frame(pieces: list[tuple[int, list[pa.Array]]]) -> pd.DataFrame:
             else pa.repeat(pa.scalar("", pa.large_string()), count)
             for count, piece in pieces
         ]  # fmt: skip
-        array = pa.chunked_array(chunks, pa.large_string())
+        # One chunk a column: pyarrow.compute runs each rule once per chunk.
+        array = pa.chunked_array([pa.chunked_array(chunks, pa.large_string()).combine_chunks()])
         frame[position] = pd.Series(pd.arrays.ArrowStringArray(array), copy=False)
     rows = pd.RangeIndex(sum(count for count, _ in pieces))
     return pd.DataFrame(frame, index=rows, columns=pd.RangeIndex(width))
