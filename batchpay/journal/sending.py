@@ -62,7 +62,7 @@ class Sending(Connection):
         if not pending and not claim:
             return
         stamp = now()
-        answers = [u for u in pending if u.kind is not Kind.NOTE]
+        answers = [u for u in pending if u.kind != Kind.NOTE]
         with self.transaction() as db:
             # Attempts and claims go many rows to a statement: each statement is one call into
             # SQLite, made on the event loop while requests wait.
@@ -99,7 +99,7 @@ class Sending(Connection):
                 [
                     (u.outcome.value, u.msg[:500], stamp, u.trade_no, *FINAL_VALUES)
                     for u in pending
-                    if u.kind is Kind.NOTE
+                    if u.kind == Kind.NOTE
                 ],
             )
             for start in range(0, len(claim), ROWS_PER_STATEMENT):
