@@ -288,8 +288,8 @@ def test_no_request_leaves_before_its_rows_claim_is_committed(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Claims are committed by a writer thread while requests go on, and here they often wait
-    # for another writer: a crash at the moment any request arrives must find its row in
+    # Claims are committed as the rows are handed out, and here they often wait for another
+    # writer: a crash at the moment any request arrives must find its row in
     # flight (unknown), never pending.
     faults = Faults(rates={"503": 0.2}, jitter=0.01, retry_after=0.01, seed=11)
     merchant = gateway_env["BATCHPAY_MERCHANT_NO"]
