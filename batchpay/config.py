@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from .errors import ConfigError
+from .signing import Salt
 
 APP_NAME = "batchpay"
 DEFAULT_MOBILE_PATTERN = "0[0-9]{9}"
@@ -50,6 +51,7 @@ class Protocol:
     paid_status: str = "0000"
     amount_decimals: bool = False  # True sends "100.00" instead of "100"
     sign_skip_empty: bool = True
+    sign_salt: Salt = Salt.SUFFIX  # where the secret goes in the signed string
 
     def amount_text(self, amount: int) -> str:
         return f"{amount}.00" if self.amount_decimals else str(amount)
@@ -177,6 +179,7 @@ def default_settings() -> dict[str, str]:
         "BATCHPAY_NOT_FOUND_CODES": listed(protocol.not_found_codes),
         "BATCHPAY_AMOUNT_FORMAT": "decimal" if protocol.amount_decimals else "integer",
         "BATCHPAY_SIGN_SKIP_EMPTY": "true" if protocol.sign_skip_empty else "false",
+        "BATCHPAY_SIGN_SALT": protocol.sign_salt.value,
     }
 
 
@@ -213,7 +216,19 @@ def protocol_from_env(env: Mapping[str, str]) -> Protocol:
         not_found_codes=_codes(env.get("BATCHPAY_NOT_FOUND_CODES"), Protocol.not_found_codes),
         amount_decimals=amount_format == "decimal",
         sign_skip_empty=_flag(env, "BATCHPAY_SIGN_SKIP_EMPTY", True),
+        sign_salt=_salt(env),
     )
+
+
+def _salt(env: Mapping[str, str]) -> Salt:
+    value = env.get("BATCHPAY_SIGN_SALT", "").strip().lower() or Salt.SUFFIX.value
+    try:
+        return Salt(value)
+    except ValueError:
+        raise ConfigError(
+            f"BATCHPAY_SIGN_SALT must be 'suffix' or 'prefix' (where the secret goes in the "
+            f"signed string), not {value!r}"
+        ) from None
 
 
 def mobile_pattern(env: Mapping[str, str]) -> str:

@@ -103,7 +103,12 @@ def check_expectations(
 def dry_run_sign(gateway: Gateway, rows: list[JournalRow]) -> None:
     """Sign every row as a send would, so a dry run exercises everything but the network."""
     for row in rows:
-        sign(row.fields, gateway.secret, skip_empty=gateway.protocol.sign_skip_empty)
+        sign(
+            row.fields,
+            gateway.secret,
+            skip_empty=gateway.protocol.sign_skip_empty,
+            salt=gateway.protocol.sign_salt,
+        )
 
 
 def result_rows(loaded: Loaded, rows: list[JournalRow]) -> list[ResultRow]:

@@ -43,6 +43,7 @@ KEYS = {
     "not_found_codes": "BATCHPAY_NOT_FOUND_CODES",
     "amount_format": "BATCHPAY_AMOUNT_FORMAT",
     "sign_skip_empty": "BATCHPAY_SIGN_SKIP_EMPTY",
+    "sign_salt": "BATCHPAY_SIGN_SALT",
 }
 PATH_KEYS = {"secret_file", "journal", "ca_bundle"}
 NO_SECRET = (

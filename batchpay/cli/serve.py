@@ -131,6 +131,13 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
 @click.option("--out-of-order", is_flag=True, help="Follow each final callback by a stale one.")
 @click.option("--no-callbacks", is_flag=True, help="Settle orders without posting callbacks.")
 @click.option("--seed", type=int, help="Seed for the faults' randomness.")
+@click.option(
+    "--salt",
+    type=click.Choice(["suffix", "prefix"]),
+    default="suffix",
+    show_default=True,
+    help="Where this gateway wants the secret in the signed string (BATCHPAY_SIGN_SALT).",
+)
 def sandbox_command(
     host: str,
     port: int,
@@ -147,6 +154,7 @@ def sandbox_command(
     out_of_order: bool,
     no_callbacks: bool,
     seed: int | None,
+    salt: str,
 ) -> None:
     """Run the simulated Vexora gateway until Ctrl-C, and print the settings that use it.
 
@@ -165,6 +173,7 @@ def sandbox_command(
 
     from ..sandbox.gateway import FAULT_KINDS, Faults, SandboxGateway, Settlement
     from ..sandbox.server import SandboxServer
+    from ..signing import Salt
 
     rates = _fault_rates(faults, "--fault")
     query_rates = _fault_rates(query_faults, "--query-fault")
@@ -189,7 +198,7 @@ def sandbox_command(
         )  # fmt: skip
     gateway = SandboxGateway(
         merchant, secret, faults=fault_plan, mobile_pattern=mobile_pattern(env),
-        settlement=settlement, announce=True,
+        settlement=settlement, announce=True, salt=Salt(salt),
     )  # fmt: skip
     server = SandboxServer(gateway, host=host, port=port)
 
@@ -202,6 +211,8 @@ def sandbox_command(
         if not env.get("BATCHPAY_SECRET"):
             click.echo(f"  export BATCHPAY_SECRET_FILE={secret_file}")
         click.echo(f"  export BATCHPAY_NOTIFY_URL={SANDBOX_NOTIFY_URL}")
+        if gateway.salt is not Salt.SUFFIX:
+            click.echo(f"  export BATCHPAY_SIGN_SALT={gateway.salt.value}")
         # Practice keeps to a journal of its own: the real journal never holds a sandbox's
         # batches (they would be refused there as another account's, but need not be).
         click.echo(f"  export BATCHPAY_JOURNAL={practice_journal_path()}")

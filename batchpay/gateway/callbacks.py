@@ -308,7 +308,7 @@ def receive_callback(
         fields = parse_body(raw)
     except BodyError as exc:
         return Effect(400, str(exc), "refused: " + str(exc))
-    if not verify(fields, secret, skip_empty=protocol.sign_skip_empty):
+    if not verify(fields, secret, skip_empty=protocol.sign_skip_empty, salt=protocol.sign_salt):
         return Effect(401, "bad signature", "refused: bad signature")
     problem = shape_problem(fields, int(time.time() * 1000) if now_ms is None else now_ms)
     if problem:

@@ -106,7 +106,10 @@ class GatewayClient:
     def _signed(self, body: dict[str, str]) -> dict[str, str]:
         body["timestamp"] = str(time.time_ns() // 1_000_000)  # fresh for every attempt
         body["sign"] = sign(
-            body, self.config.secret, skip_empty=self.config.protocol.sign_skip_empty
+            body,
+            self.config.secret,
+            skip_empty=self.config.protocol.sign_skip_empty,
+            salt=self.config.protocol.sign_salt,
         )
         return body
 

@@ -25,7 +25,7 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from ..config import (
     SANDBOX_HEADER,
 )
-from ..signing import sign, verify
+from ..signing import Salt, sign, verify
 
 PAYOUT_PATH = "/v1/paypro/payOut"
 QUERY_PATH = "/v1/paypro/queryPayOutResult"
@@ -123,6 +123,7 @@ class SandboxGateway:
         mobile_pattern: str = RULES["mobile"],
         settlement: Settlement | None = None,
         announce: bool = False,
+        salt: Salt = Salt.SUFFIX,
     ) -> None:
         # `batchpay sandbox` says what it is in every answer (SANDBOX_HEADER), so a run against
         # it is marked as practice; tests that play a real gateway leave it out.
@@ -133,6 +134,7 @@ class SandboxGateway:
         self._tasks: set[asyncio.Task[None]] = set()
         self._session: ClientSession | None = None
         self._secret = secret
+        self.salt = salt  # where this gateway wants the secret in the signed string
         self.faults = faults or Faults()
         self.rules = {**RULES, "mobile": mobile_pattern}
         self.orders: dict[str, Order] = {}
@@ -182,7 +184,7 @@ class SandboxGateway:
             raise web.HTTPBadRequest(text="connection lost") from None
         if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
             return None, self._envelope(BAD_PARAM, "every value must be a string")
-        if not verify(body, self._secret):
+        if not verify(body, self._secret, salt=self.salt):
             return None, self._envelope(BAD_SIGN, "signature error")
         return body, None
 
@@ -258,7 +260,7 @@ class SandboxGateway:
             "successTime": time.strftime("%Y-%m-%d %H:%M:%S") if status == OK else "",
             "timestamp": timestamp,
         }
-        fields["sign"] = sign({k: str(v) for k, v in fields.items()}, self._secret)
+        fields["sign"] = sign({k: str(v) for k, v in fields.items()}, self._secret, salt=self.salt)
         if self._session is None:
             self._session = ClientSession()
         answer: int | None = None
