@@ -14,6 +14,7 @@ from helpers import MERCHANT, SECRET, Sandbox, invoke, payroll_rows, write_csv
 from batchpay.config import Protocol, protocol_from_env
 from batchpay.gateway.callbacks import receive_callback
 from batchpay.journal.store import Journal
+from batchpay.sandbox.gateway import Codes
 from batchpay.signing import Salt, sign, signing_string, verify
 
 BODY = {"amount": "100", "tradeNo": "T1", "timestamp": "1719876543210"}
@@ -98,3 +99,32 @@ def test_callbacks_are_verified_under_the_same_salt(tmp_path: Path) -> None:
         prefix = receive_callback(journal, body, SECRET, Protocol(sign_salt=Salt.PREFIX))
     assert suffix.http_status == 401
     assert prefix.http_status != 401  # past the signature (then held to its shape)
+
+
+def test_a_gateway_with_its_own_codes_answers_with_them_and_the_settings_decide(
+    sandbox: Sandbox,
+    gateway_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A gateway whose signature error is 1007: unknown to the default settings, its refusal
+    # reads as a row's rejection; named as systemic, it stops the run with every row pending.
+    sandbox.gateway.salt = Salt.PREFIX
+    sandbox.gateway.codes = Codes(signature="1007")
+    path = write_csv(tmp_path / "p.csv", payroll_rows(2))
+    first = json.loads(invoke("run", str(path), "--yes", "--json", "--concurrency", "1").stdout)
+    assert first["counts"] == {"rejected": 2}
+    assert sandbox.gateway.orders == {}
+    monkeypatch.setenv("BATCHPAY_SYSTEMIC_CODES", "1001,1007")
+    other = write_csv(tmp_path / "q.csv", payroll_rows(3, start=10))
+    second = invoke("run", str(other), "--yes", "--json", "--concurrency", "1")
+    assert second.exit_code == 4
+    summary = json.loads(second.stdout)
+    assert summary["counts"] == {"pending": 3}
+    assert summary["stop_reason"].startswith("the gateway refused with 1007")
+
+
+def test_sandbox_refuses_an_unknown_code_kind() -> None:
+    result = invoke("sandbox", "--code", "nope=1")
+    assert result.exit_code == 2
+    assert "'nope=1' is not KIND=CODE with KIND one of merchant, duplicate" in result.output

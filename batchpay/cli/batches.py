@@ -6,7 +6,6 @@ import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -18,11 +17,6 @@ from ..config import (
 )
 from ..errors import ConfigError
 from ..outcomes import exit_code
-
-if TYPE_CHECKING:  # each command imports what it needs: --version and completion start fast
-    pass
-
-
 from .options import (
     journal_option,
     network_options,

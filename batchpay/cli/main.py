@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -17,9 +17,6 @@ from .config import config_group
 from .console import (
     configure_logging,
 )
-
-if TYPE_CHECKING:  # the sheet and sending libraries load only for the commands that use them
-    pass
 
 
 class UserError(click.ClickException):

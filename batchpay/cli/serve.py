@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,7 +22,7 @@ from ..config import (
 )
 
 if TYPE_CHECKING:  # each command imports what it needs: --version and completion start fast
-    pass
+    from ..sandbox.gateway import Codes
 
 
 from .options import (
@@ -138,6 +139,14 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
     show_default=True,
     help="Where this gateway wants the secret in the signed string (BATCHPAY_SIGN_SALT).",
 )
+@click.option(
+    "--code",
+    "codes",
+    multiple=True,
+    metavar="KIND=CODE",
+    help="Answer KIND (signature, merchant, duplicate, param, not_found) with CODE, as another "
+    "gateway of the family may.",
+)
 def sandbox_command(
     host: str,
     port: int,
@@ -155,6 +164,7 @@ def sandbox_command(
     no_callbacks: bool,
     seed: int | None,
     salt: str,
+    codes: tuple[str, ...],
 ) -> None:
     """Run the simulated Vexora gateway until Ctrl-C, and print the settings that use it.
 
@@ -198,7 +208,7 @@ def sandbox_command(
         )  # fmt: skip
     gateway = SandboxGateway(
         merchant, secret, faults=fault_plan, mobile_pattern=mobile_pattern(env),
-        settlement=settlement, announce=True, salt=Salt(salt),
+        settlement=settlement, announce=True, salt=Salt(salt), codes=_codes(codes),
     )  # fmt: skip
     server = SandboxServer(gateway, host=host, port=port)
 
@@ -239,6 +249,23 @@ def _fault_rates(items: tuple[str, ...], option: str) -> dict[str, float]:
         if not 0 <= rates[kind] <= 1:
             raise click.BadParameter(f"{item!r}: RATE is between 0 and 1", param_hint=option)
     return rates
+
+
+def _codes(items: tuple[str, ...]) -> Codes:
+    """``KIND=CODE`` options as the sandbox's code table (the family's codes elsewhere)."""
+    from ..sandbox.gateway import Codes
+
+    kinds = [f.name for f in dataclasses.fields(Codes)]
+    table = {}
+    for item in items:
+        kind, _, code = item.partition("=")
+        if kind not in kinds or not code.strip():
+            raise click.BadParameter(
+                f"{item!r} is not KIND=CODE with KIND one of {', '.join(kinds)}",
+                param_hint="--code",
+            )
+        table[kind] = code.strip()
+    return Codes(**table)
 
 
 def _sandbox_secret_file(env: Mapping[str, str]) -> Path:

@@ -30,9 +30,7 @@ from ..signing import Salt, sign, verify
 PAYOUT_PATH = "/v1/paypro/payOut"
 QUERY_PATH = "/v1/paypro/queryPayOutResult"
 
-OK, DUPLICATE, UNKNOWN_MERCHANT, BAD_SIGN, BAD_PARAM, NOT_FOUND = (
-    "0000", "1002", "1001", "1003", "1004", "1005",
-)  # fmt: skip
+OK = "0000"
 PROCESSING = "0015"
 
 # Faults that answer without placing the order, and faults that place it and then fail to
@@ -113,6 +111,19 @@ class Order:
     created_at: float = field(default_factory=time.time)
 
 
+@dataclass(frozen=True)
+class Codes:
+    """The outer codes this gateway answers with: the family's by default; another gateway of
+    the family may use others (``batchpay sandbox --code signature=1001``), which is what
+    batchpay's settings and ``config check`` must cope with."""
+
+    merchant: str = "1001"  # unknown merchant
+    duplicate: str = "1002"  # duplicate tradeNo
+    signature: str = "1003"  # signature error
+    param: str = "1004"  # parameter error
+    not_found: str = "1005"  # (status query) no such order
+
+
 class SandboxGateway:
     def __init__(
         self,
@@ -124,6 +135,7 @@ class SandboxGateway:
         settlement: Settlement | None = None,
         announce: bool = False,
         salt: Salt = Salt.SUFFIX,
+        codes: Codes | None = None,
     ) -> None:
         # `batchpay sandbox` says what it is in every answer (SANDBOX_HEADER), so a run against
         # it is marked as practice; tests that play a real gateway leave it out.
@@ -135,6 +147,7 @@ class SandboxGateway:
         self._session: ClientSession | None = None
         self._secret = secret
         self.salt = salt  # where this gateway wants the secret in the signed string
+        self.codes = codes or Codes()
         self.faults = faults or Faults()
         self.rules = {**RULES, "mobile": mobile_pattern}
         self.orders: dict[str, Order] = {}
@@ -173,19 +186,19 @@ class SandboxGateway:
         self, request: web.Request
     ) -> tuple[dict[str, Any] | None, web.Response | None]:
         if request.headers.get("merchantNo") != self.merchant_no:
-            return None, self._envelope(UNKNOWN_MERCHANT, "unknown merchant")
+            return None, self._envelope(self.codes.merchant, "unknown merchant")
         try:
             body = await request.json()
         except ValueError:
-            return None, self._envelope(BAD_PARAM, "body is not JSON")
+            return None, self._envelope(self.codes.param, "body is not JSON")
         except ConnectionResetError:
             # The client went away before its body arrived (an abandoned run): nothing to
             # process and no one to answer, and nothing for the operator's terminal.
             raise web.HTTPBadRequest(text="connection lost") from None
         if not isinstance(body, dict) or not all(isinstance(v, str) for v in body.values()):
-            return None, self._envelope(BAD_PARAM, "every value must be a string")
+            return None, self._envelope(self.codes.param, "every value must be a string")
         if not verify(body, self._secret, salt=self.salt):
-            return None, self._envelope(BAD_SIGN, "signature error")
+            return None, self._envelope(self.codes.signature, "signature error")
         return body, None
 
     async def _delay(self) -> None:
@@ -213,12 +226,12 @@ class SandboxGateway:
         assert body is not None
         for name, pattern in self.rules.items():
             if not re.fullmatch(pattern, body.get(name, "")):
-                return self._envelope(BAD_PARAM, f"parameter error: {name}")
+                return self._envelope(self.codes.param, f"parameter error: {name}")
         if int(body["amount"].split(".")[0]) < 100:
-            return self._envelope(BAD_PARAM, "parameter error: amount below minimum 100")
+            return self._envelope(self.codes.param, "parameter error: amount below minimum 100")
         with self._lock:
             if trade_no in self.orders:
-                return self._envelope(DUPLICATE, "duplicate tradeNo")
+                return self._envelope(self.codes.duplicate, "duplicate tradeNo")
             # Only what the sandbox needs later: callbacks and the tests' checks.
             kept: dict[str, str] = {
                 k: body[k] for k in ("accountNo", "notifyUrl", "remark") if k in body
@@ -288,9 +301,9 @@ class SandboxGateway:
     async def _fault(self, request: web.Request, fault: str) -> web.StreamResponse:
         """The answer a fault gives (after placing the order, for a payout's FAULTS_AFTER)."""
         if fault == "bad_sign":
-            return self._envelope(BAD_SIGN, "signature error")
+            return self._envelope(self.codes.signature, "signature error")
         if fault == "refuse":
-            return self._envelope(BAD_PARAM, "parameter error: try later")
+            return self._envelope(self.codes.param, "parameter error: try later")
         if fault in FAULTS_BEFORE:
             headers = {"Retry-After": f"{self.faults.retry_after:g}"}
             return web.Response(status=int(fault), text="try again later", headers=headers)
@@ -327,7 +340,7 @@ class SandboxGateway:
         if refusal is not None:
             return refusal
         if order is None:
-            return self._envelope(NOT_FOUND, "order not found")
+            return self._envelope(self.codes.not_found, "order not found")
         data = {
             "tradeNo": order.trade_no,
             "platFormTradeNo": order.platform_trade_no,
