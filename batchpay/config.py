@@ -48,6 +48,9 @@ class Protocol:
     # Status-query codes that mean "the gateway has no such order" (the family's 1005): only
     # these make a row that may have been placed safe to send again.
     not_found_codes: frozenset[str] = frozenset({"1005"})
+    # Payout refusals that mean "the account's balance is too low" (unknown for the family: a
+    # setting): the run stops at once and the row stays pending, to be sent after a top-up.
+    insufficient_balance_codes: frozenset[str] = frozenset()
     paid_status: str = "0000"
     amount_decimals: bool = False  # True sends "100.00" instead of "100"
     sign_skip_empty: bool = True
@@ -177,6 +180,7 @@ def default_settings() -> dict[str, str]:
         "BATCHPAY_PROCESSING_STATUSES": listed(protocol.processing_statuses),
         "BATCHPAY_SYSTEMIC_CODES": listed(protocol.systemic_codes),
         "BATCHPAY_NOT_FOUND_CODES": listed(protocol.not_found_codes),
+        "BATCHPAY_INSUFFICIENT_BALANCE_CODES": listed(protocol.insufficient_balance_codes),
         "BATCHPAY_AMOUNT_FORMAT": "decimal" if protocol.amount_decimals else "integer",
         "BATCHPAY_SIGN_SKIP_EMPTY": "true" if protocol.sign_skip_empty else "false",
         "BATCHPAY_SIGN_SALT": protocol.sign_salt.value,
@@ -214,6 +218,9 @@ def protocol_from_env(env: Mapping[str, str]) -> Protocol:
             env.get("BATCHPAY_PROCESSING_STATUSES"), Protocol.processing_statuses
         ),
         not_found_codes=_codes(env.get("BATCHPAY_NOT_FOUND_CODES"), Protocol.not_found_codes),
+        insufficient_balance_codes=_codes(
+            env.get("BATCHPAY_INSUFFICIENT_BALANCE_CODES"), Protocol.insufficient_balance_codes
+        ),
         amount_decimals=amount_format == "decimal",
         sign_skip_empty=_flag(env, "BATCHPAY_SIGN_SKIP_EMPTY", True),
         sign_salt=_salt(env),

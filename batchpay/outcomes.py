@@ -96,8 +96,14 @@ def is_systemic(answer: Answer, protocol: Protocol) -> bool:
     if answer.failure is Failure.TLS:
         return True
     if answer.has_envelope:
-        return answer.code in protocol.systemic_codes
+        return answer.code in protocol.systemic_codes or is_insufficient_balance(answer, protocol)
     return answer.http_status is not None and 400 <= answer.http_status < 500
+
+
+def is_insufficient_balance(answer: Answer, protocol: Protocol) -> bool:
+    """A payout refused for the account's balance: the row was fine, the money was not there;
+    it stays pending (systemic), to be sent once the balance is topped up."""
+    return answer.has_envelope and answer.code in protocol.insufficient_balance_codes
 
 
 def placed_outcome(status: str, protocol: Protocol) -> Outcome:

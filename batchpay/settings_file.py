@@ -44,6 +44,7 @@ KEYS = {
     "amount_format": "BATCHPAY_AMOUNT_FORMAT",
     "sign_skip_empty": "BATCHPAY_SIGN_SKIP_EMPTY",
     "sign_salt": "BATCHPAY_SIGN_SALT",
+    "insufficient_balance_codes": "BATCHPAY_INSUFFICIENT_BALANCE_CODES",
 }
 PATH_KEYS = {"secret_file", "journal", "ca_bundle"}
 NO_SECRET = (

@@ -31,7 +31,7 @@ import aiohttp
 from ..config import GatewayConfig, SendOptions
 from ..journal.rows import JournalRow, Kind, Update
 from ..journal.store import Journal
-from ..outcomes import Answer, Failure, Outcome, Verdict, is_systemic
+from ..outcomes import Answer, Failure, Outcome, Verdict, is_insufficient_balance, is_systemic
 from .client import GatewayClient
 from .policy import Action, Heard, Refusals, Request, RowState, Rules, next_step
 
@@ -48,6 +48,10 @@ SYSTEMIC_HINT = (
 TLS_HINT = (
     "the gateway's certificate is not trusted; if your organisation uses its own CA, pass it "
     "with --ca-bundle (verification cannot be turned off); nothing was sent"
+)
+BALANCE_HINT = (
+    "the account's balance is too low (BATCHPAY_INSUFFICIENT_BALANCE_CODES); top it up, then "
+    "run again: the rows not sent are still pending"
 )
 REFUSALS_HINT = (
     "check the msg column (balance, account limits) before running again; the rows not sent "
@@ -261,6 +265,9 @@ class Dispatcher:
         if is_systemic(answer, self.config.protocol):
             if answer.failure is Failure.TLS:
                 self.request_stop(f"{answer.error}: {TLS_HINT}")
+            elif is_insufficient_balance(answer, self.config.protocol):
+                what = f"{answer.code} {answer.msg}".strip()
+                self.request_stop(f"the gateway refused with {what}: {BALANCE_HINT}")
             elif answer.has_envelope:
                 what = f"{answer.code} {answer.msg}".strip()
                 hint = SYSTEMIC_HINT.format(secret=self.config.secret_source)
