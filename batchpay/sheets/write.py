@@ -126,7 +126,6 @@ def write_xlsx(path: Path, tables: Sequence[Table]) -> None:
             sheet.set_column(col, col, min(60, max(8, width + 2)), column_format)
             sheet.write_string(top, col, name, bold)
         write = functools.partial(_write_text, sheet, plain_run)
-        write_string = sheet.write_string
         mark_column = table.mark_column
         numbers_when = table.numbers_when
         last = top
@@ -137,22 +136,14 @@ def write_xlsx(path: Path, tables: Sequence[Table]) -> None:
                 split = numbers_from
             if mark is None:
                 for col, value in enumerate(row[:split] if split < len(row) else row):
-                    if not value:
-                        continue
-                    if value[:3] == RICH_MARKUP[0]:
+                    if value:
                         write(last, col, value, text)
-                    else:  # the common case, without a call in between (100k rows x 19)
-                        write_string(last, col, value, text)
                 for col in range(split, len(row)):
                     if row[col]:
                         _number_or_text(write, sheet, last, col, row[col], number, text)
             else:
                 for col, value in enumerate(row[:split] if split < len(row) else row):
-                    # The whole row, empty cells too.
-                    if value[:3] == RICH_MARKUP[0]:
-                        write(last, col, value, mark)
-                    else:
-                        write_string(last, col, value, mark)
+                    write(last, col, value, mark)  # the whole row, empty cells too
                 number_mark = number_marks[row[mark_column]]  # type: ignore[index]
                 for col in range(split, len(row)):
                     if row[col]:
