@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from .errors import ConfigError
-from .signing import Salt
+from .signing import AnswerSign, Salt
 
 APP_NAME = "batchpay"
 DEFAULT_MOBILE_PATTERN = "0[0-9]{9}"
@@ -55,6 +55,8 @@ class Protocol:
     amount_decimals: bool = False  # True sends "100.00" instead of "100"
     sign_skip_empty: bool = True
     sign_salt: Salt = Salt.SUFFIX  # where the secret goes in the signed string
+    # What an answer's sign covers (signing.py); off: answers are not verified.
+    verify_answer_sign: AnswerSign = AnswerSign.OFF
 
     def amount_text(self, amount: int) -> str:
         return f"{amount}.00" if self.amount_decimals else str(amount)
@@ -184,6 +186,7 @@ def default_settings() -> dict[str, str]:
         "BATCHPAY_AMOUNT_FORMAT": "decimal" if protocol.amount_decimals else "integer",
         "BATCHPAY_SIGN_SKIP_EMPTY": "true" if protocol.sign_skip_empty else "false",
         "BATCHPAY_SIGN_SALT": protocol.sign_salt.value,
+        "BATCHPAY_VERIFY_ANSWER_SIGN": protocol.verify_answer_sign.value,
     }
 
 
@@ -224,6 +227,7 @@ def protocol_from_env(env: Mapping[str, str]) -> Protocol:
         amount_decimals=amount_format == "decimal",
         sign_skip_empty=_flag(env, "BATCHPAY_SIGN_SKIP_EMPTY", True),
         sign_salt=_salt(env),
+        verify_answer_sign=_answer_sign(env),
     )
 
 
@@ -236,6 +240,20 @@ def _salt(env: Mapping[str, str]) -> Salt:
             f"BATCHPAY_SIGN_SALT must be 'suffix' or 'prefix' (where the secret goes in the "
             f"signed string), not {value!r}"
         ) from None
+
+
+BAD_ANSWER_SIGN = (
+    "BATCHPAY_VERIFY_ANSWER_SIGN must be 'off', 'data' (the sign of an answer covers its data "
+    "object) or 'envelope' (it covers every member), not {value!r}"
+)
+
+
+def _answer_sign(env: Mapping[str, str]) -> AnswerSign:
+    value = env.get("BATCHPAY_VERIFY_ANSWER_SIGN", "").strip().lower() or AnswerSign.OFF.value
+    try:
+        return AnswerSign(value)
+    except ValueError:
+        raise ConfigError(BAD_ANSWER_SIGN.format(value=value)) from None
 
 
 def mobile_pattern(env: Mapping[str, str]) -> str:

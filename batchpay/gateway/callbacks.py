@@ -44,6 +44,7 @@ from ..journal.rows import CallbackChange, CallbackTarget
 from ..journal.store import Journal
 from ..outcomes import FINAL, Outcome, placed_outcome
 from ..signing import SIGN_FIELD, verify
+from .shapes import CODE, CODE_RULE, FIELD_NAME, TOKEN, TOKEN_RULE, moved_boundary, shown
 
 log = logging.getLogger("batchpay.listen")
 
@@ -70,13 +71,12 @@ EXPECTED_FIELDS = (
 )  # fmt: skip
 REQUIRED_FIELDS = ("amount", "platFormTradeNo", "sign", "status", "timestamp", "tradeNo")
 SHAPES = {
-    "status": (re.compile(r"[0-9]{1,16}"), "a code of digits"),
-    "tradeNo": (re.compile(r"[A-Za-z0-9_-]{1,64}"), "1-64 letters, digits, '-' or '_'"),
+    "status": (CODE, CODE_RULE),
+    "tradeNo": (TOKEN, TOKEN_RULE),
     "amount": (re.compile(r"(?:0|[1-9][0-9]{0,14})(?:\.00)?"), "a whole amount (100 or 100.00)"),
     "timestamp": (re.compile(r"[0-9]{13}"), "milliseconds since 1970 (13 digits)"),
-    "platFormTradeNo": (re.compile(r"[A-Za-z0-9_-]{1,64}"), "1-64 letters, digits, '-' or '_'"),
+    "platFormTradeNo": (TOKEN, TOKEN_RULE),
 }
-FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 MAX_TEXT = 1024  # message, successTime and any field the gateway adds later
 # Distinct quarantined records kept per tradeNo: a captured callback can be mangled in many
 # ways, and each would otherwise be one more record.
@@ -186,16 +186,11 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     return fields
 
 
-def _shown(value: object) -> str:
-    text = str(value)
-    return repr(text if len(text) <= 40 else text[:40] + "...")
-
-
 def shape_problem(fields: Mapping[str, Any], now_ms: int) -> str | None:
     """Why a correctly signed callback cannot be trusted as it stands, or None. Pure."""
     for name in fields:
         if not FIELD_NAME.fullmatch(name):
-            return f"field name {_shown(name)} is not a plain name"
+            return f"field name {shown(name)} is not a plain name"
     for name, value in fields.items():
         if name == SIGN_FIELD:
             continue  # verified already: 32 hex digits
@@ -206,16 +201,15 @@ def shape_problem(fields: Mapping[str, Any], now_ms: int) -> str | None:
         text = "" if value is None else str(value)
         if len(text) > MAX_TEXT:
             return f"{name} is longer than {MAX_TEXT} characters"
-        for other in EXPECTED_FIELDS:
-            if f"{other}=" in text:
-                # The mark of a moved field boundary: one value swallowed another field.
-                return f"{name} holds '{other}=' (a moved field boundary): {_shown(text)}"
+        moved = moved_boundary(name, text, EXPECTED_FIELDS)
+        if moved:
+            return moved
     missing = [n for n in REQUIRED_FIELDS if fields.get(n) in (None, "")]
     if missing:
         return f"missing field{'s' if len(missing) > 1 else ''}: {', '.join(missing)}"
     for name, (pattern, rule) in SHAPES.items():
         if not pattern.fullmatch(fields[name]):
-            return f"{name} {_shown(fields[name])} is not {rule}"
+            return f"{name} {shown(fields[name])} is not {rule}"
     timestamp = int(fields["timestamp"])
     if timestamp < now_ms - MAX_AGE_MS:
         return f"timestamp {timestamp} is more than {MAX_AGE_MS // 3_600_000} hours old"
