@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import assert_never
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, assert_never
 
 from .config import Protocol
 
@@ -35,14 +35,18 @@ TO_SEND = frozenset({Outcome.PENDING, Outcome.UNKNOWN, Outcome.REPEAT})
 
 
 class Failure(enum.Enum):
-    """Why an attempt has no usable answer, set only where aiohttp's exceptions become answers
-    (gateway.py); the human text stays in ``Answer.error``."""
+    """Why an attempt has no usable answer, set only in the gateway client (gateway/client.py),
+    where aiohttp's exceptions and unbelievable bodies become answers; the human text stays in
+    ``Answer.error``."""
 
     TLS = "tls"  # the server's certificate was not trusted: nothing was sent
     CONNECT = "connect"  # the connection was never made (refused, DNS): nothing was sent
     TIMEOUT = "timeout"  # no answer in time: the order may exist
     DROPPED = "dropped"  # the connection broke after the request left: the order may exist
     UNREADABLE = "unreadable"  # a body that is not the gateway's envelope: the order may exist
+    # An envelope whose sign does not verify, or whose fields are out of shape, with
+    # BATCHPAY_VERIFY_ANSWER_SIGN on: what it says is not believed, so the order may exist.
+    UNTRUSTED = "untrusted"
 
 
 class Verdict(enum.StrEnum):
@@ -68,12 +72,27 @@ class Answer:
     retry_after: float | None = None
     has_envelope: bool = False  # a JSON body with an outer code was read
     sandbox: bool = False  # the answer carried SANDBOX_HEADER: a simulated gateway's
+    # The JSON object the answer was read from (numbers as their JSON text), for checks that
+    # need every field (the live probe's answer_sign_verifies); None when there was none.
+    document: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+
+
+# HTTP statuses whose body classify never reads: the status alone decides (retry later, or
+# the order may exist).
+RETRY_STATUSES = (429, 503)
+
+
+def envelope_decides(http_status: int) -> bool:
+    """Whether ``classify`` reads an envelope answered with this HTTP status."""
+    return http_status not in RETRY_STATUSES and http_status < 500
 
 
 def classify(answer: Answer, protocol: Protocol) -> Verdict:
     if answer.failure is Failure.TLS:
         return Verdict.REFUSED  # never sent: the server is not the one we trust
-    if answer.http_status in (429, 503) or answer.failure is Failure.CONNECT:
+    if answer.failure is Failure.UNTRUSTED:
+        return Verdict.UNKNOWN  # an answer came, and what it says cannot be believed
+    if answer.http_status in RETRY_STATUSES or answer.failure is Failure.CONNECT:
         # Not processed: the gateway said so, or no connection was ever made.
         return Verdict.RETRY
     if answer.http_status is None or answer.http_status >= 500 or not answer.has_envelope:

@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from ..config import GatewayConfig, SendOptions
+from ..config import GatewayConfig, Protocol, SendOptions
 from ..journal.rows import JournalRow, Kind, Update
 from ..journal.store import Journal
 from ..outcomes import Answer, Failure, Outcome, Verdict, is_insufficient_balance, is_systemic
+from ..signing import field_text
 from .client import GatewayClient
 from .policy import Action, Heard, Refusals, Request, RowState, Rules, next_step
 
@@ -53,10 +54,32 @@ BALANCE_HINT = (
     "the account's balance is too low (BATCHPAY_INSUFFICIENT_BALANCE_CODES); top it up, then "
     "run again: the rows not sent are still pending"
 )
+UNTRUSTED_FIRST = (
+    "the first answer of this run is not believed ({why}; unverified, it said {said}): "
+    "BATCHPAY_VERIFY_ANSWER_SIGN={mode} is probably wrong for this gateway (config check "
+    "--live finds which setting verifies), or something between batchpay and the gateway "
+    "changes its answers"
+)
+UNTRUSTED_ROWS = (
+    "; the row it answered is unknown (asked about before any re-send), the rows not sent "
+    "are still pending"
+)
 REFUSALS_HINT = (
     "check the msg column (balance, account limits) before running again; the rows not sent "
     "are still pending"
 )
+
+
+def untrusted_first(answer: Answer, protocol: Protocol) -> str:
+    """The stop reason when the first envelope a run reads is not believed: one answer of a
+    gateway that signs another way makes every answer unbelievable, so nothing more is sent."""
+    document = answer.document or {}
+    code, msg = field_text(document.get("code"))[:16], field_text(document.get("msg"))[:80]
+    said = f"{code} {msg}".strip()
+    return UNTRUSTED_FIRST.format(
+        why=answer.error.removeprefix("untrusted answer: "), said=said or "nothing",
+        mode=protocol.verify_answer_sign.value,
+    )  # fmt: skip
 
 
 def mask_account(account: str) -> str:
@@ -140,6 +163,7 @@ class Dispatcher:
         # did not: the run is practice only when every answer said so.
         self.marked = self.unmarked = 0
         self._refusals = 0  # consecutive refusals
+        self._envelope_read = False  # the run has read a gateway envelope (believed or not)
         # Requests handed to the HTTP client and not yet answered, by kind.
         self.in_flight: Counter[Request] = Counter()
         self._claimed: deque[JournalRow] = deque()  # committed in flight, not yet started
@@ -248,6 +272,11 @@ class Dispatcher:
                 answer = await client.pay(row.fields)
         finally:
             self.in_flight[kind] -= 1
+        if not self._envelope_read and (answer.has_envelope or answer.failure is Failure.UNTRUSTED):
+            self._envelope_read = True
+            if answer.failure is Failure.UNTRUSTED:
+                # Before the send rules see it, so that this row settles as a stopped one.
+                self.request_stop(untrusted_first(answer, self.config.protocol) + UNTRUSTED_ROWS)
         if answer.http_status is not None:
             if answer.sandbox:
                 self.marked += 1

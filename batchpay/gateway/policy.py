@@ -10,6 +10,9 @@ The rules that keep money safe (gateway contract, section 5):
 - a row that may have been placed is never reported ``pending`` or ``rejected``, unless a
   status query answered one of ``Protocol.not_found_codes`` (the gateway has no such order);
 - any other refusal of a status query proves nothing: the row stays ``unknown``;
+- an answer that is not believed (``Failure.UNTRUSTED``: its sign does not verify, or a field
+  is out of shape) is an unknown outcome: after a payout the row may exist (queried before
+  any re-send), after a status query it is no definite answer (the row stays ``unknown``);
 - a duplicate-tradeNo answer is never a failure;
 - a stopping run hands no new request over; what it has not sent keeps its state.
 """
@@ -20,7 +23,15 @@ import enum
 from typing import NamedTuple
 
 from ..config import Protocol
-from ..outcomes import Answer, Outcome, Verdict, classify, is_systemic, placed_outcome
+from ..outcomes import (
+    Answer,
+    Failure,
+    Outcome,
+    Verdict,
+    classify,
+    is_systemic,
+    placed_outcome,
+)
 
 STOPPED = "stopped before this row settled"
 USED_UP = "attempts used up"
@@ -70,6 +81,7 @@ class Heard(NamedTuple):
     systemic: bool = False
     not_found: bool = False  # the outer code is one of not_found_codes
     status: str = ""  # a placed order's data.status
+    untrusted: bool = False  # Failure.UNTRUSTED: an answer came and is not believed
 
     @classmethod
     def of(cls, request: Request, answer: Answer, protocol: Protocol) -> Heard:
@@ -80,6 +92,7 @@ class Heard(NamedTuple):
             systemic=verdict is Verdict.REFUSED and is_systemic(answer, protocol),
             not_found=answer.has_envelope and answer.code in protocol.not_found_codes,
             status=answer.status,
+            untrusted=answer.failure is Failure.UNTRUSTED,
         )
 
 
@@ -192,6 +205,10 @@ def _after_query(state: RowState, heard: Heard, rules: Rules, stopping: bool) ->
     if finding is Finding.SYSTEMIC:
         # The run stops (the dispatcher's stop rules): the row stays as it stands.
         return Step(Action.SETTLE, state, state.unsettled, refusals=Refusals.COUNT)
+    if heard.untrusted:
+        # Asking again is most likely answered the same way (a setting, something in the
+        # way): the row stays unknown for reconcile or the next run to ask.
+        return Step(Action.SETTLE, state, Outcome.UNKNOWN, NO_DEFINITE_ANSWER)
     return _request(state, Outcome.UNKNOWN, rules, stopping=stopping, wait=True)
 
 

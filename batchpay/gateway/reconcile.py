@@ -1,7 +1,9 @@
 """``batchpay reconcile``: ask the status query about rows that are ``processing`` or
 ``unknown`` and record the answers. An ``unknown`` row becomes ``pending`` (safe to send
 again) only on the query's definite "no such order" (``Protocol.not_found_codes``); any other
-refusal leaves it ``unknown``. The answers are read by the send rules' own ``query_finding``.
+refusal leaves it ``unknown``, and so does an answer that is not believed (``Failure.UNTRUSTED``,
+with ``BATCHPAY_VERIFY_ANSWER_SIGN`` on); when the first answer is one, the sweep stops (the
+setting is probably wrong). The answers are read by the send rules' own ``query_finding``.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import aiohttp
 from ..config import GatewayConfig, SendOptions
 from ..journal.rows import JournalRow, Kind, Update
 from ..journal.store import Journal
-from ..outcomes import Answer, Outcome, Verdict
+from ..outcomes import Answer, Failure, Outcome, Verdict
 from .client import GatewayClient
-from .dispatch import RateLimiter, retry_delay, ssl_context
+from .dispatch import RateLimiter, retry_delay, ssl_context, untrusted_first
 from .policy import Finding, Heard, Request, query_finding, reconciled
 
 NEEDS_RECONCILE = frozenset({Outcome.PROCESSING, Outcome.UNKNOWN})
@@ -48,6 +50,7 @@ async def reconcile(
     stop = asyncio.Event()
     queue = iter(rows)
     connector = aiohttp.TCPConnector(limit=options.concurrency, ssl=ssl_context(options))
+    envelope_read = False  # an envelope has been read (believed or not)
 
     def record(row: JournalRow, answer: Answer, verdict: Verdict, outcome: Outcome) -> None:
         assert row.trade_no is not None
@@ -72,7 +75,16 @@ async def reconcile(
                 return
             result.requests += 1
             answer = await client.query(trade_no)
+            nonlocal envelope_read
+            if not envelope_read and (answer.has_envelope or answer.failure is Failure.UNTRUSTED):
+                envelope_read = True
+                if answer.failure is Failure.UNTRUSTED:
+                    result.stop_reason = untrusted_first(answer, config.protocol)
+                    stop.set()
+                    return
             heard = Heard.of(Request.QUERY, answer, config.protocol)
+            if heard.untrusted:
+                return  # no definite answer, and asking again is answered the same way
             finding = query_finding(heard)
             if finding is Finding.SYSTEMIC:
                 result.stop_reason = f"the status query was refused: {answer.code} {answer.msg}"
