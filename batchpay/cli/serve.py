@@ -98,7 +98,8 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
     metavar="KIND=RATE",
     help="Inject a fault into a share of first payout requests: 429, 503 (not placed), "
     "hang, reset, garbage, 500 (placed, then no proper answer), bad_sign (signature "
-    "error), refuse (1004, not placed), e.g. --fault 503=0.1.",
+    "error), refuse (1004, not placed), bad_answer (placed, then an answer whose sign "
+    "verifies under no setting), e.g. --fault 503=0.1.",
 )
 @click.option("--query-fault", "query_faults", multiple=True, metavar="KIND=RATE",
               help="The same kinds on a share of first status queries (a query places nothing), "
@@ -147,6 +148,14 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
     help="Answer KIND (signature, merchant, duplicate, param, not_found) with CODE, as another "
     "gateway of the family may.",
 )
+@click.option(
+    "--answer-sign",
+    type=click.Choice(["off", "data", "envelope"]),
+    default="off",
+    show_default=True,
+    help="Sign every answer over its data object's fields or over the whole envelope "
+    "(BATCHPAY_VERIFY_ANSWER_SIGN).",
+)
 def sandbox_command(
     host: str,
     port: int,
@@ -165,6 +174,7 @@ def sandbox_command(
     seed: int | None,
     salt: str,
     codes: tuple[str, ...],
+    answer_sign: str,
 ) -> None:
     """Run the simulated Vexora gateway until Ctrl-C, and print the settings that use it.
 
@@ -178,12 +188,13 @@ def sandbox_command(
     Example:
         batchpay sandbox --port 8099 --fault 503=0.1
         batchpay sandbox --fault hang=0.05 --query-fault 503=0.3 --hang-seconds 5
+        batchpay sandbox --answer-sign envelope --fault bad_answer=0.1
     """
     import asyncio
 
     from ..sandbox.gateway import FAULT_KINDS, Faults, SandboxGateway, Settlement
     from ..sandbox.server import SandboxServer
-    from ..signing import Salt
+    from ..signing import AnswerSign, Salt
 
     rates = _fault_rates(faults, "--fault")
     query_rates = _fault_rates(query_faults, "--query-fault")
@@ -209,6 +220,7 @@ def sandbox_command(
     gateway = SandboxGateway(
         merchant, secret, faults=fault_plan, mobile_pattern=mobile_pattern(env),
         settlement=settlement, announce=True, salt=Salt(salt), codes=_codes(codes),
+        answer_sign=AnswerSign(answer_sign),
     )  # fmt: skip
     server = SandboxServer(gateway, host=host, port=port)
 
@@ -223,6 +235,8 @@ def sandbox_command(
         click.echo(f"  export BATCHPAY_NOTIFY_URL={SANDBOX_NOTIFY_URL}")
         if gateway.salt is not Salt.SUFFIX:
             click.echo(f"  export BATCHPAY_SIGN_SALT={gateway.salt.value}")
+        if gateway.answer_sign is not AnswerSign.OFF:
+            click.echo(f"  export BATCHPAY_VERIFY_ANSWER_SIGN={gateway.answer_sign.value}")
         # Practice keeps to a journal of its own: the real journal never holds a sandbox's
         # batches (they would be refused there as another account's, but need not be).
         click.echo(f"  export BATCHPAY_JOURNAL={practice_journal_path()}")

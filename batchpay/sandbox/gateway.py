@@ -6,6 +6,10 @@ Faults can be switched on for trials and tests: each is a kind and a probability
 tradeNo's first request (or to every request with ``every_request``). Payout requests and status
 queries have faults of their own (``rates`` and ``query_rates``, the same kinds): a query
 changes nothing, so on a query every kind simply answers so.
+
+With ``answer_sign`` (data or envelope) every answer carries a ``sign`` over those fields
+(signing.py's definition, with the gateway's salt); the fault ``bad_answer`` answers a placed
+order (or a query) with a ``sign`` that verifies under no setting.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, web
 from ..config import (
     SANDBOX_HEADER,
 )
-from ..signing import Salt, sign, verify
+from ..signing import AnswerSign, Salt, sign, sign_answer, verify
 
 PAYOUT_PATH = "/v1/paypro/payOut"
 QUERY_PATH = "/v1/paypro/queryPayOutResult"
@@ -38,8 +42,9 @@ PROCESSING = "0015"
 FAULTS_BEFORE = ("429", "503")
 FAULTS_AFTER = ("hang", "reset", "garbage", "500")
 # bad_sign: the signature-error code (systemic); refuse: a parameter-error refusal (1004),
-# which on a status query is neither "found" nor "not found".
-FAULT_KINDS = FAULTS_BEFORE + FAULTS_AFTER + ("bad_sign", "refuse")
+# which on a status query is neither "found" nor "not found"; bad_answer: the right answer
+# (after placing the order) under a sign nobody made.
+FAULT_KINDS = FAULTS_BEFORE + FAULTS_AFTER + ("bad_sign", "refuse", "bad_answer")
 
 RULES = {
     "amount": r"[0-9]+(?:\.[0-9]{2})?",
@@ -136,6 +141,7 @@ class SandboxGateway:
         announce: bool = False,
         salt: Salt = Salt.SUFFIX,
         codes: Codes | None = None,
+        answer_sign: AnswerSign = AnswerSign.OFF,
     ) -> None:
         # `batchpay sandbox` says what it is in every answer (SANDBOX_HEADER), so a run against
         # it is marked as practice; tests that play a real gateway leave it out.
@@ -148,6 +154,7 @@ class SandboxGateway:
         self._secret = secret
         self.salt = salt  # where this gateway wants the secret in the signed string
         self.codes = codes or Codes()
+        self.answer_sign = answer_sign  # what the sign of its answers covers
         self.faults = faults or Faults()
         self.rules = {**RULES, "mobile": mobile_pattern}
         self.orders: dict[str, Order] = {}
@@ -172,14 +179,22 @@ class SandboxGateway:
             app.on_response_prepare.append(announce)
         return app
 
-    def _envelope(self, code: str, msg: str, data: Mapping[str, Any] | None = None) -> web.Response:
-        body = {
+    def _envelope(
+        self, code: str, msg: str, data: Mapping[str, Any] | None = None, *, untrue: bool = False
+    ) -> web.Response:
+        body: dict[str, Any] = {
             "msg": msg,
             "code": code,
             "timestamp": int(time.time() * 1000),
             "success": code == OK,
             "data": dict(data) if data else None,
         }
+        if untrue:
+            body["sign"] = "0" * 32  # the signature of nothing this gateway says
+        elif self.answer_sign is not AnswerSign.OFF:
+            body["sign"] = sign_answer(
+                body, self._secret, mode=self.answer_sign, salt=self.salt, skip_empty=True
+            )
         return web.json_response(body)
 
     async def _read(
@@ -244,7 +259,8 @@ class SandboxGateway:
             task.add_done_callback(self._tasks.discard)
         if fault in FAULTS_AFTER:
             return await self._fault(request, fault)
-        return self._envelope(OK, "success", self._order_data(order, body.get("remark", "")))
+        data = self._order_data(order, body.get("remark", ""))
+        return self._envelope(OK, "success", data, untrue=fault == "bad_answer")
 
     async def _settle(self, order: Order, plan: Settlement) -> None:
         await asyncio.sleep(plan.delay)
@@ -335,12 +351,13 @@ class SandboxGateway:
             fault = self.faults.pick(first, query=True)
             self.query_requests.append(trade_no)
             order = self.orders.get(trade_no)
-        if fault is not None:
+        untrue = fault == "bad_answer"
+        if fault is not None and not untrue:
             return await self._fault(request, fault)
         if refusal is not None:
             return refusal
         if order is None:
-            return self._envelope(self.codes.not_found, "order not found")
+            return self._envelope(self.codes.not_found, "order not found", untrue=untrue)
         data = {
             "tradeNo": order.trade_no,
             "platFormTradeNo": order.platform_trade_no,
@@ -350,4 +367,4 @@ class SandboxGateway:
             "message": "Processing" if order.status == PROCESSING else "",
             "successTime": "",
         }
-        return self._envelope(OK, "success", data)
+        return self._envelope(OK, "success", data, untrue=untrue)

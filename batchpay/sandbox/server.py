@@ -85,7 +85,13 @@ class InProcessSandbox:
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[GatewayConfig]:
-        server = SandboxServer(SandboxGateway(self.merchant_no, self.secret))
+        # It plays the gateway the settings describe: the salt they sign with, the answers'
+        # sign they verify.
+        gateway = SandboxGateway(
+            self.merchant_no, self.secret, salt=self.protocol.sign_salt,
+            answer_sign=self.protocol.verify_answer_sign,
+        )  # fmt: skip
+        server = SandboxServer(gateway)
         await server.start()
         try:
             yield GatewayConfig(
