@@ -87,6 +87,17 @@ def envelope_decides(http_status: int) -> bool:
     return http_status not in RETRY_STATUSES and http_status < 500
 
 
+def envelope_judged(answer: Answer) -> bool:
+    """An envelope was read at an HTTP status where it decides, so the answer check (with
+    BATCHPAY_VERIFY_ANSWER_SIGN on) believed it or not: the first such answer of a run tells
+    whether the setting fits the gateway."""
+    return (
+        (answer.has_envelope or answer.failure is Failure.UNTRUSTED)
+        and answer.http_status is not None
+        and envelope_decides(answer.http_status)
+    )
+
+
 def classify(answer: Answer, protocol: Protocol) -> Verdict:
     if answer.failure is Failure.TLS:
         return Verdict.REFUSED  # never sent: the server is not the one we trust

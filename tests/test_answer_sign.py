@@ -30,8 +30,17 @@ from helpers import (
 
 from batchpay.config import Protocol, protocol_from_env
 from batchpay.gateway.client import UNTRUSTED_SIGN, parse_envelope, untrusted_reason
+from batchpay.gateway.policy import (
+    NO_DEFINITE_ANSWER,
+    Action,
+    Heard,
+    Request,
+    RowState,
+    Rules,
+    next_step,
+)
 from batchpay.gateway.shapes import answer_problem
-from batchpay.outcomes import Answer, Failure, Verdict, classify
+from batchpay.outcomes import Answer, Failure, Outcome, Verdict, classify
 from batchpay.sandbox.gateway import Faults
 from batchpay.signing import AnswerSign, Salt, answer_fields, answer_sign_verifies, sign_answer
 
@@ -185,6 +194,33 @@ def test_an_untrusted_answer_is_an_unknown_outcome_never_refused_or_placed() -> 
     )
 
 
+@pytest.mark.parametrize("can_query", [True, False])
+def test_the_send_rules_read_an_untrusted_payout_answer_as_an_order_that_may_exist(
+    can_query: bool,
+) -> None:
+    rules = Rules(max_attempts=5, can_query=can_query)
+    untrusted = Answer(http_status=200, failure=Failure.UNTRUSTED, error=UNTRUSTED_SIGN)
+    heard = Heard.of(Request.PAY, untrusted, Protocol())
+    assert heard.untrusted and heard.verdict is Verdict.UNKNOWN
+    step = next_step(RowState(), heard, rules)
+    assert step.outcome is Outcome.UNKNOWN and step.action is Action.WAIT
+    assert step.state.may_exist and step.state.ask_first is can_query
+    then = next_step(step.state, None, rules)
+    assert then.action is (Action.QUERY if can_query else Action.PAY)  # the same tradeNo
+    stopped = next_step(RowState(), heard, rules, stopping=True)
+    assert stopped.action is Action.SETTLE and stopped.outcome is Outcome.UNKNOWN
+
+
+def test_an_untrusted_query_answer_is_no_definite_answer_and_is_not_asked_again() -> None:
+    rules = Rules(max_attempts=5, can_query=True)
+    state = RowState.start(Outcome.UNKNOWN, ours=True, can_query=True)
+    untrusted = Answer(http_status=200, failure=Failure.UNTRUSTED, error=UNTRUSTED_SIGN)
+    step = next_step(state, Heard.of(Request.QUERY, untrusted, Protocol()), rules)
+    assert (step.action, step.outcome, step.note) == (
+        Action.SETTLE, Outcome.UNKNOWN, NO_DEFINITE_ANSWER
+    )  # fmt: skip
+
+
 def test_the_setting_reads_off_by_default_and_a_bad_value_is_a_one_line_error(
     sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -255,7 +291,7 @@ def test_a_setting_the_gateway_does_not_sign_by_stops_after_the_first_answer(
     code, summary = run_json(path, "--concurrency", str(concurrency))
     assert code == 4
     assert VERIFY in summary["stop_reason"] and "probably wrong" in summary["stop_reason"]
-    assert "it said 0000 success" in summary["stop_reason"]
+    assert "it said '0000 success'" in summary["stop_reason"]
     unknown = summary["unknown_trade_nos"]
     # The rows whose requests were in flight when the first answer came (at most the
     # concurrency) are unknown: the gateway placed them. No row is rejected or processing.

@@ -23,7 +23,7 @@ import aiohttp
 from ..config import SANDBOX_HEADER, GatewayConfig, Protocol
 from ..outcomes import Answer, Failure, envelope_decides
 from ..signing import AnswerSign, answer_sign_verifies, field_text, sign
-from .shapes import answer_problem
+from .shapes import answer_problem, shown
 
 PAYOUT_FIELDS = (
     "amount", "accountNo", "mobile", "email", "firstname", "lastname", "tradeNo", "notifyUrl",
@@ -34,8 +34,15 @@ PAYOUT_FIELDS = (
 # the journal's msg and detail columns have always held: old and new journals read alike, and
 # nothing reads the kind back from them.
 UNREADABLE_BODY = "unreadable body"
-UNTRUSTED_SIGN = "untrusted answer: signature does not verify"
-UNTRUSTED_SHAPE = "untrusted answer: {problem}"
+UNTRUSTED = "untrusted answer: "
+UNTRUSTED_SIGN = UNTRUSTED + "signature does not verify"
+UNTRUSTED_SHAPE = UNTRUSTED + "{problem}"
+UNTRUSTED_FIRST = (
+    "the first answer is not believed ({why}; unverified, it said {said}): "
+    "BATCHPAY_VERIFY_ANSWER_SIGN={mode} is probably wrong for this gateway (config check "
+    "--live finds which setting verifies), or something between batchpay and the gateway "
+    "changes its answers"
+)
 
 # Numbers kept as their JSON text, as the callback receiver keeps them: a signature covers
 # them as written (1.50 is not 1.5). One decoder made once: json.loads with these arguments
@@ -103,6 +110,18 @@ def untrusted_reason(
         return UNTRUSTED_SIGN
     problem = answer_problem(document, trade_no)
     return None if problem is None else UNTRUSTED_SHAPE.format(problem=problem)
+
+
+def untrusted_first(answer: Answer, protocol: Protocol) -> str:
+    """The stop reason when the first envelope a run (or a reconcile) reads is not believed:
+    one answer of a gateway that signs another way makes every answer unbelievable, so
+    nothing more is sent."""
+    document = answer.document or {}
+    said = f"{field_text(document.get('code'))} {field_text(document.get('msg'))}".strip()
+    return UNTRUSTED_FIRST.format(
+        why=answer.error.removeprefix(UNTRUSTED), said=shown(said) if said else "nothing",
+        mode=protocol.verify_answer_sign.value,
+    )  # fmt: skip
 
 
 class GatewayClient:

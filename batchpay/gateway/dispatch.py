@@ -28,12 +28,19 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from ..config import GatewayConfig, Protocol, SendOptions
+from ..config import GatewayConfig, SendOptions
 from ..journal.rows import JournalRow, Kind, Update
 from ..journal.store import Journal
-from ..outcomes import Answer, Failure, Outcome, Verdict, is_insufficient_balance, is_systemic
-from ..signing import field_text
-from .client import GatewayClient
+from ..outcomes import (
+    Answer,
+    Failure,
+    Outcome,
+    Verdict,
+    envelope_judged,
+    is_insufficient_balance,
+    is_systemic,
+)
+from .client import GatewayClient, untrusted_first
 from .policy import Action, Heard, Refusals, Request, RowState, Rules, next_step
 
 log = logging.getLogger("batchpay.dispatch")
@@ -54,12 +61,6 @@ BALANCE_HINT = (
     "the account's balance is too low (BATCHPAY_INSUFFICIENT_BALANCE_CODES); top it up, then "
     "run again: the rows not sent are still pending"
 )
-UNTRUSTED_FIRST = (
-    "the first answer of this run is not believed ({why}; unverified, it said {said}): "
-    "BATCHPAY_VERIFY_ANSWER_SIGN={mode} is probably wrong for this gateway (config check "
-    "--live finds which setting verifies), or something between batchpay and the gateway "
-    "changes its answers"
-)
 UNTRUSTED_ROWS = (
     "; the row it answered is unknown (asked about before any re-send), the rows not sent "
     "are still pending"
@@ -68,18 +69,6 @@ REFUSALS_HINT = (
     "check the msg column (balance, account limits) before running again; the rows not sent "
     "are still pending"
 )
-
-
-def untrusted_first(answer: Answer, protocol: Protocol) -> str:
-    """The stop reason when the first envelope a run reads is not believed: one answer of a
-    gateway that signs another way makes every answer unbelievable, so nothing more is sent."""
-    document = answer.document or {}
-    code, msg = field_text(document.get("code"))[:16], field_text(document.get("msg"))[:80]
-    said = f"{code} {msg}".strip()
-    return UNTRUSTED_FIRST.format(
-        why=answer.error.removeprefix("untrusted answer: "), said=said or "nothing",
-        mode=protocol.verify_answer_sign.value,
-    )  # fmt: skip
 
 
 def mask_account(account: str) -> str:
@@ -272,7 +261,7 @@ class Dispatcher:
                 answer = await client.pay(row.fields)
         finally:
             self.in_flight[kind] -= 1
-        if not self._envelope_read and (answer.has_envelope or answer.failure is Failure.UNTRUSTED):
+        if not self._envelope_read and envelope_judged(answer):
             self._envelope_read = True
             if answer.failure is Failure.UNTRUSTED:
                 # Before the send rules see it, so that this row settles as a stopped one.

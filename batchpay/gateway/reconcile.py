@@ -18,9 +18,9 @@ import aiohttp
 from ..config import GatewayConfig, SendOptions
 from ..journal.rows import JournalRow, Kind, Update
 from ..journal.store import Journal
-from ..outcomes import Answer, Failure, Outcome, Verdict
-from .client import GatewayClient
-from .dispatch import RateLimiter, retry_delay, ssl_context, untrusted_first
+from ..outcomes import Answer, Failure, Outcome, Verdict, envelope_judged
+from .client import GatewayClient, untrusted_first
+from .dispatch import RateLimiter, retry_delay, ssl_context
 from .policy import Finding, Heard, Request, query_finding, reconciled
 
 NEEDS_RECONCILE = frozenset({Outcome.PROCESSING, Outcome.UNKNOWN})
@@ -76,7 +76,7 @@ async def reconcile(
             result.requests += 1
             answer = await client.query(trade_no)
             nonlocal envelope_read
-            if not envelope_read and (answer.has_envelope or answer.failure is Failure.UNTRUSTED):
+            if not envelope_read and envelope_judged(answer):
                 envelope_read = True
                 if answer.failure is Failure.UNTRUSTED:
                     result.stop_reason = untrusted_first(answer, config.protocol)
