@@ -27,6 +27,8 @@ from helpers import (
     serve_app,
     write_csv,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 from batchpay.config import Protocol, protocol_from_env
 from batchpay.gateway.client import UNTRUSTED_SIGN, parse_envelope, untrusted_reason
@@ -431,3 +433,62 @@ def test_the_in_process_sandbox_plays_the_gateway_the_settings_describe(
     code, summary = run_json(write_csv(tmp_path / "p.csv", payroll_rows(4)), "--sandbox")
     assert code == 0, summary
     assert summary["counts"] == {"processing": 4}
+
+
+TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="="), max_size=12)
+ANSWERS = st.fixed_dictionaries(
+    {
+        "code": st.from_regex(r"[0-9]{4}", fullmatch=True),
+        "msg": TEXT,
+        "timestamp": st.from_regex(r"[0-9]{13}", fullmatch=True),
+        "data": st.fixed_dictionaries(
+            {
+                "tradeNo": st.just("T1"),
+                "platFormTradeNo": st.from_regex(r"[a-z0-9]{4,12}", fullmatch=True),
+                "status": st.from_regex(r"[0-9]{4}", fullmatch=True),
+                "message": TEXT,
+                "remark": TEXT,
+            }
+        ),
+    }
+)
+
+
+@given(genuine=ANSWERS, mode=st.sampled_from([AnswerSign.DATA, AnswerSign.ENVELOPE]),
+       pick=st.integers(min_value=0))  # fmt: skip
+def test_no_moved_boundary_of_a_genuine_answer_is_believed(
+    genuine: dict[str, Any], mode: AnswerSign, pick: int
+) -> None:
+    # Move the boundary between two neighbours of the signed string: the first swallows the
+    # second (key, '=' and value), which goes. The signature still verifies; the shape not.
+    protocol = Protocol(verify_answer_sign=mode)
+    document = signed(genuine, mode)
+    assert untrusted_reason(document, "T1", SECRET, protocol) is None
+    fields = answer_fields(genuine, mode)
+    assert fields is not None
+    names = sorted(k for k, v in fields.items() if v not in (None, ""))
+    first, second = names[pick % (len(names) - 1)], names[pick % (len(names) - 1) + 1]
+    moved = json.loads(json.dumps(document))
+
+    def layer(name: str) -> dict[str, Any]:
+        return moved["data"] if name in moved["data"] else moved
+
+    layer(first)[first] += f"{second}={layer(second).pop(second)}"
+    assert verifies(moved, mode)
+    why = untrusted_reason(moved, "T1", SECRET, protocol)
+    assert why is not None and f"holds '{second}='" in why
+
+
+@given(genuine=ANSWERS, mode=st.sampled_from([AnswerSign.DATA, AnswerSign.ENVELOPE]),
+       pick=st.integers(min_value=0), extra=st.characters(codec="utf-8"))  # fmt: skip
+def test_any_changed_signed_value_does_not_verify(
+    genuine: dict[str, Any], mode: AnswerSign, pick: int, extra: str
+) -> None:
+    document = signed(genuine, mode)
+    fields = answer_fields(genuine, mode)
+    assert fields is not None
+    name = sorted(fields)[pick % len(fields)]
+    changed = json.loads(json.dumps(document))
+    where = changed["data"] if name in changed["data"] else changed
+    where[name] = str(where[name]) + extra
+    assert not verifies(changed, mode)
