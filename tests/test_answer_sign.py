@@ -294,6 +294,7 @@ def test_a_setting_the_gateway_does_not_sign_by_stops_after_the_first_answer(
     assert code == 4
     assert VERIFY in summary["stop_reason"] and "probably wrong" in summary["stop_reason"]
     assert "it said '0000 success'" in summary["stop_reason"]
+    assert SECRET not in json.dumps(summary)
     unknown = summary["unknown_trade_nos"]
     # The rows whose requests were in flight when the first answer came (at most the
     # concurrency) are unknown: the gateway placed them. No row is rejected or processing.
@@ -420,6 +421,8 @@ def test_batchpay_sandbox_in_its_own_process_signs_its_answers_as_asked(tmp_path
         stopped = json.loads(wrong.stdout)
         assert stopped["counts"] == {"unknown": 1, "pending": 4}
         assert f"{VERIFY}=data is probably wrong" in stopped["stop_reason"]
+        secret = Path(exports["BATCHPAY_SECRET_FILE"]).read_text(encoding="utf-8").strip()
+        assert secret not in wrong.stdout + wrong.stderr
         right = batchpay({**env, **exports}, tmp_path, "run", str(payroll), "--yes", "--json")
     assert right.returncode == 0, right.stderr
     assert json.loads(right.stdout)["counts"] == {"processing": 5}
