@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ from .journal.locks import batch_lock
 from .journal.reads import BatchInfo
 from .journal.rows import JournalRow, PlanRows, content_hash, json_lists
 from .journal.store import Journal
+from .limits import Limits, enforce
 from .outcomes import TO_SEND, Outcome, exit_code
 from .problems import as_json, problem_lines, write_report
 from .protection import find_repeats, hold_back_repeats
@@ -185,6 +186,7 @@ class RunRequest:
     ephemeral_journal: bool = False
     report: Path | None = None  # every problem and warning, one per cell (--report)
     refusal_report: Path | None = None  # the same, only when invalid rows refuse the run
+    limits: Limits = field(default_factory=Limits)  # checked before anything is sent
 
 
 @dataclass(frozen=True)
@@ -296,6 +298,7 @@ def run_batch(
                     account=account, pay_again=request.pay_again,
                 )  # fmt: skip
                 check_expectations(to_send, request.expect_count, request.expect_total)
+                enforce(request.limits, journal, account, plan.batch_id, plan.rows, to_send)
             replacing = refuse_replacing_result(request, journal, plan, to_send, account)
             if replacing:
                 say(replacing)

@@ -215,6 +215,7 @@ def run(
         batchpay run /srv/payroll/inbox --archive /srv/payroll/done --yes
     """
     from ..folder import run_folder
+    from ..limits import limits_from_env
     from ..payrun import RunRequest, run_batch
     from ..results import default_output
 
@@ -258,6 +259,7 @@ def run(
         # The in-process sandbox forgets its orders at the end of the run: so does its journal.
         ephemeral_journal=sandbox and not journal_option,
         report=report,
+        limits=limits_from_env(env),
     )
     quiet = options.root_options().quiet
 
