@@ -18,7 +18,7 @@ from .config import Gateway, SendOptions
 from .errors import RefusedError
 from .gateway.balance import BalanceReading, read_balance
 from .journal.rows import JournalRow
-from .outcomes import Outcome
+from .outcomes import Failure, Outcome
 
 log = logging.getLogger("batchpay.balance")
 
@@ -28,11 +28,11 @@ SHORT = (
     "rows) and run again"
 )
 UNKNOWN_PART = " (including {n} unknown row(s) that may already be placed)"
-FAILED = (
-    "refused: the balance could not be read ({problem}); nothing was sent. Check "
-    "BATCHPAY_BALANCE_URL, the merchant number, the secret and BATCHPAY_SIGN_SALT, or leave "
-    "BATCHPAY_BALANCE_URL unset to send without the balance check"
-)
+FAILED = "refused: the balance could not be read: {problem}; nothing was sent. {advice}"
+# What to do, by why it could not be read.
+DOWN = "Run again when the gateway answers"
+UNTRUSTED = "Trust the gateway's certificate authority with --ca-bundle (or BATCHPAY_CA_BUNDLE)"
+SETTINGS = "Check BATCHPAY_BALANCE_URL, BATCHPAY_MERCHANT_NO, the secret and BATCHPAY_SIGN_SALT"
 
 
 def amount_text(amount: Decimal) -> str:
@@ -51,7 +51,7 @@ def check_balance(
     if reading is None:
         return None
     if reading.available is None:
-        raise RefusedError(FAILED.format(problem=reading.problem))
+        raise RefusedError(FAILED.format(problem=reading.problem, advice=_advice(reading)))
     total = sum(row.amount for row in rows)
     # In the log file too: what the account held when this batch was let go (or refused).
     log.info("balance: available %s, frozen %s; %d row(s) to send total %d",
@@ -65,6 +65,15 @@ def check_balance(
             )
         )  # fmt: skip
     return reading
+
+
+def _advice(reading: BalanceReading) -> str:
+    failure = reading.answer.failure
+    if failure is Failure.TLS:
+        return UNTRUSTED
+    if failure is not None and reading.answer.http_status is None:
+        return DOWN  # no HTTP answer at all: refused, timed out, dropped
+    return SETTINGS  # an answer came, but not one a balance can be read from
 
 
 def _ask(gateway: Gateway, options: SendOptions) -> BalanceReading | None:

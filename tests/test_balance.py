@@ -250,11 +250,11 @@ def test_a_payout_past_the_sandbox_balance_is_refused_with_the_balance_code(
 
 def test_settled_payouts_leave_frozen_and_failed_ones_return_to_available() -> None:
     ledger = Ledger(Decimal("1000"))
-    assert ledger.take(Decimal("600")) and not ledger.take(Decimal("401"))
+    assert ledger.take("600") and not ledger.take("401.00")
     assert ledger.data() == {"availableAmount": "400.00", "freezeAmount": "600.00"}
-    assert ledger.take(Decimal("100"))
-    ledger.settle(Decimal("600"), paid=True)
-    ledger.settle(Decimal("100"), paid=False)
+    assert ledger.take("100")
+    ledger.settle("600", paid=True)
+    ledger.settle("100", paid=False)
     assert ledger.data() == {"availableAmount": "400.00", "freezeAmount": "0.00"}
 
 
@@ -267,12 +267,12 @@ def html_gateway(body: str, content_type: str = "text/html") -> web.Application:
     return app
 
 
-def refused_stop(result_stderr: str) -> str:
+def refused_stop(result_stderr: str, advice: str) -> str:
     lines = result_stderr.strip().splitlines()
     assert len(lines) == 1, result_stderr
     assert "Traceback" not in result_stderr
-    assert lines[0].startswith("batchpay: error: refused: the balance could not be read (")
-    assert "nothing was sent" in lines[0]
+    assert lines[0].startswith("batchpay: error: refused: the balance could not be read: ")
+    assert f"; nothing was sent. {advice}" in lines[0]
     return lines[0]
 
 
@@ -293,7 +293,7 @@ def test_a_balance_answer_that_cannot_be_read_stops_before_sending(
         monkeypatch.setenv("BATCHPAY_BALANCE_URL", base + "/v1/paypro/queryBalance")
         result = invoke("run", str(write_csv(tmp_path / "p.csv", payroll_rows(3))), "--yes")
     assert result.exit_code == 1
-    assert said in refused_stop(result.stderr)
+    assert said in refused_stop(result.stderr, "Check BATCHPAY_BALANCE_URL, BATCHPAY_MERCHANT_NO")
     assert sandbox.gateway.payout_requests == []
 
 
@@ -304,14 +304,14 @@ def test_a_refused_connection_or_a_wrong_signature_stops_before_sending(
     sandbox.gateway.salt = Salt.PREFIX  # it wants the secret first; batchpay signs suffix
     wrong = invoke("run", str(path), "--yes", "--json")
     assert wrong.exit_code == 1 and wrong.stdout == ""
-    assert "with 1003 'signature error'" in refused_stop(wrong.stderr)
+    assert "with 1003 'signature error'" in refused_stop(wrong.stderr, "Check BATCHPAY_BALANCE_URL")
     with socket.socket() as closed:  # a port nothing listens on
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     monkeypatch.setenv("BATCHPAY_BALANCE_URL", f"http://127.0.0.1:{port}/v1/paypro/queryBalance")
     down = invoke("run", str(path), "--yes")
     assert down.exit_code == 1
-    assert "got no answer (connect: " in refused_stop(down.stderr)
+    assert "got no answer (connect: " in refused_stop(down.stderr, "Run again when the gateway")
     assert sandbox.gateway.payout_requests == []
     assert SECRET not in wrong.output + down.output
 
@@ -332,7 +332,8 @@ def test_the_balance_query_uses_the_tls_settings_of_sending(
         path = write_csv(tmp_path / "p.csv", payroll_rows(3))
         untrusted = invoke("run", str(path), "--yes")
         assert untrusted.exit_code == 1
-        assert "got no answer (tls: " in refused_stop(untrusted.stderr)
+        line = refused_stop(untrusted.stderr, "Trust the gateway's certificate authority")
+        assert "got no answer (tls: " in line
         assert gateway.payout_requests == []
         trusted = invoke("run", str(path), "--yes", "--json", "--ca-bundle", str(bundle))
         assert trusted.exit_code == 0, trusted.output

@@ -33,10 +33,7 @@ AVAILABLE_FIELDS = ("availableAmount", "availablAmount")
 AMOUNT = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,2})?")
 
 NO_ANSWER = "the balance query got no answer ({error})"
-NOT_ENVELOPE = (
-    "the balance query's answer (HTTP {status}) is not the gateway's JSON envelope: check "
-    "BATCHPAY_BALANCE_URL"
-)
+NOT_ENVELOPE = "the balance query's answer (HTTP {status}) is not the gateway's JSON envelope"
 REFUSED = "the gateway answered the balance query with {code} {msg!r} (HTTP {status})"
 NO_AMOUNT = "the balance query's answer has no data.availableAmount"
 GARBLED = "the balance query's answer has data.{name} = {value}, not an amount"

@@ -239,7 +239,7 @@ class SandboxGateway:
         with self._lock:
             if trade_no in self.orders:
                 return self._envelope(self.codes.duplicate, "duplicate tradeNo")
-            if not self.ledger.take(Decimal(body["amount"])):
+            if not self.ledger.take(body["amount"]):
                 return self._envelope(self.codes.balance, "insufficient balance")
             # Only what the sandbox needs later: callbacks and the tests' checks.
             kept: dict[str, str] = {
@@ -258,7 +258,7 @@ class SandboxGateway:
     async def _settle(self, order: Order, plan: Settlement) -> None:
         await asyncio.sleep(plan.delay)
         order.status = FAILED if plan.rng.random() < plan.fail_rate else OK
-        self.ledger.settle(Decimal(order.amount), paid=order.status == OK)
+        self.ledger.settle(order.amount, paid=order.status == OK)
         url = order.fields.get("notifyUrl", "")
         if not plan.notify or not url:
             return
