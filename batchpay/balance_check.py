@@ -27,7 +27,10 @@ SHORT = (
     "available balance is {available}; nothing was sent. Top up the balance (or send fewer "
     "rows) and run again"
 )
-UNKNOWN_PART = " (including {n} unknown row(s) that may already be placed)"
+UNKNOWN_PART = (
+    " (including {n} unknown row(s) that may already be placed: `batchpay reconcile` asks the "
+    "gateway about them first)"
+)
 FAILED = "refused: the balance could not be read: {problem}; nothing was sent. {advice}"
 # What to do, by why it could not be read.
 DOWN = "Run again when the gateway answers"

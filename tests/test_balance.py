@@ -40,7 +40,7 @@ from batchpay.gateway.balance import BalanceReading, parse_balance, read_balance
 from batchpay.gateway.client import parse_envelope
 from batchpay.outcomes import Answer, Failure
 from batchpay.sandbox.balance import UNLIMITED, Ledger
-from batchpay.sandbox.gateway import Codes, SandboxGateway
+from batchpay.sandbox.gateway import Codes, Faults, SandboxGateway
 from batchpay.sandbox.server import serve_in_thread
 from batchpay.signing import Salt
 
@@ -220,6 +220,30 @@ def test_the_remaining_total_counts_only_the_rows_still_to_send(
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["counts"] == {"processing": 3}
     assert "sending 1 payout(s) totalling 1,002 (available balance 1,099.00" in again.stderr
+
+
+def test_unknown_rows_count_against_the_balance_and_the_refusal_says_to_reconcile_them(
+    sandbox: Sandbox, gateway_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Placed, then no proper answer, and the status query proves nothing: unknown.
+    sandbox.faults = Faults(rates={"500": 1.0}, query_rates={"refuse": 1.0}, every_request=True)
+    sandbox.gateway.ledger = Ledger(Decimal("5000"))
+    path = write_csv(tmp_path / "p.csv", payroll_rows(3))
+    first = invoke("run", str(path), "--yes", "--json")
+    assert json.loads(first.stdout)["counts"] == {"unknown": 3}
+    assert sandbox.gateway.ledger.available == 5000 - THREE_ROWS_TOTAL
+    sandbox.faults = Faults()
+    monkeypatch.setenv("BATCHPAY_BALANCE_URL", sandbox.server.balance_url)
+    refused = invoke("run", str(path), "--yes")
+    assert refused.exit_code == 1
+    assert "total 3,003 (including 3 unknown row(s) that may already be placed" in refused.stderr
+    assert "available balance is 1,997.00" in refused.stderr
+    assert len(sandbox.gateway.payout_requests) == 3  # none sent again
+    assert invoke("reconcile").exit_code == 0
+    done = invoke("run", str(path), "--yes", "--json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["counts"] == {"processing": 3}
+    assert len(sandbox.gateway.orders) == 3
 
 
 def test_a_payout_past_the_sandbox_balance_is_refused_with_the_balance_code(
