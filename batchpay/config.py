@@ -70,6 +70,8 @@ class GatewayConfig:
     secret: str = field(repr=False)
     query_url: str | None = None
     notify_url: str | None = None
+    # The balance query (optional): when set, a run refuses a batch the account cannot cover.
+    balance_url: str | None = None
     protocol: Protocol = field(default_factory=Protocol)
     # Where the secret came from, to name in advice (never the secret itself).
     secret_source: str = "the secret"
@@ -338,5 +340,6 @@ def gateway_from_env(
         secret_source=secret_source(env),
         query_url=_url(env, "BATCHPAY_QUERY_URL"),
         notify_url=_url(env, "BATCHPAY_NOTIFY_URL"),
+        balance_url=_url(env, "BATCHPAY_BALANCE_URL"),
         protocol=protocol_from_env(env),
     )

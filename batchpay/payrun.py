@@ -18,12 +18,14 @@ import pyarrow as pa
 
 from .accounts import adopt_accounts, forget_journal
 from .aftersend import AFTER_SENDING_FAILURES, failed_after_sending, rows_as_far_as_known, watching
+from .balance_check import check_balance
 from .config import DEFAULT_MOBILE_PATTERN, Gateway, SendOptions
 from .errors import (
     ConfigError,
     InvalidRowsError,
     RefusedError,
 )
+from .gateway.balance import BalanceReading
 from .gateway.dispatch import Progress
 from .gateway.sending import SendResult, StopCallback, send_to
 from .journal.locks import batch_lock
@@ -197,6 +199,7 @@ class Confirmation:
     rows: list[JournalRow]
     batch_id: str
     earlier: BatchInfo | None = None
+    balance: BalanceReading | None = None  # read just now, when BATCHPAY_BALANCE_URL is set
 
 
 Confirm = Callable[[Confirmation], None]  # raises to refuse
@@ -250,6 +253,7 @@ def run_batch(
     rows = sheet_rows(loaded, notify_url)
     sent = SendResult()
     nothing_sent = False
+    balance: BalanceReading | None = None
     digest = content_hash(rows)
     if request.ephemeral_journal:
         forget_journal(request.journal)
@@ -306,7 +310,8 @@ def run_batch(
                 if request.dry_run:
                     dry_run_sign(gateway, to_send)
                 elif to_send:
-                    confirm(Confirmation(to_send, plan.batch_id, plan.earlier))
+                    balance = check_balance(gateway, request.options, to_send)
+                    confirm(Confirmation(to_send, plan.batch_id, plan.earlier, balance))
                     sending = True
                     sent = asyncio.run(
                         send_to(
@@ -357,6 +362,7 @@ def run_batch(
         next_steps=[] if request.dry_run else next_steps(counts, fix_first=sent.systemic),
         account=account, sandbox=sandbox,
         nothing_sent=nothing_sent, earlier=plan.earlier,
+        balance=None if balance is None else balance.as_json(),
         unknown_trade_nos=[r.trade_no for r in latest
                            if r.outcome is Outcome.UNKNOWN and r.trade_no],
     )  # fmt: skip

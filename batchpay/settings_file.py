@@ -31,6 +31,7 @@ from .errors import ConfigError
 KEYS = {
     "url": "BATCHPAY_URL",
     "query_url": "BATCHPAY_QUERY_URL",
+    "balance_url": "BATCHPAY_BALANCE_URL",
     "merchant_no": "BATCHPAY_MERCHANT_NO",
     "secret_file": "BATCHPAY_SECRET_FILE",
     "notify_url": "BATCHPAY_NOTIFY_URL",

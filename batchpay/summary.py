@@ -33,6 +33,8 @@ class Summary:
     nothing_sent: bool = False
     earlier: BatchInfo | None = None
     unknown_trade_nos: list[str] = field(default_factory=list)  # rows left unknown
+    # The balance read before the confirmation (BATCHPAY_BALANCE_URL), its amounts as text.
+    balance: dict[str, str | None] | None = None
 
     @property
     def next_step(self) -> str:
@@ -49,7 +51,7 @@ class Summary:
             "stop_reason": self.stop_reason, "next_step": self.next_step,
             "next_steps": self.next_steps, "error": self.error, "account": self.account,
             "sandbox": self.sandbox, "nothing_sent": self.nothing_sent,
-            "unknown_trade_nos": self.unknown_trade_nos,
+            "unknown_trade_nos": self.unknown_trade_nos, "balance": self.balance,
             "earlier_batch": None if earlier is None else {
                 "batch": earlier.batch_id, "created_at": earlier.created_at,
                 "rows": earlier.rows, "total": earlier.total,

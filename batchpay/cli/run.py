@@ -269,7 +269,7 @@ def run(
 
         def ask(confirmation: Confirmation) -> None:
             confirm(confirmation, f"{request.file} (batch {confirmation.batch_id})", target,
-                    yes=yes)  # fmt: skip
+                    yes=yes, quiet=quiet)  # fmt: skip
 
         show = show_progress(quiet)
         with progress_display(show) as display:
@@ -310,10 +310,19 @@ def run(
     sys.exit(summary.exit_code)
 
 
-def confirm(confirmation: Confirmation, source: str, target: str, *, yes: bool) -> None:
-    rows, earlier = confirmation.rows, confirmation.earlier
+def confirm(
+    confirmation: Confirmation, source: str, target: str, *, yes: bool, quiet: bool = False
+) -> None:
+    from ..balance_check import amount_text
+
+    rows, earlier, balance = confirmation.rows, confirmation.earlier, confirmation.balance
     total = sum(r.amount for r in rows)
-    question = f"Send {len(rows)} payout(s) totalling {total:,} from {source} to {target}?"
+    # The balance beside the total it must cover, also under --yes: a log shows what it was.
+    funds = ""
+    if balance is not None and balance.available is not None:
+        frozen = "" if balance.frozen is None else f", {amount_text(balance.frozen)} frozen"
+        funds = f" (available balance {amount_text(balance.available)}{frozen})"
+    question = f"Send {len(rows)} payout(s) totalling {total:,}{funds} from {source} to {target}?"
     if earlier is not None:
         # --pay-again: the person sees what was paid before, and when, as they decide.
         click.echo(
@@ -322,6 +331,8 @@ def confirm(confirmation: Confirmation, source: str, target: str, *, yes: bool) 
             err=True,
         )
     if yes:
+        if funds and not quiet:
+            click.echo(f"sending {len(rows)} payout(s) totalling {total:,}{funds}", err=True)
         return
     if not sys.stdin.isatty():
         raise RefusedError(NO_TERMINAL)

@@ -144,8 +144,14 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
     "codes",
     multiple=True,
     metavar="KIND=CODE",
-    help="Answer KIND (signature, merchant, duplicate, param, not_found) with CODE, as another "
-    "gateway of the family may.",
+    help="Answer KIND (signature, merchant, duplicate, param, not_found, balance) with CODE, as "
+    "another gateway of the family may.",
+)
+@click.option(
+    "--balance",
+    metavar="AMOUNT",
+    help="The merchant's available balance: each placed payout takes its amount, and one past "
+    "it is refused with the balance code (default: no limit).",
 )
 def sandbox_command(
     host: str,
@@ -165,6 +171,7 @@ def sandbox_command(
     seed: int | None,
     salt: str,
     codes: tuple[str, ...],
+    balance: str | None,
 ) -> None:
     """Run the simulated Vexora gateway until Ctrl-C, and print the settings that use it.
 
@@ -178,9 +185,11 @@ def sandbox_command(
     Example:
         batchpay sandbox --port 8099 --fault 503=0.1
         batchpay sandbox --fault hang=0.05 --query-fault 503=0.3 --hang-seconds 5
+        batchpay sandbox --balance 50000 --code balance=1006
     """
     import asyncio
 
+    from ..sandbox.balance import parse_amount
     from ..sandbox.gateway import FAULT_KINDS, Faults, SandboxGateway, Settlement
     from ..sandbox.server import SandboxServer
     from ..signing import Salt
@@ -196,6 +205,10 @@ def sandbox_command(
     except ValueError as exc:
         hint = "--fault" if set(rates) - set(FAULT_KINDS) else "--query-fault"
         raise click.BadParameter(str(exc), param_hint=hint) from None
+    try:
+        funds = None if balance is None else parse_amount(balance)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--balance") from None
     env = settings()
     merchant = env.get("BATCHPAY_MERCHANT_NO") or SANDBOX_MERCHANT_NO
     secret_file = _sandbox_secret_file(env)
@@ -208,19 +221,23 @@ def sandbox_command(
         )  # fmt: skip
     gateway = SandboxGateway(
         merchant, secret, faults=fault_plan, mobile_pattern=mobile_pattern(env),
-        settlement=settlement, announce=True, salt=Salt(salt), codes=_codes(codes),
+        settlement=settlement, announce=True, salt=Salt(salt), codes=_codes(codes), balance=funds,
     )  # fmt: skip
     server = SandboxServer(gateway, host=host, port=port)
 
     async def serve() -> None:
         await server.start()
-        click.echo(f"sandbox gateway on {server.base_url} (Ctrl-C stops it). Use it with:")
+        limit = "no balance limit" if funds is None else f"a balance of {funds:,.2f}"
+        click.echo(f"sandbox gateway on {server.base_url} with {limit} (Ctrl-C stops it). "
+                   "Use it with:")  # fmt: skip
         click.echo(f"  export BATCHPAY_URL={server.payout_url}")
         click.echo(f"  export BATCHPAY_QUERY_URL={server.query_url}")
         click.echo(f"  export BATCHPAY_MERCHANT_NO={merchant}")
         if not env.get("BATCHPAY_SECRET"):
             click.echo(f"  export BATCHPAY_SECRET_FILE={secret_file}")
         click.echo(f"  export BATCHPAY_NOTIFY_URL={SANDBOX_NOTIFY_URL}")
+        # After the lines scripts written before it read by position (the first five).
+        click.echo(f"  export BATCHPAY_BALANCE_URL={server.balance_url}")
         if gateway.salt is not Salt.SUFFIX:
             click.echo(f"  export BATCHPAY_SIGN_SALT={gateway.salt.value}")
         # Practice keeps to a journal of its own: the real journal never holds a sandbox's

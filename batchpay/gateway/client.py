@@ -85,7 +85,8 @@ def parse_envelope(http_status: int, body: bytes, retry_after: float | None) -> 
 
 
 class GatewayClient:
-    """Signs and posts payout requests and status queries over one aiohttp session."""
+    """Signs and posts payout requests, status queries and the balance query over one aiohttp
+    session."""
 
     def __init__(
         self, config: GatewayConfig, session: aiohttp.ClientSession, *, timeout: float
@@ -114,13 +115,21 @@ class GatewayClient:
         return body
 
     async def pay(self, fields: Mapping[str, str]) -> Answer:
-        return await self._post(self.config.payout_url, self.payout_body(fields))
+        return (await self._post(self.config.payout_url, self.payout_body(fields)))[0]
 
     async def query(self, trade_no: str) -> Answer:
         assert self.config.query_url is not None
-        return await self._post(self.config.query_url, self._signed({"tradeNo": trade_no}))
+        return (await self._post(self.config.query_url, self._signed({"tradeNo": trade_no})))[0]
 
-    async def _post(self, url: str, body: dict[str, Any]) -> Answer:
+    async def balance(self) -> tuple[Answer, bytes]:
+        """The balance query (``balance_url``, a body of timestamp and sign only): its answer
+        and the body as received, from which ``gateway.balance`` reads the amounts (an Answer
+        carries no amounts)."""
+        assert self.config.balance_url is not None
+        return await self._post(self.config.balance_url, self._signed({}))
+
+    async def _post(self, url: str, body: dict[str, Any]) -> tuple[Answer, bytes]:
+        """The answer, and the body as received (empty when none was read)."""
         headers = {"merchantNo": self.config.merchant_no}
         try:
             async with self.session.post(
@@ -131,15 +140,16 @@ class GatewayClient:
                 answer = parse_envelope(response.status, raw, retry_after)
                 if SANDBOX_HEADER in response.headers:
                     answer = dataclasses.replace(answer, sandbox=True)
-                return answer
+                return answer, raw
         except TimeoutError:
-            return Answer(failure=Failure.TIMEOUT, error="timeout")
+            return Answer(failure=Failure.TIMEOUT, error="timeout"), b""
         except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
-            return Answer(failure=Failure.TLS, error=f"tls: {type(exc).__name__}: {_reason(exc)}")
+            tls = f"tls: {type(exc).__name__}: {_reason(exc)}"
+            return Answer(failure=Failure.TLS, error=tls), b""
         except aiohttp.ClientConnectorError as exc:
             why = exc.os_error.strerror or type(exc).__name__
-            return Answer(failure=Failure.CONNECT, error=f"connect: {why}")
+            return Answer(failure=Failure.CONNECT, error=f"connect: {why}"), b""
         except aiohttp.ClientPayloadError:
-            return Answer(failure=Failure.UNREADABLE, error=UNREADABLE_BODY)
+            return Answer(failure=Failure.UNREADABLE, error=UNREADABLE_BODY), b""
         except aiohttp.ClientError as exc:
-            return Answer(failure=Failure.DROPPED, error=f"connection: {type(exc).__name__}")
+            return Answer(failure=Failure.DROPPED, error=f"connection: {type(exc).__name__}"), b""

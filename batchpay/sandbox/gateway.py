@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
@@ -26,6 +27,7 @@ from ..config import (
     SANDBOX_HEADER,
 )
 from ..signing import Salt, sign, verify
+from .balance import BALANCE_PATH, Ledger
 
 PAYOUT_PATH = "/v1/paypro/payOut"
 QUERY_PATH = "/v1/paypro/queryPayOutResult"
@@ -122,6 +124,7 @@ class Codes:
     signature: str = "1003"  # signature error
     param: str = "1004"  # parameter error
     not_found: str = "1005"  # (status query) no such order
+    balance: str = "1006"  # insufficient balance (unknown for the family: a guess)
 
 
 class SandboxGateway:
@@ -136,6 +139,7 @@ class SandboxGateway:
         announce: bool = False,
         salt: Salt = Salt.SUFFIX,
         codes: Codes | None = None,
+        balance: Decimal | None = None,
     ) -> None:
         # `batchpay sandbox` says what it is in every answer (SANDBOX_HEADER), so a run against
         # it is marked as practice; tests that play a real gateway leave it out.
@@ -149,6 +153,8 @@ class SandboxGateway:
         self.salt = salt  # where this gateway wants the secret in the signed string
         self.codes = codes or Codes()
         self.faults = faults or Faults()
+        self.ledger = Ledger(balance)  # no balance: no limit
+        self.balance_requests = 0  # balance queries received
         self.rules = {**RULES, "mobile": mobile_pattern}
         self.orders: dict[str, Order] = {}
         self.payout_requests: list[str] = []  # tradeNo of every payout request, in order
@@ -164,6 +170,7 @@ class SandboxGateway:
         app = web.Application(client_max_size=64 * 1024)
         app.router.add_post(PAYOUT_PATH, self.handle_payout)
         app.router.add_post(QUERY_PATH, self.handle_query)
+        app.router.add_post(BALANCE_PATH, self.handle_balance)
         if self.announce:
 
             async def announce(request: web.Request, response: web.StreamResponse) -> None:
@@ -232,6 +239,8 @@ class SandboxGateway:
         with self._lock:
             if trade_no in self.orders:
                 return self._envelope(self.codes.duplicate, "duplicate tradeNo")
+            if not self.ledger.take(body["amount"]):
+                return self._envelope(self.codes.balance, "insufficient balance")
             # Only what the sandbox needs later: callbacks and the tests' checks.
             kept: dict[str, str] = {
                 k: body[k] for k in ("accountNo", "notifyUrl", "remark") if k in body
@@ -249,6 +258,7 @@ class SandboxGateway:
     async def _settle(self, order: Order, plan: Settlement) -> None:
         await asyncio.sleep(plan.delay)
         order.status = FAILED if plan.rng.random() < plan.fail_rate else OK
+        self.ledger.settle(order.amount, paid=order.status == OK)
         url = order.fields.get("notifyUrl", "")
         if not plan.notify or not url:
             return
@@ -324,6 +334,13 @@ class SandboxGateway:
             "message": "Processing" if order.status == PROCESSING else "",
             "remark": remark,
         }
+
+    async def handle_balance(self, request: web.Request) -> web.StreamResponse:
+        await self._delay()
+        with self._lock:
+            self.balance_requests += 1
+        _, refusal = await self._read(request)
+        return refusal or self._envelope(OK, "success", self.ledger.data())
 
     async def handle_query(self, request: web.Request) -> web.StreamResponse:
         await self._delay()
