@@ -138,6 +138,29 @@ def test_a_gateway_whose_own_not_found_code_differs_is_told_to_the_setting(
     assert advice(report) == {"BATCHPAY_NOT_FOUND_CODES": "1099"}
 
 
+def test_the_balance_query_is_asked_once_when_configured_and_shown(
+    sandbox: Sandbox, gateway_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from decimal import Decimal
+
+    from batchpay.sandbox.balance import Ledger
+
+    sandbox.gateway.ledger = Ledger(Decimal("2500"))
+    monkeypatch.setenv("BATCHPAY_BALANCE_URL", sandbox.server.balance_url)
+    code, report = probe_json()
+    assert code == 0, report
+    assert checks(report)["balance query"][1] == "ok: 2,500.00 available, 0.00 frozen"
+    assert sandbox.gateway.balance_requests == 1
+    assert sandbox.gateway.payout_requests == []
+    # A balance URL that is not the gateway's: the probe says so, and exits 2.
+    monkeypatch.setenv("BATCHPAY_BALANCE_URL", sandbox.server.query_url)
+    code, report = probe_json()
+    assert code == 2
+    assert checks(report)["balance query"][1] == (
+        "failed: the gateway answered the balance query with 1005 'order not found' (HTTP 200)"
+    )
+
+
 def test_without_a_query_url_the_probe_says_so(
     sandbox: Sandbox, gateway_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

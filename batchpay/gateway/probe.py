@@ -5,8 +5,9 @@ tell what the seed leaves open (gateway contract, section 6): with the right sig
 gateway answers "order not found" (proving URL, merchant and signature, and naming its
 not-found code); with a deliberately wrong one it names its signature-error code; with an
 unknown merchant number, its unknown-merchant code. When the right signature is refused as a
-signature error, the other salt position is tried once. The payout URL is never called, and no
-more than five requests are made, so repeated bad signatures cannot lock the merchant out.
+signature error, the other salt position is tried once; the balance query is asked once when
+configured. The payout URL is never called, and no more than five requests are made, so
+repeated bad signatures cannot lock the merchant out.
 
 The result is data (``ProbeReport``): the checks as a table, and the settings to change.
 """
@@ -26,6 +27,7 @@ from ..errors import ConfigError
 from ..journal.rows import new_trade_nos
 from ..outcomes import Answer, Failure
 from ..signing import Salt
+from .balance import query_balance
 from .client import GatewayClient
 from .dispatch import ssl_context
 
@@ -179,6 +181,22 @@ class _Probe:
         sent = self.sent(salt=salt, merchant=stranger)
         self.judge_refusal("query, unknown merchant", sent, unknown, "merchant", not_found)
         self.advise_codes(self.config.protocol, not_found)
+        if self.config.balance_url is not None:
+            await self.balance()
+
+    async def balance(self) -> None:
+        """The balance query, when configured: safe like a status query, and what the balance
+        check before each run will ask."""
+        client = GatewayClient(self.config, self.session, timeout=self.timeout)
+        reading = await query_balance(client)
+        sent = self.sent(salt=self.salt)
+        if reading.ok:
+            assert reading.available is not None
+            frozen = f", {reading.frozen:,} frozen" if reading.frozen is not None else ""
+            verdict = f"ok: {reading.available:,} available{frozen}"
+            self.add("balance query", sent, reading.answer, verdict, True)
+        else:
+            self.add("balance query", sent, reading.answer, f"failed: {reading.problem}", False)
 
     def judge_right(
         self, answer: Answer, signature_code: str | None, merchant_code: str | None
