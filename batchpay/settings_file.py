@@ -45,6 +45,7 @@ KEYS = {
     "sign_skip_empty": "BATCHPAY_SIGN_SKIP_EMPTY",
     "sign_salt": "BATCHPAY_SIGN_SALT",
     "insufficient_balance_codes": "BATCHPAY_INSUFFICIENT_BALANCE_CODES",
+    "partial_statuses": "BATCHPAY_PARTIAL_STATUSES",
 }
 PATH_KEYS = {"secret_file", "journal", "ca_bundle"}
 NO_SECRET = (
