@@ -193,6 +193,8 @@ def sandbox_command(
     from ..sandbox.server import SandboxServer
     from ..signing import Salt
 
+    if fail_rate + partial_rate > 1:
+        raise click.BadParameter(RATES_OVER_ONE, param_hint="--partial-rate")
     rates = _fault_rates(faults, "--fault")
     query_rates = _fault_rates(query_faults, "--query-fault")
     try:
@@ -208,8 +210,6 @@ def sandbox_command(
     merchant = env.get("BATCHPAY_MERCHANT_NO") or SANDBOX_MERCHANT_NO
     secret_file = _sandbox_secret_file(env)
     secret = env.get("BATCHPAY_SECRET") or secret_file.read_text(encoding="utf-8").strip()
-    if fail_rate + partial_rate > 1:
-        raise click.BadParameter(RATES_OVER_ONE, param_hint="--partial-rate")
     settlement = None
     if settle_after is not None:
         settlement = Settlement(
