@@ -102,6 +102,7 @@ def envelope(pay_amount: object) -> bytes:
         pytest.param("500.5", "500.5", id="one-decimal"),
         pytest.param("500.50", "500.50", id="two-decimals"),
         pytest.param(500, "500", id="json-number"),
+        pytest.param(500.5, "500.5", id="json-number-with-a-fraction"),
         pytest.param("12e3", "", id="exponent"),
         pytest.param("-5", "", id="negative"),
         pytest.param("abc", "", id="letters"),
@@ -119,6 +120,12 @@ def test_pay_amount_is_read_only_in_an_amounts_form(given: object, read: str) ->
     # A value that is not an amount is noted (for the attempt's record), never shown.
     assert bool(answer.note) is (read == "")
     assert parse_envelope(200, envelope(""), None).note == ""  # none given: nothing to note
+
+
+def test_a_pay_amount_number_written_with_an_exponent_is_not_an_amount() -> None:
+    body = b'{"code": "0000", "data": {"status": "0001", "payAmount": 12e3}}'
+    answer = parse_envelope(200, body, None)
+    assert (answer.pay_amount, answer.note) == ("", "payAmount '12e3' is not an amount: ignored")
 
 
 def test_a_callback_makes_a_processing_row_partial_and_nothing_moves_it_back() -> None:

@@ -65,7 +65,9 @@ def _retry_after(value: str | None) -> float | None:
 def parse_envelope(http_status: int, body: bytes, retry_after: float | None) -> Answer:
     """An HTTP answer's body read as the gateway's envelope (both layers)."""
     try:
-        document = json.loads(body.decode("utf-8"))
+        # A JSON number with a fraction or exponent is kept as its text, as callbacks keep
+        # every value: payAmount 12e3 is then refused as an amount, not read as 12000.0.
+        document = json.loads(body.decode("utf-8"), parse_float=str)
     except (UnicodeDecodeError, ValueError):
         return _unreadable(http_status, retry_after)
     if not isinstance(document, dict) or "code" not in document:
@@ -91,7 +93,7 @@ PAY_AMOUNT_IGNORED = "payAmount {value} is not an amount: ignored"
 
 
 def _pay_amount(data: Mapping[str, Any]) -> tuple[str, str]:
-    """data.payAmount held to an amount's form (a JSON number counts by its text), and a note
+    """data.payAmount held to an amount's form (a JSON number by its text), and a note
     when one was there and is not an amount: a person would act on a garbled figure."""
     value = data.get("payAmount")
     if value is None or value == "":
