@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import openpyxl
 import pytest
 from helpers import (
     SECRET,
@@ -32,6 +33,7 @@ from batchpay.gateway.callbacks import callback_app, callback_change, server_opt
 from batchpay.gateway.client import parse_envelope
 from batchpay.journal.rows import CallbackTarget
 from batchpay.outcomes import FINAL, PLACED, Outcome, placed_outcome, reason
+from batchpay.results import HIGHLIGHT
 from batchpay.sandbox.gateway import OK, PARTIAL, PROCESSING, Faults, Settlement
 from batchpay.settings_file import KEYS
 from batchpay.signing import sign
@@ -214,6 +216,13 @@ def test_a_run_asking_after_an_unknown_outcome_records_the_row_partial(
     assert json.loads(run.stdout)["counts"] == {"partial": 2}
     rows = read_result(output)
     assert [r["paidAmount"] for r in rows] == ["500", "500"]  # half of 1000 and of 1001
+    workbook = openpyxl.load_workbook(output)
+    results = workbook["Results"]
+    paid_cells = [results.cell(row=r, column=results.max_column) for r in (2, 3)]
+    assert [(c.value, c.data_type) for c in paid_cells] == [(500, "n"), (500, "n")]
+    # A partly paid row stands out, as failed and unknown rows do.
+    assert {c.fill.fgColor.rgb for c in results[2]} == {"FF" + HIGHLIGHT["partial"][1:]}
+    workbook.close()
     assert len(sandbox.gateway.payout_requests) == 2  # one each: never sent again
 
 
