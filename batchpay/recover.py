@@ -25,7 +25,7 @@ from .errors import InputError, JournalError
 from .gateway.reconcile import reconcile
 from .journal.locks import batch_lock, lock_file
 from .journal.store import Journal
-from .outcomes import Outcome, exit_code
+from .outcomes import PLACED, Outcome, exit_code
 from .rebuild import Rebuilt
 from .result_file import ResultFile, read_result_file
 
@@ -180,7 +180,7 @@ def recover(
     contradicted = [
         row for row in latest
         if row.trade_no and row.outcome is Outcome.PENDING
-        and file_says.get(row.trade_no) in {Outcome.PROCESSING, Outcome.PAID, Outcome.FAILED}
+        and file_says.get(row.trade_no) in PLACED
     ]  # fmt: skip
     if contradicted:
         notes.append(

@@ -49,6 +49,7 @@ KEYS = {
     "max_row_amount": "BATCHPAY_MAX_ROW_AMOUNT",
     "max_batch_total": "BATCHPAY_MAX_BATCH_TOTAL",
     "daily_total": "BATCHPAY_DAILY_TOTAL",
+    "partial_statuses": "BATCHPAY_PARTIAL_STATUSES",
 }
 PATH_KEYS = {"secret_file", "journal", "ca_bundle"}
 NO_SECRET = (

@@ -81,6 +81,11 @@ UNKNOWN_NEXT = (
     "{n} row(s) are unknown: the gateway may hold the order. Do not pay them by hand; run the "
     "same command again (it asks the gateway first), or `batchpay reconcile`"
 )
+PARTIAL_NEXT = (
+    "{n} row(s) are partly paid: the person received part of the amount (the paidAmount "
+    "column says how much, when the gateway said). Do not pay the whole amount again: ask the "
+    "gateway, then pay only the rest, in a new file"
+)
 PENDING_NEXT = "run the same command again to send the {n} pending row(s)"
 PENDING_AFTER_STOP = (
     "fix what stopped the run (above), then run the same command again to send the {n} "
@@ -98,6 +103,8 @@ def next_steps(counts: dict[str, int], *, fix_first: bool = False) -> list[str]:
         steps.append(pending.format(n=counts["pending"]))
     if counts.get("unknown"):
         steps.append(UNKNOWN_NEXT.format(n=counts["unknown"]))
+    if counts.get("partial"):
+        steps.append(PARTIAL_NEXT.format(n=counts["partial"]))
     if counts.get("rejected") or counts.get("failed"):
         steps.append("see the msg and message columns of the rejected and failed rows")
     if counts.get("processing"):

@@ -191,12 +191,12 @@ def recover_command(
     """Rebuild a batch whose journal was lost from its RESULT_FILE (.xlsx or .csv, as batchpay
     wrote it), then ask the status query about every tradeNo in it. Needs BATCHPAY_QUERY_URL.
 
-    Placed orders become processing, paid or failed; only the gateway's "no such order"
+    Placed orders become processing, paid, failed or partial; only the gateway's "no such order"
     (not_found_codes) makes a row pending, for the next run to send; any other answer leaves
     it unknown. A tradeNo a spreadsheet damaged is refused, never guessed.
 
-    Exit code 0 when every row is processing or paid, 3 when some are failed, rejected or
-    unknown, 4 when some are pending (run the input again to send them).
+    Exit code 0 when every row is processing or paid, 3 when some are failed, partial,
+    rejected or unknown, 4 when some are pending (run the input again to send them).
 
     \b
     Example:

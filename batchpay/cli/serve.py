@@ -88,6 +88,9 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
     web.run_app(app, host=host, port=port, print=None, **server_options())
 
 
+RATES_OVER_ONE = "--fail-rate and --partial-rate are shares of the same orders: at most 1 together"
+
+
 @click.command("sandbox")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Default: a free port.")
@@ -122,6 +125,10 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
     help="Orders become paid or failed after this many seconds (default: stay processing).",
 )
 @click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="Share that fail.")
+@click.option(
+    "--partial-rate", type=click.FloatRange(0, 1), default=0.0,
+    help="Share paid in part (status 0001, payAmount about half the amount).",
+)  # fmt: skip
 @click.option(
     "--callback-repeats",
     type=click.IntRange(1, 10),
@@ -165,6 +172,7 @@ def sandbox_command(
     every_request: bool,
     settle_after: float | None,
     fail_rate: float,
+    partial_rate: float,
     callback_repeats: int,
     out_of_order: bool,
     no_callbacks: bool,
@@ -194,6 +202,8 @@ def sandbox_command(
     from ..sandbox.server import SandboxServer
     from ..signing import Salt
 
+    if fail_rate + partial_rate > 1:
+        raise click.BadParameter(RATES_OVER_ONE, param_hint="--partial-rate")
     rates = _fault_rates(faults, "--fault")
     query_rates = _fault_rates(query_faults, "--query-fault")
     try:
@@ -216,7 +226,8 @@ def sandbox_command(
     settlement = None
     if settle_after is not None:
         settlement = Settlement(
-            delay=settle_after, fail_rate=fail_rate, notify=not no_callbacks,
+            delay=settle_after, fail_rate=fail_rate, partial_rate=partial_rate,
+            notify=not no_callbacks,
             repeats=callback_repeats, out_of_order=out_of_order, seed=seed,
         )  # fmt: skip
     gateway = SandboxGateway(

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 
 from ..config import SANDBOX_HEADER, GatewayConfig
-from ..outcomes import Answer, Failure
+from ..outcomes import Answer, Failure, amount_or_empty
 from ..signing import sign
 
 PAYOUT_FIELDS = (
@@ -65,13 +65,16 @@ def _retry_after(value: str | None) -> float | None:
 def parse_envelope(http_status: int, body: bytes, retry_after: float | None) -> Answer:
     """An HTTP answer's body read as the gateway's envelope (both layers)."""
     try:
-        document = json.loads(body.decode("utf-8"))
+        # A JSON number with a fraction or exponent is kept as its text, as callbacks keep
+        # every value: payAmount 12e3 is then refused as an amount, not read as 12000.0.
+        document = json.loads(body.decode("utf-8"), parse_float=str)
     except (UnicodeDecodeError, ValueError):
         return _unreadable(http_status, retry_after)
     if not isinstance(document, dict) or "code" not in document:
         return _unreadable(http_status, retry_after)
     data = document.get("data")
     data = data if isinstance(data, dict) else {}
+    pay_amount, note = _pay_amount(data)
     return Answer(
         http_status=http_status,
         code=_text(document.get("code")),
@@ -79,9 +82,26 @@ def parse_envelope(http_status: int, body: bytes, retry_after: float | None) -> 
         status=_text(data.get("status")),
         message=_text(data.get("message")),
         platform_trade_no=_text(data.get("platFormTradeNo")),
+        pay_amount=pay_amount,
+        note=note,
         retry_after=retry_after,
         has_envelope=True,
     )
+
+
+PAY_AMOUNT_IGNORED = "payAmount {value} is not an amount: ignored"
+
+
+def _pay_amount(data: Mapping[str, Any]) -> tuple[str, str]:
+    """data.payAmount held to an amount's form (a JSON number by its text), and a note
+    when one was there and is not an amount: a person would act on a garbled figure."""
+    value = data.get("payAmount")
+    if value is None or value == "":
+        return "", ""
+    text = value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, bool | dict | list) or not amount_or_empty(text):
+        return "", PAY_AMOUNT_IGNORED.format(value=repr(text[:40]))
+    return text, ""
 
 
 class GatewayClient:

@@ -353,7 +353,8 @@ class Dispatcher:
                 verdict=verdict.value,
                 http_status=answer.http_status, code=answer.code,
                 msg=answer.msg or answer.error, status=answer.status, message=answer.message,
-                platform_trade_no=answer.platform_trade_no, detail=answer.error,
+                platform_trade_no=answer.platform_trade_no, pay_amount=answer.pay_amount,
+                detail=answer.error or answer.note,
                 counts_as_attempt=kind is Request.PAY, settled=final,
             )
         )  # fmt: skip

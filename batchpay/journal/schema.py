@@ -203,6 +203,29 @@ CREATE VIEW rows AS
 """
 
 
+# Version 6 (issue 15): what the gateway said was paid (data.payAmount, or a callback's), kept
+# for a partly paid row's result; the `rows` view made again to show it.
+PAY_AMOUNT = """
+ALTER TABLE row_state ADD COLUMN pay_amount TEXT NOT NULL DEFAULT '';
+DROP VIEW IF EXISTS rows;
+CREATE VIEW rows AS
+    SELECT c.batch_id, c.position, c.key_digest, c.sheet_row, c.trade_no, c.assigned, c.amount,
+           c.fields, s.outcome, s.code, s.msg, s.status, s.message, s.platform_trade_no,
+           s.attempts, s.in_flight, s.first_sent_at, c.fingerprint, c.cells, c.errors, s.flag,
+           s.updated_at, s.pay_amount
+    FROM row_content c JOIN row_state s USING (batch_id, position);
+"""
+
+
+def add_pay_amount(db: sqlite3.Connection) -> None:
+    """Version 6 (``PAY_AMOUNT``); like ``split_rows``, nothing when it meets its own work."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(row_state)")}
+    if "pay_amount" in columns:
+        return
+    for statement in statements(PAY_AMOUNT):
+        db.execute(statement)
+
+
 def split_rows(db: sqlite3.Connection) -> None:
     """Version 5 (``SPLIT_ROWS``), with the key digest computed as this release does. Like the
     other migrations it may meet its own work (a version stamped lower by hand): then the
@@ -233,5 +256,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     scrub_callback_signs,
     SANDBOX_ACCOUNTS,
     split_rows,
+    add_pay_amount,
 )
 VERSION = len(MIGRATIONS)

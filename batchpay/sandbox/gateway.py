@@ -85,12 +85,14 @@ class Faults:
 @dataclass
 class Settlement:
     """How placed orders end: after ``delay`` seconds each becomes paid (``0000``) or, for a
-    ``fail_rate`` share, failed (``FAILED``); with ``notify``, the final status is posted to the
-    order's notifyUrl ``repeats`` times, and with ``out_of_order`` a stale processing callback
-    follows it."""
+    ``fail_rate`` share, failed (``FAILED``), or for a ``partial_rate`` share, paid in part
+    (``PARTIAL``, about half the amount as ``payAmount``); with ``notify``, the final status
+    is posted to the order's notifyUrl ``repeats`` times, and with ``out_of_order`` a stale
+    processing callback follows it."""
 
     delay: float = 0.0
     fail_rate: float = 0.0
+    partial_rate: float = 0.0
     notify: bool = True
     repeats: int = 1
     out_of_order: bool = False
@@ -101,6 +103,10 @@ class Settlement:
 
 
 FAILED = "0005"
+PARTIAL = "0001"  # the family's "partial payment"
+
+
+MESSAGES = {OK: "Success", PROCESSING: "Processing", PARTIAL: "Partial payment"}
 
 
 @dataclass
@@ -110,6 +116,7 @@ class Order:
     amount: str
     fields: dict[str, str]
     status: str = PROCESSING
+    pay_amount: str = "0"  # what the query answers as paid (payAmount)
     created_at: float = field(default_factory=time.time)
 
 
@@ -257,8 +264,15 @@ class SandboxGateway:
 
     async def _settle(self, order: Order, plan: Settlement) -> None:
         await asyncio.sleep(plan.delay)
-        order.status = FAILED if plan.rng.random() < plan.fail_rate else OK
-        self.ledger.settle(order.amount, paid=order.status == OK)
+        draw = plan.rng.random()
+        if draw < plan.fail_rate:
+            order.status = FAILED
+        elif draw < plan.fail_rate + plan.partial_rate:
+            order.pay_amount = str(int(order.amount.split(".")[0]) // 2)
+            order.status = PARTIAL
+        else:
+            order.pay_amount, order.status = order.amount, OK
+        self.ledger.settle(order.amount, paid=order.status != FAILED)
         url = order.fields.get("notifyUrl", "")
         if not plan.notify or not url:
             return
@@ -274,15 +288,15 @@ class SandboxGateway:
         timestamp = int(time.time() * 1000)
         fields: dict[str, object] = {
             "status": status,
-            "message": "Success"
-            if status == OK
-            else ("Processing" if status == PROCESSING else "Failed"),
+            "message": MESSAGES.get(status, "Failed"),
             "platFormTradeNo": order.platform_trade_no,
             "tradeNo": order.trade_no,
             "amount": int(amount),
             "successTime": time.strftime("%Y-%m-%d %H:%M:%S") if status == OK else "",
             "timestamp": timestamp,
         }
+        if status == PARTIAL:
+            fields["payAmount"] = order.pay_amount
         fields["sign"] = sign({k: str(v) for k, v in fields.items()}, self._secret, salt=self.salt)
         if self._session is None:
             self._session = ClientSession()
@@ -362,7 +376,7 @@ class SandboxGateway:
             "tradeNo": order.trade_no,
             "platFormTradeNo": order.platform_trade_no,
             "orderAmount": order.amount,
-            "payAmount": order.amount if order.status == OK else "0",
+            "payAmount": order.pay_amount,
             "status": order.status,
             "message": "Processing" if order.status == PROCESSING else "",
             "successTime": "",
