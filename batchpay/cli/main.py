@@ -11,8 +11,9 @@ import click
 
 from .. import settings_file
 from ..errors import BatchpayError, mapped
-from . import batches, options, serve
+from . import batches, options, serve, team
 from . import run as run_commands
+from .audit import audit_command
 from .config import config_group
 from .console import (
     configure_logging,
@@ -113,6 +114,9 @@ for command in (
     serve.sandbox_command,
     serve.template,
     config_group,
+    team.user_group,
+    team.policy_group,
+    audit_command,
 ):
     cli.add_command(command)
 
