@@ -26,9 +26,13 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
     # Not sent because the same payout was placed by another batch within the repeat window.
     REPEAT = "repeat"
+    # Not sent, and never to be: an admin cancelled the batch (team controls).
+    CANCELLED = "cancelled"
 
 
-FINAL = frozenset({Outcome.INVALID, Outcome.REJECTED, Outcome.PAID, Outcome.FAILED})
+FINAL = frozenset(
+    {Outcome.INVALID, Outcome.REJECTED, Outcome.PAID, Outcome.FAILED, Outcome.CANCELLED}
+)
 PLACED = frozenset({Outcome.PROCESSING, Outcome.PAID, Outcome.FAILED})
 # What a run considers sending: repeat rows are checked against the window again each run.
 TO_SEND = frozenset({Outcome.PENDING, Outcome.UNKNOWN, Outcome.REPEAT})
@@ -121,7 +125,8 @@ def exit_code(outcomes: Iterable[Outcome], *, stopped: bool = False) -> int:
     if stopped or Outcome.PENDING in seen:
         return 4
     if seen & {Outcome.REJECTED, Outcome.FAILED, Outcome.UNKNOWN, Outcome.INVALID}:
-        # repeat rows are not a failure: the same payout was placed by an earlier batch.
+        # repeat rows are not a failure: the same payout was placed by an earlier batch;
+        # cancelled rows are a person's decision, on the record.
         return 3
     return 0
 
@@ -133,6 +138,7 @@ REASON_UNKNOWN = (
     "unknown: the gateway may hold this order; do not pay by hand, run again or reconcile"
 )
 REASON_REPEAT = "not sent: the same payout was placed in batch {batch} (tradeNo {trade_no})"
+REASON_CANCELLED = "not sent: the batch was cancelled (see the audit trail); never sent"
 REASON_REPEAT_UNNAMED = "not sent: the same payout was placed by another batch (see msg)"
 # protection.mark_repeats writes a repeat row's msg as "same payout placed in batch B as tradeNo T".
 _REPEAT_MSG = re.compile(r"placed in batch (?P<batch>\S+) as tradeNo (?P<trade_no>\S+)")
@@ -155,6 +161,8 @@ def reason(outcome: Outcome, code: str, msg: str, status: str, message: str) -> 
             return REASON_PENDING
         case Outcome.UNKNOWN:
             return REASON_UNKNOWN
+        case Outcome.CANCELLED:
+            return REASON_CANCELLED
         case Outcome.REPEAT:
             found = _REPEAT_MSG.search(msg)
             if found is None:

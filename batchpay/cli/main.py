@@ -11,7 +11,7 @@ import click
 
 from .. import settings_file
 from ..errors import BatchpayError, mapped
-from . import batches, options, serve, team
+from . import batches, life, options, serve, team
 from . import run as run_commands
 from .audit import audit_command
 from .config import config_group
@@ -117,6 +117,12 @@ for command in (
     team.user_group,
     team.policy_group,
     audit_command,
+    life.submit_command,
+    life.approve_command,
+    life.reject_command,
+    life.hold_command,
+    life.release_command,
+    life.cancel_command,
 ):
     cli.add_command(command)
 

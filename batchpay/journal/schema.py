@@ -275,6 +275,40 @@ END;
 """
 
 
+# Version 7 (issue 16): the batch's life. A batch with no batch_life row is a draft (planned
+# by a run or a dry run, never submitted). Approvals belong to a round (the submission's
+# time): a batch submitted again after a rejection needs its approvals again. Each approval
+# keeps the content it approved (hash, rows, total), which a send compares with the batch's.
+LIFE = """
+CREATE TABLE IF NOT EXISTS batch_life (
+    batch_id     TEXT PRIMARY KEY REFERENCES batches(batch_id),
+    state        TEXT NOT NULL,
+    submitter    TEXT,
+    submitted_at TEXT,
+    content_hash TEXT NOT NULL,
+    row_count    INTEGER NOT NULL,
+    total        INTEGER NOT NULL,
+    reason       TEXT NOT NULL DEFAULT '',
+    held_from    TEXT,
+    sender       TEXT,
+    sender_kind  TEXT,
+    sent_at      TEXT,
+    updated_at   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    id           INTEGER PRIMARY KEY,
+    batch_id     TEXT NOT NULL REFERENCES batches(batch_id),
+    round        TEXT NOT NULL,
+    approver     TEXT NOT NULL,
+    approved_at  TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    row_count    INTEGER NOT NULL,
+    total        INTEGER NOT NULL,
+    UNIQUE (batch_id, round, approver)
+);
+"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     RELEASE_0_1,
     ACCOUNTS,
@@ -282,5 +316,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     SANDBOX_ACCOUNTS,
     split_rows,
     TEAM,
+    LIFE,
 )
 VERSION = len(MIGRATIONS)

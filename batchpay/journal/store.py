@@ -9,13 +9,14 @@ and the team's records (users, policy, the audit trail).
 from __future__ import annotations
 
 from .callbacks import CallbackLog
+from .life import BatchLife
 from .planning import Planning
 from .repeats import Repeats
 from .sending import Sending
 from .team import TeamRecords
 
 
-class Journal(Sending, CallbackLog, Repeats, Planning, TeamRecords):
+class Journal(Sending, CallbackLog, Repeats, Planning, TeamRecords, BatchLife):
     """One journal file, opened (and migrated) for this process. Not shared between threads."""
 
     def close(self) -> None:
