@@ -362,7 +362,9 @@ def run_batch(
     if request.dry_run:
         code = 1 if loaded.validation.problems else 0
     else:
-        code = exit_code((r.outcome for r in latest), stopped=stopped)
+        # A person's stop (a hold, a cancel) is told by the rows it leaves: pending ones (held)
+        # exit 4; cancelled ones do not.
+        code = exit_code((r.outcome for r in latest), stopped=stopped and not sent.halted)
     return Summary(
         batch_id=plan.batch_id, source=str(request.file),
         result_file="" if sent.abandoned else str(request.output), journal=str(request.journal),
