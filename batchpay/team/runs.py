@@ -5,6 +5,7 @@ order: ``check`` before the confirmation, ``start`` once confirmed, ``finish`` a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -12,13 +13,15 @@ from typing import TYPE_CHECKING
 from ..journal.rows import JournalRow
 from ..limits import Limits, enforce
 from ..outcomes import Outcome
-from .audit import Action, Actor, os_actor
+from .audit import Action, Actor, audit_head, head_text, os_actor
 from .life import Content, content_of
 from .policy import Policy, effective_policy
 from .sending import finish_sending, may_send, people_rows, start_sending, watch
 
 if TYPE_CHECKING:
     from ..journal.store import Journal
+
+log = logging.getLogger("batchpay.team")
 
 
 @dataclass
@@ -78,6 +81,8 @@ class RunControls:
         left = bool(counts.get(Outcome.PENDING.value))
         finish_sending(self.journal, self.actor, self.content.batch_id, stopped=stopped or left,
                        reason=reason, counts=counts)  # fmt: skip
+        # In every log: a later copy of the trail must contain this row, unchanged.
+        log.info("batch %s: %s", self.content.batch_id, head_text(audit_head(self.journal)))
 
     def people(self) -> list[list[str]]:
         return people_rows(self.journal, self.content.batch_id)
