@@ -35,6 +35,7 @@ IN_PROCESS = "@in-process-sandbox:"
 # Before the tradeNos batchpay assigns for an in-process sandbox: a result file that holds
 # only such tradeNos is practice, whoever reads it (a CSV has no Summary sheet to say so).
 SANDBOX_TRADE_NO_PREFIX = "SBX"
+PROBE_TIMEOUT = 10.0  # seconds per call of `config check --live`: a slower gateway is "slow"
 
 
 @dataclass(frozen=True)

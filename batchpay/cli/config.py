@@ -10,15 +10,24 @@ import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import click
 
-from ..config import default_settings, gateway_from_env, read_secret, secret_file_warnings
+from ..config import (
+    PROBE_TIMEOUT,
+    default_settings,
+    gateway_from_env,
+    read_secret,
+    secret_file_warnings,
+)
 from ..errors import BatchpayError
-from ..gateway.probe import NEEDS_QUERY_URL, PROBE_TIMEOUT, ProbeReport, probe
 from ..settings_file import KEYS
 from .options import ca_bundle_option, root_options, settings, warn_about_secret_file
+
+if TYPE_CHECKING:
+    from ..gateway.probe import ProbeReport
 
 
 def described(env: Mapping[str, str]) -> list[dict[str, str]]:
@@ -135,6 +144,8 @@ def check(live: bool, ca_bundle: Path | None, timeout: float, as_json: bool) -> 
     except BatchpayError as exc:
         results.append(("secret readable", str(exc)))
     results += [(name, _reachable(url)) for name, url in urls]
+    from ..gateway.probe import NEEDS_QUERY_URL, probe  # aiohttp: not for --help or --version
+
     report = None
     if live and config is not None:
         if config.query_url is None:

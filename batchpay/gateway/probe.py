@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aiohttp
 
-from ..config import GatewayConfig, Protocol, SendOptions
+from ..config import PROBE_TIMEOUT, GatewayConfig, Protocol, SendOptions
 from ..errors import ConfigError
 from ..journal.rows import new_trade_nos
 from ..outcomes import Answer, Failure
@@ -29,7 +29,6 @@ from ..signing import Salt
 from .client import GatewayClient
 from .dispatch import ssl_context
 
-PROBE_TIMEOUT = 10.0  # seconds per call (--timeout): a slower gateway is reported as slow
 UNKNOWN_MERCHANT_PREFIX = "PROBE-UNKNOWN-"
 
 NOT_LEARNABLE = (
