@@ -158,6 +158,14 @@ def test_only_an_admin_sets_the_policy_and_a_refusal_is_audited(admin: Team) -> 
     assert [(r["actor"], r["details"]["attempted"]) for r in refused] == [(PREPARER, "policy set")]
 
 
+def test_policy_set_without_an_admin_says_to_add_one(team: Team) -> None:
+    Journal(team.journal).close()
+    result = team.cli("policy", "set", "approvals=2", "--as", ADMIN, "--password-stdin",
+                      input=f"{ADMIN_PW}\n")  # fmt: skip
+    assert result.exit_code == 1
+    assert "this journal has no admin to set its policy: add one first" in result.stderr
+
+
 def test_a_journal_without_policy_has_the_defaults(team: Team) -> None:
     with Journal(team.journal) as journal:
         policy = effective_policy(journal, {})

@@ -25,6 +25,11 @@ TOTP_ONCE = (
     "it); it is shown this once and never again:"
 )
 
+NO_ADMIN = (
+    "this journal has no admin to set its policy: add one first (batchpay user add NAME "
+    "--role admin); until then the settings BATCHPAY_APPROVALS, ... apply alone"
+)
+
 
 def journal_for_writing(option: str | None) -> Journal:
     """The journal, made when it does not exist yet: a team may be set up before any run."""
@@ -233,10 +238,14 @@ def policy_set(
         batchpay policy set approvals=2 approval_above=100000 --as alice
         batchpay policy set daily_total= --as alice
     """
+    from ..errors import AccessError
     from ..team.policy import parse_assignments, set_policy
+    from ..team.users import admin_exists
 
     changes = parse_assignments(assignments)  # a typo is refused before any password
     with open_journal(journal_option) as journal:
+        if not admin_exists(journal):
+            raise AccessError(NO_ADMIN)
         by = sign_in(journal, as_user, Secrets(password_stdin))
         changed = set_policy(journal, changes, by=by)
         if not changed:
