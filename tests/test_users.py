@@ -314,3 +314,19 @@ def test_at_a_terminal_the_new_password_is_asked_twice(tmp_path: Path) -> None:
     assert ADMIN_PW.encode() not in seen  # hidden input: nothing echoed
     with Journal(tmp_path / "j.sqlite3") as journal:
         assert authenticate(journal, ADMIN, ADMIN_PW).name == ADMIN
+
+
+def test_the_secret_check_sees_a_secret_shown(tmp_path: Path) -> None:
+    # The team fixture's check passes trivially if it cannot see anything: it can.
+    from teamkit import Shown
+
+    checker = Team(tmp_path / "none.sqlite3", secrets={ADMIN_PW})
+    checker.shown.append(Shown(("user", "list"), f"password {ADMIN_PW}\n", "", False))
+    with pytest.raises(AssertionError, match="user list showed a secret on stdout"):
+        checker.assert_nothing_secret_shown()
+    uri = Team(tmp_path / "none.sqlite3", secrets={"JBSWY3DPEHPK3PXP"})
+    uri.shown.append(Shown(("user", "add"), "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP\n", "", True))
+    uri.assert_nothing_secret_shown()  # the one URI a --totp add shows
+    uri.shown.append(Shown(("user", "list"), "JBSWY3DPEHPK3PXP\n", "", True))
+    with pytest.raises(AssertionError):
+        uri.assert_nothing_secret_shown()

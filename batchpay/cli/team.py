@@ -13,7 +13,7 @@ import click
 
 from ..config import journal_path
 from .options import journal_option, open_journal, root_options, settings
-from .signin import LINE_ORDER, Secrets, as_option, sign_in
+from .signin import Secrets, as_option, sign_in
 
 if TYPE_CHECKING:
     from ..journal.store import Journal
@@ -253,6 +253,3 @@ def policy_set(
         for key, (old, new) in changed.items():
             click.echo(f"policy {key}: {old or '-'} -> {new or '-'}")
         click.echo(_head(journal))
-
-
-__all__ = ["LINE_ORDER", "policy_group", "user_group"]
