@@ -330,3 +330,23 @@ def test_the_secret_check_sees_a_secret_shown(tmp_path: Path) -> None:
     uri.shown.append(Shown(("user", "list"), "JBSWY3DPEHPK3PXP\n", "", True))
     with pytest.raises(AssertionError):
         uri.assert_nothing_secret_shown()
+
+
+def test_two_people_setting_up_at_once_cannot_both_skip_as(team: Team) -> None:
+    # The check "no admin yet" and the insert share one lock: the second of two first admins
+    # (both past the early check) is refused by the journal itself, and nothing is written.
+    from batchpay.journal.audit import AuditEvent
+    from batchpay.journal.team import Added, UserRecord
+
+    team.add(ADMIN, "admin", ADMIN_PW)
+
+    def late(name: str) -> tuple[UserRecord, AuditEvent]:
+        at = "2026-12-01T09:00:00.000+00:00"
+        record = UserRecord(name, "admin", "$argon2id$x", None, None, False, 0, None, at, at)
+        return record, AuditEvent(at, "root", "journal-writer", "user_added", None, "{}")
+
+    with Journal(team.journal) as journal:
+        assert journal.insert_user(*late("mallory"), unless_role_exists="admin") is Added.CLOSED
+        assert journal.insert_user(*late(ADMIN), unless_role_exists=None) is Added.TAKEN
+        assert [u.name for u in journal.user_records()] == [ADMIN]
+        assert [r.action for r in journal.audit_rows()] == ["user_added"]
