@@ -25,9 +25,8 @@ if TYPE_CHECKING:  # each command imports what it needs: --version and completio
     from ..team.users import User
 
 LINE_ORDER = (
-    "With --password-stdin, standard input holds one line each, in this order: the --as "
-    "user's password; their one-time code if they have TOTP; then the new password (user add, "
-    "user passwd)."
+    "in this order: the --as user's password; their one-time code if they have TOTP; then "
+    "the new password (user add, user passwd)"
 )
 NO_TERMINAL = (
     "no terminal to ask for the {what} on: pass --password-stdin and give it on standard input"
@@ -65,8 +64,8 @@ def as_option(help_text: str, *, required: bool = False) -> Callable[[Command], 
     def decorate(func: Command) -> Command:
         func = click.option(
             "--password-stdin", is_flag=True,
-            help="Read passwords (and a one-time code) from standard input, one a line. "
-            + LINE_ORDER,
+            help=f"Read passwords (and a one-time code) from standard input, one a line, "
+            f"{LINE_ORDER}.",
         )(func)  # fmt: skip
         return click.option("--as", "as_user", metavar="NAME", required=required, help=help_text)(
             func

@@ -13,7 +13,7 @@ import click
 
 from ..config import journal_path
 from .options import journal_option, open_journal, root_options, settings
-from .signin import LINE_ORDER, Secrets, as_option, sign_in
+from .signin import Secrets, as_option, sign_in
 
 if TYPE_CHECKING:
     from ..journal.store import Journal
@@ -23,6 +23,11 @@ ROLES = ["preparer", "approver", "admin", "viewer"]  # batchpay.team.users.Role,
 TOTP_ONCE = (
     "TOTP for {name}: add this to the authenticator app now (scan it as a QR code or paste "
     "it); it is shown this once and never again:"
+)
+
+NO_ADMIN = (
+    "this journal has no admin to set its policy: add one first (batchpay user add NAME "
+    "--role admin); until then the settings BATCHPAY_APPROVALS, ... apply alone"
 )
 
 
@@ -233,10 +238,14 @@ def policy_set(
         batchpay policy set approvals=2 approval_above=100000 --as alice
         batchpay policy set daily_total= --as alice
     """
+    from ..errors import AccessError
     from ..team.policy import parse_assignments, set_policy
+    from ..team.users import admin_exists
 
     changes = parse_assignments(assignments)  # a typo is refused before any password
     with open_journal(journal_option) as journal:
+        if not admin_exists(journal):
+            raise AccessError(NO_ADMIN)
         by = sign_in(journal, as_user, Secrets(password_stdin))
         changed = set_policy(journal, changes, by=by)
         if not changed:
@@ -244,6 +253,3 @@ def policy_set(
         for key, (old, new) in changed.items():
             click.echo(f"policy {key}: {old or '-'} -> {new or '-'}")
         click.echo(_head(journal))
-
-
-__all__ = ["LINE_ORDER", "policy_group", "user_group"]
