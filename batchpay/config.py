@@ -191,6 +191,8 @@ def default_settings() -> dict[str, str]:
         "BATCHPAY_AMOUNT_FORMAT": "decimal" if protocol.amount_decimals else "integer",
         "BATCHPAY_SIGN_SKIP_EMPTY": "true" if protocol.sign_skip_empty else "false",
         "BATCHPAY_SIGN_SALT": protocol.sign_salt.value,
+        # The journal's policy may ask for more (`batchpay policy show`); this never less.
+        "BATCHPAY_APPROVALS": "0",
     }
 
 

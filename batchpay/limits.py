@@ -8,11 +8,10 @@ a payroll paid in part is worse than one not paid yet.
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import ConfigError, RefusedError
+from .errors import RefusedError
 from .journal.rows import JournalRow
 from .journal.store import Journal
 from .outcomes import Outcome
@@ -47,24 +46,6 @@ class Limits:
                                            self.daily_total))  # fmt: skip
 
 
-SETTINGS = {
-    "max_row_amount": "BATCHPAY_MAX_ROW_AMOUNT",
-    "max_batch_total": "BATCHPAY_MAX_BATCH_TOTAL",
-    "daily_total": "BATCHPAY_DAILY_TOTAL",
-}
-
-
-def limits_from_env(env: Mapping[str, str]) -> Limits:
-    """The limits the environment and the configuration file set (whole amounts)."""
-    found: dict[str, int | None] = {}
-    for key, name in SETTINGS.items():
-        value = (env.get(name) or "").strip()
-        if value and not re.fullmatch(r"[0-9]{1,18}", value):
-            raise ConfigError(f"{name} must be a whole amount (digits only), not {value!r}")
-        found[key] = int(value) if value else None
-    return Limits(**found)
-
-
 def enforce(
     limits: Limits,
     journal: Journal,
@@ -74,8 +55,8 @@ def enforce(
     to_send: Sequence[JournalRow],
 ) -> None:
     """``check_limits`` with what the journal knows of the account's last 24 hours."""
-    if not limits.any:
-        return
+    if not limits.any or not to_send:
+        return  # limits are about what is sent
     placed_today = 0
     if limits.daily_total is not None and to_send:
         placed_today = journal.paid_out_since(account, batch_id, since())

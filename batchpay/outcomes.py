@@ -29,13 +29,23 @@ class Outcome(enum.StrEnum):
     PARTIAL = "partial"
     # Not sent because the same payout was placed by another batch within the repeat window.
     REPEAT = "repeat"
+    # Not sent, and never to be: an admin cancelled the batch (team controls).
+    CANCELLED = "cancelled"
 
 
 FINAL = frozenset(
-    {Outcome.INVALID, Outcome.REJECTED, Outcome.PAID, Outcome.FAILED, Outcome.PARTIAL}
+    {
+        Outcome.INVALID,
+        Outcome.REJECTED,
+        Outcome.PAID,
+        Outcome.FAILED,
+        Outcome.PARTIAL,
+        Outcome.CANCELLED,
+    }
 )
 PLACED = frozenset({Outcome.PROCESSING, Outcome.PAID, Outcome.FAILED, Outcome.PARTIAL})
-# What a run's exit code reports as "finished, but look at these rows" (exit 3).
+# What a run's exit code reports as "finished, but look at these rows" (exit 3); cancelled
+# rows are not among them: a person's decision, on the record.
 NEEDS_A_PERSON = frozenset(
     {Outcome.REJECTED, Outcome.FAILED, Outcome.UNKNOWN, Outcome.INVALID, Outcome.PARTIAL}
 )
@@ -147,7 +157,8 @@ def exit_code(outcomes: Iterable[Outcome], *, stopped: bool = False) -> int:
     if stopped or Outcome.PENDING in seen:
         return 4
     if seen & NEEDS_A_PERSON:
-        # repeat rows are not a failure: the same payout was placed by an earlier batch.
+        # repeat rows are not a failure: the same payout was placed by an earlier batch;
+        # cancelled rows are a person's decision, on the record.
         return 3
     return 0
 
@@ -169,6 +180,7 @@ REASON_PARTIAL_UNKNOWN = (
     "the gateway and pay only the rest"
 )
 REASON_REPEAT = "not sent: the same payout was placed in batch {batch} (tradeNo {trade_no})"
+REASON_CANCELLED = "not sent: the batch was cancelled (see the audit trail); never sent"
 REASON_REPEAT_UNNAMED = "not sent: the same payout was placed by another batch (see msg)"
 # protection.mark_repeats writes a repeat row's msg as "same payout placed in batch B as tradeNo T".
 _REPEAT_MSG = re.compile(r"placed in batch (?P<batch>\S+) as tradeNo (?P<trade_no>\S+)")
@@ -200,6 +212,8 @@ def reason(
             return REASON_PENDING
         case Outcome.UNKNOWN:
             return REASON_UNKNOWN
+        case Outcome.CANCELLED:
+            return REASON_CANCELLED
         case Outcome.REPEAT:
             found = _REPEAT_MSG.search(msg)
             if found is None:

@@ -146,7 +146,8 @@ def absent_outcome(file_says: dict[str, Outcome]) -> dict[str, Outcome]:
     placed: the next run sends it), except a row the file reports rejected, which stays so (a
     rejected row is final: the lost journal would not have sent it again), and a repeat, held
     back for good (its payout was made, under another batch's tradeNo: never pay it again)."""
-    kept = {Outcome.REJECTED, Outcome.REPEAT}  # a repeat's payout was made by another batch
+    # A repeat's payout was made by another batch; a cancelled row is never to be sent.
+    kept = {Outcome.REJECTED, Outcome.REPEAT, Outcome.CANCELLED}
     return {t: o if o in kept else Outcome.PENDING for t, o in file_says.items()}
 
 

@@ -143,7 +143,7 @@ SANDBOX_UNKNOWN = "not recorded (rewritten from the journal by batchpay report)"
 def summary_rows(
     batch_id: str, source: str, journal: Path, counts: dict[str, int], amounts: dict[str, int],
     *, dry_run: bool | None = None, account: str = "", sandbox: bool | None = None,
-    content_hash: str = "", this_run: str = "",
+    content_hash: str = "", this_run: str = "", people: list[list[str]] | None = None,
 ) -> list[list[str]]:  # fmt: skip
     """The result workbook's Summary sheet (``dry_run`` None: not a run, a report;
     ``this_run``: what the run that wrote it did, when that is not what the rows show).
@@ -165,6 +165,7 @@ def summary_rows(
         rows.append(["dry run", "yes" if dry_run else "no"])
     if this_run:
         rows.append(["this run", this_run])
+    rows += people or []  # who submitted, approved and sent it; the audit trail's head
     for outcome, count in counts.items():
         rows.append([f"{outcome}: rows", str(count)])
         rows.append([f"{outcome}: amount", str(amounts[outcome])])

@@ -46,6 +46,9 @@ KEYS = {
     "sign_skip_empty": "BATCHPAY_SIGN_SKIP_EMPTY",
     "sign_salt": "BATCHPAY_SIGN_SALT",
     "insufficient_balance_codes": "BATCHPAY_INSUFFICIENT_BALANCE_CODES",
+    # Team controls: these may only tighten the journal's policy (batchpay.team.policy).
+    "approvals": "BATCHPAY_APPROVALS",
+    "approval_above": "BATCHPAY_APPROVAL_ABOVE",
     "max_row_amount": "BATCHPAY_MAX_ROW_AMOUNT",
     "max_batch_total": "BATCHPAY_MAX_BATCH_TOTAL",
     "daily_total": "BATCHPAY_DAILY_TOTAL",

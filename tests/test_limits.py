@@ -112,6 +112,7 @@ def test_a_limit_that_is_not_a_whole_amount_is_a_settings_error_and_nothing_is_s
     result = invoke("run", str(write_csv(tmp_path / "p.csv", payroll_rows(2))), "--yes")
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        f"batchpay: error: BATCHPAY_DAILY_TOTAL must be a whole amount (digits only), not {value!r}"
+        "batchpay: error: BATCHPAY_DAILY_TOTAL must be a whole amount in yuan (1000, 1,000 or "
+        f"1000.00), or empty for none, not {value!r}"
     )
     assert sandbox.gateway.payout_requests == []
