@@ -35,6 +35,7 @@ IN_PROCESS = "@in-process-sandbox:"
 # Before the tradeNos batchpay assigns for an in-process sandbox: a result file that holds
 # only such tradeNos is practice, whoever reads it (a CSV has no Summary sheet to say so).
 SANDBOX_TRADE_NO_PREFIX = "SBX"
+PROBE_TIMEOUT = 10.0  # seconds per call of `config check --live`: a slower gateway is "slow"
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class Protocol:
     # Payout refusals that mean "the account's balance is too low" (unknown for the family: a
     # setting): the run stops at once and the row stays pending, to be sent after a top-up.
     insufficient_balance_codes: frozenset[str] = frozenset()
+    # data.status values that mean "paid in part" (the family's 0001): final, flagged for a
+    # person, never sent again; read as "failed" they would invite paying the whole again.
+    partial_statuses: frozenset[str] = frozenset({"0001"})
     paid_status: str = "0000"
     amount_decimals: bool = False  # True sends "100.00" instead of "100"
     sign_skip_empty: bool = True
@@ -71,6 +75,8 @@ class GatewayConfig:
     secret: str = field(repr=False)
     query_url: str | None = None
     notify_url: str | None = None
+    # The balance query (optional): when set, a run refuses a batch the account cannot cover.
+    balance_url: str | None = None
     protocol: Protocol = field(default_factory=Protocol)
     # Where the secret came from, to name in advice (never the secret itself).
     secret_source: str = "the secret"
@@ -183,10 +189,13 @@ def default_settings() -> dict[str, str]:
         "BATCHPAY_SYSTEMIC_CODES": listed(protocol.systemic_codes),
         "BATCHPAY_NOT_FOUND_CODES": listed(protocol.not_found_codes),
         "BATCHPAY_INSUFFICIENT_BALANCE_CODES": listed(protocol.insufficient_balance_codes),
+        "BATCHPAY_PARTIAL_STATUSES": listed(protocol.partial_statuses),
         "BATCHPAY_AMOUNT_FORMAT": "decimal" if protocol.amount_decimals else "integer",
         "BATCHPAY_SIGN_SKIP_EMPTY": "true" if protocol.sign_skip_empty else "false",
         "BATCHPAY_SIGN_SALT": protocol.sign_salt.value,
         "BATCHPAY_VERIFY_ANSWER_SIGN": protocol.verify_answer_sign.value,
+        # The journal's policy may ask for more (`batchpay policy show`); this never less.
+        "BATCHPAY_APPROVALS": "0",
     }
 
 
@@ -214,7 +223,7 @@ def protocol_from_env(env: Mapping[str, str]) -> Protocol:
         raise ConfigError(
             f"BATCHPAY_AMOUNT_FORMAT must be 'integer' or 'decimal', not {amount_format!r}"
         )
-    return Protocol(
+    protocol = Protocol(
         duplicate_codes=_codes(env.get("BATCHPAY_DUPLICATE_CODES"), Protocol.duplicate_codes),
         systemic_codes=_codes(env.get("BATCHPAY_SYSTEMIC_CODES"), Protocol.systemic_codes),
         processing_statuses=_codes(
@@ -224,11 +233,22 @@ def protocol_from_env(env: Mapping[str, str]) -> Protocol:
         insufficient_balance_codes=_codes(
             env.get("BATCHPAY_INSUFFICIENT_BALANCE_CODES"), Protocol.insufficient_balance_codes
         ),
+        partial_statuses=_codes(env.get("BATCHPAY_PARTIAL_STATUSES"), Protocol.partial_statuses),
         amount_decimals=amount_format == "decimal",
         sign_skip_empty=_flag(env, "BATCHPAY_SIGN_SKIP_EMPTY", True),
         sign_salt=_salt(env),
         verify_answer_sign=_answer_sign(env),
     )
+    both = protocol.partial_statuses & (protocol.processing_statuses | {protocol.paid_status})
+    if both:
+        raise ConfigError(PARTIAL_OVERLAP.format(statuses=", ".join(sorted(both))))
+    return protocol
+
+
+PARTIAL_OVERLAP = (
+    "BATCHPAY_PARTIAL_STATUSES names {statuses}, which also means paid or processing "
+    "(BATCHPAY_PROCESSING_STATUSES): a status can mean only one of them"
+)
 
 
 def _salt(env: Mapping[str, str]) -> Salt:
@@ -355,5 +375,6 @@ def gateway_from_env(
         secret_source=secret_source(env),
         query_url=_url(env, "BATCHPAY_QUERY_URL"),
         notify_url=_url(env, "BATCHPAY_NOTIFY_URL"),
+        balance_url=_url(env, "BATCHPAY_BALANCE_URL"),
         protocol=protocol_from_env(env),
     )

@@ -6,6 +6,10 @@
     ├── RefusedError              a confirmation or an expectation refused the run        -> 1
     │   └── DeclinedError         the person answered no at the confirmation              -> 1
     ├── ConfigError               a setting is missing or malformed                       -> 2
+    ├── BadValueError             a value given (a user's name, a password, a policy key) -> 2
+    ├── AccessError               this user, or their role, may not do that; nothing done -> 1
+    │   └── SignInError           wrong name or password, disabled, locked, code wrong    -> 1
+    ├── AuditChainError           the audit trail does not verify (edited, cut, reordered)-> 1
     ├── OutputError               the result file's path cannot be used (-o)              -> 2
     ├── FileWriteError            a file could not be written (disk full, read-only)      -> 1
     └── JournalError              the journal cannot be opened, read or written           -> 1
@@ -61,6 +65,29 @@ class ConfigError(BatchpayError):
     """A required setting is missing or malformed."""
 
     exit_code = 2
+
+
+class BadValueError(BatchpayError):
+    """A value given on the command line or standard input cannot be used: a user's name
+    outside the pattern, a password too short, an unknown role or policy key. A usage error."""
+
+    exit_code = 2
+
+
+class AccessError(BatchpayError):
+    """The user (or, without --as, the person at the terminal) may not do this: their role, a
+    missing --as where an admin is needed. Nothing was done; the refusal is audited."""
+
+    label = "refused"
+
+
+class SignInError(AccessError):
+    """A sign-in failed. The message never says which of "unknown user" and "wrong password"
+    it was; the audit row records the truth."""
+
+
+class AuditChainError(BatchpayError):
+    """The audit trail does not verify: a row was edited, deleted or moved."""
 
 
 class OutputError(BatchpayError):

@@ -24,12 +24,31 @@ class Outcome(enum.StrEnum):
     PROCESSING = "processing"
     PAID = "paid"
     FAILED = "failed"
+    # Placed and paid in part (a data.status in Protocol.partial_statuses): final, never sent
+    # again, for a person to settle the rest; read as "failed" it invites paying it all again.
+    PARTIAL = "partial"
     # Not sent because the same payout was placed by another batch within the repeat window.
     REPEAT = "repeat"
+    # Not sent, and never to be: an admin cancelled the batch (team controls).
+    CANCELLED = "cancelled"
 
 
-FINAL = frozenset({Outcome.INVALID, Outcome.REJECTED, Outcome.PAID, Outcome.FAILED})
-PLACED = frozenset({Outcome.PROCESSING, Outcome.PAID, Outcome.FAILED})
+FINAL = frozenset(
+    {
+        Outcome.INVALID,
+        Outcome.REJECTED,
+        Outcome.PAID,
+        Outcome.FAILED,
+        Outcome.PARTIAL,
+        Outcome.CANCELLED,
+    }
+)
+PLACED = frozenset({Outcome.PROCESSING, Outcome.PAID, Outcome.FAILED, Outcome.PARTIAL})
+# What a run's exit code reports as "finished, but look at these rows" (exit 3); cancelled
+# rows are not among them: a person's decision, on the record.
+NEEDS_A_PERSON = frozenset(
+    {Outcome.REJECTED, Outcome.FAILED, Outcome.UNKNOWN, Outcome.INVALID, Outcome.PARTIAL}
+)
 # What a run considers sending: repeat rows are checked against the window again each run.
 TO_SEND = frozenset({Outcome.PENDING, Outcome.UNKNOWN, Outcome.REPEAT})
 
@@ -69,6 +88,10 @@ class Answer:
     status: str = ""
     message: str = ""
     platform_trade_no: str = ""
+    # data.payAmount as the gateway wrote it, when it is an amount (AMOUNT_TEXT); else "".
+    pay_amount: str = ""
+    # What was read but not used (a payAmount that is not an amount), for the attempt's record.
+    note: str = ""
     retry_after: float | None = None
     has_envelope: bool = False  # a JSON body with an outer code was read
     sandbox: bool = False  # the answer carried SANDBOX_HEADER: a simulated gateway's
@@ -142,16 +165,30 @@ def placed_outcome(status: str, protocol: Protocol) -> Outcome:
         return Outcome.PAID
     if status == "" or status in protocol.processing_statuses:
         return Outcome.PROCESSING
+    if status in protocol.partial_statuses:
+        return Outcome.PARTIAL
     return Outcome.FAILED
 
 
+# An amount as the gateway may write one: digits, optionally one or two decimals. Anything else
+# ("12e3", "-5", "1,000", " 5") is not shown as an amount: a person would act on it.
+AMOUNT_TEXT = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,2})?")
+
+
+def amount_or_empty(value: str) -> str:
+    """``value`` when it is an amount (``AMOUNT_TEXT``), else ""."""
+    return value if AMOUNT_TEXT.fullmatch(value) else ""
+
+
 def exit_code(outcomes: Iterable[Outcome], *, stopped: bool = False) -> int:
-    """0 all placed and not failed; 3 some rejected, failed or unknown; 4 some still pending."""
+    """0 all placed and not failed; 3 some rejected, failed, partly paid or unknown; 4 some
+    still pending."""
     seen = set(outcomes)
     if stopped or Outcome.PENDING in seen:
         return 4
-    if seen & {Outcome.REJECTED, Outcome.FAILED, Outcome.UNKNOWN, Outcome.INVALID}:
-        # repeat rows are not a failure: the same payout was placed by an earlier batch.
+    if seen & NEEDS_A_PERSON:
+        # repeat rows are not a failure: the same payout was placed by an earlier batch;
+        # cancelled rows are a person's decision, on the record.
         return 3
     return 0
 
@@ -162,15 +199,30 @@ REASON_PENDING = "not sent yet: run again"
 REASON_UNKNOWN = (
     "unknown: the gateway may hold this order; do not pay by hand, run again or reconcile"
 )
+# Part of the money reached the person: paying the row's whole amount again by hand would pay
+# that part twice.
+REASON_PARTIAL = (
+    "partly paid: {paid} of {amount} paid; do not pay the whole amount again: ask the gateway "
+    "and pay only the rest"
+)
+REASON_PARTIAL_UNKNOWN = (
+    "partly paid (the gateway did not say how much); do not pay the whole amount again: ask "
+    "the gateway and pay only the rest"
+)
 REASON_REPEAT = "not sent: the same payout was placed in batch {batch} (tradeNo {trade_no})"
+REASON_CANCELLED = "not sent: the batch was cancelled (see the audit trail); never sent"
 REASON_REPEAT_UNNAMED = "not sent: the same payout was placed by another batch (see msg)"
 # protection.mark_repeats writes a repeat row's msg as "same payout placed in batch B as tradeNo T".
 _REPEAT_MSG = re.compile(r"placed in batch (?P<batch>\S+) as tradeNo (?P<trade_no>\S+)")
 
 
-def reason(outcome: Outcome, code: str, msg: str, status: str, message: str) -> str:
+def reason(
+    outcome: Outcome, code: str, msg: str, status: str, message: str,
+    *, amount: int | None = None, paid: str = "",
+) -> str:  # fmt: skip
     """In plain words, why a row with this outcome and these codes is not paid ('' when it is
-    paid or on its way: nothing for a person to do)."""
+    paid or on its way: nothing for a person to do). ``amount``: the row's whole amount;
+    ``paid``: what the gateway said was paid (a partly paid row's payAmount), when known."""
     match outcome:
         case Outcome.PAID | Outcome.PROCESSING:
             return ""
@@ -179,12 +231,19 @@ def reason(outcome: Outcome, code: str, msg: str, status: str, message: str) -> 
         case Outcome.REJECTED:
             said = " ".join(p for p in (code, msg) if p) or "no reason given"
             return f"refused: {said}"
+        case Outcome.PARTIAL:
+            if not paid:
+                return REASON_PARTIAL_UNKNOWN
+            whole = "the amount" if amount is None else str(amount)
+            return REASON_PARTIAL.format(paid=paid, amount=whole)
         case Outcome.INVALID:
             return REASON_INVALID
         case Outcome.PENDING:
             return REASON_PENDING
         case Outcome.UNKNOWN:
             return REASON_UNKNOWN
+        case Outcome.CANCELLED:
+            return REASON_CANCELLED
         case Outcome.REPEAT:
             found = _REPEAT_MSG.search(msg)
             if found is None:

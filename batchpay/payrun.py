@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +18,14 @@ import pyarrow as pa
 
 from .accounts import adopt_accounts, forget_journal
 from .aftersend import AFTER_SENDING_FAILURES, failed_after_sending, rows_as_far_as_known, watching
+from .balance_check import check_balance
 from .config import DEFAULT_MOBILE_PATTERN, Gateway, SendOptions
 from .errors import (
     ConfigError,
     InvalidRowsError,
     RefusedError,
 )
+from .gateway.balance import BalanceReading
 from .gateway.dispatch import Progress
 from .gateway.sending import SendResult, StopCallback, send_to
 from .journal.locks import batch_lock
@@ -40,6 +42,8 @@ from .sheets.load import Loaded, load
 from .sheets.read import CANONICAL
 from .signing import sign
 from .summary import Summary, next_steps, summarize, this_run_note
+from .team.audit import Actor
+from .team.runs import RunControls
 
 log = logging.getLogger("batchpay.payrun")
 
@@ -185,6 +189,10 @@ class RunRequest:
     ephemeral_journal: bool = False
     report: Path | None = None  # every problem and warning, one per cell (--report)
     refusal_report: Path | None = None  # the same, only when invalid rows refuse the run
+    # The settings (the environment, the configuration file) that may tighten the journal's
+    # policy; who sends (None: the operating-system user, marked as such).
+    policy_env: Mapping[str, str] = field(default_factory=dict)
+    sender: Actor | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +203,7 @@ class Confirmation:
     rows: list[JournalRow]
     batch_id: str
     earlier: BatchInfo | None = None
+    balance: BalanceReading | None = None  # read just now, when BATCHPAY_BALANCE_URL is set
 
 
 Confirm = Callable[[Confirmation], None]  # raises to refuse
@@ -248,6 +257,7 @@ def run_batch(
     rows = sheet_rows(loaded, notify_url)
     sent = SendResult()
     nothing_sent = False
+    balance: BalanceReading | None = None
     digest = content_hash(rows)
     if request.ephemeral_journal:
         forget_journal(request.journal)
@@ -296,6 +306,13 @@ def run_batch(
                     account=account, pay_again=request.pay_again,
                 )  # fmt: skip
                 check_expectations(to_send, request.expect_count, request.expect_total)
+            team = RunControls.of(
+                journal, request.policy_env, request.sender, batch_id=plan.batch_id,
+                content_hash=digest, rows=plan.rows, account=account,
+                practice=gateway.in_process, allow_repeat=request.options.allow_repeat,
+                pay_again=request.pay_again,
+            )  # fmt: skip
+            team.check(plan.rows, to_send, sending=not request.dry_run)
             replacing = refuse_replacing_result(request, journal, plan, to_send, account)
             if replacing:
                 say(replacing)
@@ -303,15 +320,20 @@ def run_batch(
                 if request.dry_run:
                     dry_run_sign(gateway, to_send)
                 elif to_send:
-                    confirm(Confirmation(to_send, plan.batch_id, plan.earlier))
+                    balance = check_balance(gateway, request.options, to_send)
+                    confirm(Confirmation(to_send, plan.batch_id, plan.earlier, balance))
+                    team.start(to_send)
                     sending = True
                     sent = asyncio.run(
                         send_to(
                             gateway, request.options, journal, to_send,
-                            watching(watched, on_progress), on_stop,
+                            watching(watched, on_progress), on_stop, team.watch,
                         )
                     )  # fmt: skip
+                if sending:  # before reading the rows: a cancel made meanwhile cancels some
+                    team.finish(stopped=sent.stopped, reason=sent.stop_reason)
                 latest = reload(journal, plan)
+                people = team.people()
                 # Practice is marked as such: the in-process sandbox, or a gateway whose answers
                 # said it is a sandbox, now or on an earlier run of this account.
                 sandbox = gateway.in_process or journal.sandbox_account(account, seen=sent.sandbox)
@@ -330,6 +352,7 @@ def run_batch(
             # in-process sandbox is sure to be one (a header anyone can send is not proof).
             dry_run=request.dry_run, account=account, sandbox=gateway.in_process,
             content_hash=digest, this_run=this_run_note(nothing_sent, plan.earlier),
+            people=people,
         )  # fmt: skip
         try:
             # The in-process sandbox is known here; a sandbox in its own process (`batchpay
@@ -344,7 +367,9 @@ def run_batch(
     if request.dry_run:
         code = 1 if loaded.validation.problems else 0
     else:
-        code = exit_code((r.outcome for r in latest), stopped=stopped)
+        # A person's stop (a hold, a cancel) is told by the rows it leaves: pending ones (held)
+        # exit 4; cancelled ones do not.
+        code = exit_code((r.outcome for r in latest), stopped=stopped and not sent.halted)
     return Summary(
         batch_id=plan.batch_id, source=str(request.file),
         result_file="" if sent.abandoned else str(request.output), journal=str(request.journal),
@@ -354,6 +379,7 @@ def run_batch(
         next_steps=[] if request.dry_run else next_steps(counts, fix_first=sent.systemic),
         account=account, sandbox=sandbox,
         nothing_sent=nothing_sent, earlier=plan.earlier,
+        balance=None if balance is None else balance.as_json(),
         unknown_trade_nos=[r.trade_no for r in latest
                            if r.outcome is Outcome.UNKNOWN and r.trade_no],
     )  # fmt: skip

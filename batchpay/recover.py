@@ -25,7 +25,7 @@ from .errors import InputError, JournalError
 from .gateway.reconcile import reconcile
 from .journal.locks import batch_lock, lock_file
 from .journal.store import Journal
-from .outcomes import Outcome, exit_code
+from .outcomes import PLACED, Outcome, exit_code
 from .rebuild import Rebuilt
 from .result_file import ResultFile, read_result_file
 
@@ -146,7 +146,8 @@ def absent_outcome(file_says: dict[str, Outcome]) -> dict[str, Outcome]:
     placed: the next run sends it), except a row the file reports rejected, which stays so (a
     rejected row is final: the lost journal would not have sent it again), and a repeat, held
     back for good (its payout was made, under another batch's tradeNo: never pay it again)."""
-    kept = {Outcome.REJECTED, Outcome.REPEAT}  # a repeat's payout was made by another batch
+    # A repeat's payout was made by another batch; a cancelled row is never to be sent.
+    kept = {Outcome.REJECTED, Outcome.REPEAT, Outcome.CANCELLED}
     return {t: o if o in kept else Outcome.PENDING for t, o in file_says.items()}
 
 
@@ -180,7 +181,7 @@ def recover(
     contradicted = [
         row for row in latest
         if row.trade_no and row.outcome is Outcome.PENDING
-        and file_says.get(row.trade_no) in {Outcome.PROCESSING, Outcome.PAID, Outcome.FAILED}
+        and file_says.get(row.trade_no) in PLACED
     ]  # fmt: skip
     if contradicted:
         notes.append(

@@ -18,6 +18,7 @@ from .outcomes import Outcome
 from .result_target import check_output_path, refuse_replacing
 from .results import ResultRow, summary_rows, write_results
 from .sheets.read import Sheet, canonical_columns
+from .team.sending import people_rows
 
 
 def summaries(journal: Journal, batch_id: str | None = None) -> list[dict[str, Any]]:
@@ -36,7 +37,10 @@ def summaries(journal: Journal, batch_id: str | None = None) -> list[dict[str, A
         entry["amounts"][total.outcome] = total.amount
         entry["updated_at"] = max(entry["updated_at"], total.updated_at)
         entry["flagged"] += total.flagged
+    lives = journal.lives()  # the batch's life (team controls): draft when never submitted
     for entry in batches.values():
+        life = lives.get(entry["batch"])
+        entry["state"] = life.state if life is not None else "draft"
         entry["counts"] = {k: entry["counts"][k] for k in order if k in entry["counts"]}
         entry["amounts"] = {k: entry["amounts"][k] for k in order if k in entry["amounts"]}
     return list(batches.values())
@@ -103,6 +107,7 @@ def write_report(journal: Journal, batch_id: str, output: Path) -> dict[str, Any
     # A batch of the in-process sandbox has its account (config.in_process_account).
     sandbox = IN_PROCESS in account or journal.sandbox_account(account)
     table = summary_rows(batch_id, source, journal.path, summary["counts"], summary["amounts"],
-                         account=account, sandbox=sandbox, content_hash=digest)  # fmt: skip
+                         account=account, sandbox=sandbox, content_hash=digest,
+                         people=people_rows(journal, batch_id))  # fmt: skip
     write_results(output, sheet, results, table, sandbox=sandbox)
     return summary

@@ -150,7 +150,8 @@ def _trade_nos(
             (t[1:] if t[:1] == "'" and t[1:].startswith(FORMULA_STARTS) else t): o
             for t, o in planned.items()
         }
-    placed = (t for t, o in planned.items() if o != Outcome.REPEAT.value)
+    never_sent = {Outcome.REPEAT.value, Outcome.CANCELLED.value}
+    placed = (t for t, o in planned.items() if o not in never_sent)
     return frozenset(planned), frozenset(placed)
 
 

@@ -19,7 +19,11 @@ RESULT_COLUMNS = (
     "outcome", "code", "msg", "status", "message", "platFormTradeNo", "attempts", "errors",
     "reason", "amountValue",
 )  # fmt: skip
-AMOUNT_VALUE = "amountValue"  # the last column: the whole amount as a number, to add up
+AMOUNT_VALUE = "amountValue"  # the whole amount as a number, to add up
+# After every earlier column, so scripts that read columns by position keep working; and not
+# in RESULT_COLUMNS, which is how a result file is recognised (older ones have no such column).
+PAID_AMOUNT = "paidAmount"  # a partly paid row's amount paid, as the gateway said it
+EXTRA_COLUMNS = (PAID_AMOUNT,)
 
 
 @dataclass(frozen=True)
@@ -39,12 +43,21 @@ def default_output(source: Path) -> Path:
 INVALID_REASON = reason(Outcome.INVALID, "", "", "", "")
 
 
+def paid_amount(row: JournalRow) -> str:
+    """What a partly paid row's result shows as paid ("" for any other row: a paid row's
+    amount is its amountValue); "100.00" is shown as 100, a number cell to add up."""
+    if row.outcome is not Outcome.PARTIAL:
+        return ""
+    return row.pay_amount.removesuffix(".00").removesuffix(".0")
+
+
 def _table(sheet: Sheet, results: Sequence[ResultRow]) -> tuple[list[str], Iterator[list[str]]]:
     trade_position = sheet.columns.get("tradeNo")
     header = list(sheet.headers)
     if trade_position is None:
         header.append("tradeNo")
     header.extend(RESULT_COLUMNS)
+    header.extend(EXTRA_COLUMNS)
     values = sheet.frame.to_numpy()
 
     def rows() -> Iterator[list[str]]:
@@ -58,13 +71,15 @@ def _table(sheet: Sheet, results: Sequence[ResultRow]) -> tuple[list[str], Itera
                 row[trade_position] = trade_no
             if j is None:
                 row.extend([Outcome.INVALID.value, "", "", "", "", "", "0", result.errors,
-                            INVALID_REASON, ""])  # fmt: skip
+                            INVALID_REASON, "", ""])  # fmt: skip
             else:
                 errors = "; ".join(e for e in (result.errors, j.flag and f"flagged: {j.flag}") if e)
+                paid = paid_amount(j)
+                why = reason(j.outcome, j.code, j.msg, j.status, j.message, amount=j.amount,
+                             paid=paid)  # fmt: skip
                 row.extend(
                     [j.outcome.value, j.code, j.msg, j.status, j.message, j.platform_trade_no,
-                     str(j.attempts), errors, reason(j.outcome, j.code, j.msg, j.status, j.message),
-                     str(j.amount)]
+                     str(j.attempts), errors, why, str(j.amount), paid]
                 )  # fmt: skip
             yield row
 
@@ -76,6 +91,7 @@ HIGHLIGHT = {
     Outcome.INVALID.value: "#F8CBAD",
     Outcome.REJECTED.value: "#F8CBAD",
     Outcome.FAILED.value: "#F8CBAD",
+    Outcome.PARTIAL.value: "#F4B084",  # placed and paid in part: for a person to settle
     Outcome.UNKNOWN.value: "#FFE699",
     Outcome.PENDING.value: "#FFF2CC",
 }
@@ -127,7 +143,7 @@ SANDBOX_UNKNOWN = "not recorded (rewritten from the journal by batchpay report)"
 def summary_rows(
     batch_id: str, source: str, journal: Path, counts: dict[str, int], amounts: dict[str, int],
     *, dry_run: bool | None = None, account: str = "", sandbox: bool | None = None,
-    content_hash: str = "", this_run: str = "",
+    content_hash: str = "", this_run: str = "", people: list[list[str]] | None = None,
 ) -> list[list[str]]:  # fmt: skip
     """The result workbook's Summary sheet (``dry_run`` None: not a run, a report;
     ``this_run``: what the run that wrote it did, when that is not what the rows show).
@@ -149,6 +165,7 @@ def summary_rows(
         rows.append(["dry run", "yes" if dry_run else "no"])
     if this_run:
         rows.append(["this run", this_run])
+    rows += people or []  # who submitted, approved and sent it; the audit trail's head
     for outcome, count in counts.items():
         rows.append([f"{outcome}: rows", str(count)])
         rows.append([f"{outcome}: amount", str(amounts[outcome])])

@@ -31,6 +31,7 @@ from .errors import ConfigError
 KEYS = {
     "url": "BATCHPAY_URL",
     "query_url": "BATCHPAY_QUERY_URL",
+    "balance_url": "BATCHPAY_BALANCE_URL",
     "merchant_no": "BATCHPAY_MERCHANT_NO",
     "secret_file": "BATCHPAY_SECRET_FILE",
     "notify_url": "BATCHPAY_NOTIFY_URL",
@@ -46,6 +47,13 @@ KEYS = {
     "sign_salt": "BATCHPAY_SIGN_SALT",
     "insufficient_balance_codes": "BATCHPAY_INSUFFICIENT_BALANCE_CODES",
     "verify_answer_sign": "BATCHPAY_VERIFY_ANSWER_SIGN",
+    # Team controls: these may only tighten the journal's policy (batchpay.team.policy).
+    "approvals": "BATCHPAY_APPROVALS",
+    "approval_above": "BATCHPAY_APPROVAL_ABOVE",
+    "max_row_amount": "BATCHPAY_MAX_ROW_AMOUNT",
+    "max_batch_total": "BATCHPAY_MAX_BATCH_TOTAL",
+    "daily_total": "BATCHPAY_DAILY_TOTAL",
+    "partial_statuses": "BATCHPAY_PARTIAL_STATUSES",
 }
 PATH_KEYS = {"secret_file", "journal", "ca_bundle"}
 NO_SECRET = (

@@ -33,6 +33,8 @@ class Summary:
     nothing_sent: bool = False
     earlier: BatchInfo | None = None
     unknown_trade_nos: list[str] = field(default_factory=list)  # rows left unknown
+    # The balance read before the confirmation (BATCHPAY_BALANCE_URL), its amounts as text.
+    balance: dict[str, str | None] | None = None
 
     @property
     def next_step(self) -> str:
@@ -49,7 +51,7 @@ class Summary:
             "stop_reason": self.stop_reason, "next_step": self.next_step,
             "next_steps": self.next_steps, "error": self.error, "account": self.account,
             "sandbox": self.sandbox, "nothing_sent": self.nothing_sent,
-            "unknown_trade_nos": self.unknown_trade_nos,
+            "unknown_trade_nos": self.unknown_trade_nos, "balance": self.balance,
             "earlier_batch": None if earlier is None else {
                 "batch": earlier.batch_id, "created_at": earlier.created_at,
                 "rows": earlier.rows, "total": earlier.total,
@@ -79,6 +81,11 @@ UNKNOWN_NEXT = (
     "{n} row(s) are unknown: the gateway may hold the order. Do not pay them by hand; run the "
     "same command again (it asks the gateway first), or `batchpay reconcile`"
 )
+PARTIAL_NEXT = (
+    "{n} row(s) are partly paid: the person received part of the amount (the paidAmount "
+    "column says how much, when the gateway said). Do not pay the whole amount again: ask the "
+    "gateway, then pay only the rest, in a new file"
+)
 PENDING_NEXT = "run the same command again to send the {n} pending row(s)"
 PENDING_AFTER_STOP = (
     "fix what stopped the run (above), then run the same command again to send the {n} "
@@ -96,6 +103,8 @@ def next_steps(counts: dict[str, int], *, fix_first: bool = False) -> list[str]:
         steps.append(pending.format(n=counts["pending"]))
     if counts.get("unknown"):
         steps.append(UNKNOWN_NEXT.format(n=counts["unknown"]))
+    if counts.get("partial"):
+        steps.append(PARTIAL_NEXT.format(n=counts["partial"]))
     if counts.get("rejected") or counts.get("failed"):
         steps.append("see the msg and message columns of the rejected and failed rows")
     if counts.get("processing"):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from helpers import MERCHANT, SECRET, Sandbox, payroll_rows, write_csv
+from teamkit import Team
 
 from batchpay.sandbox.gateway import SandboxGateway
 from batchpay.sandbox.server import serve_in_thread
@@ -61,3 +62,17 @@ def gateway_env(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@pytest.fixture
+def team(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Team]:
+    """The command line against a journal of its own, no other BATCHPAY_* settings; at the
+    end, no command it ran showed a password, a hash or a TOTP secret."""
+    for name in list(os.environ):
+        if name.startswith("BATCHPAY_"):
+            monkeypatch.delenv(name)
+    journal = tmp_path / "team-journal.sqlite3"
+    monkeypatch.setenv("BATCHPAY_JOURNAL", str(journal))
+    found = Team(journal)
+    yield found
+    found.assert_nothing_secret_shown()

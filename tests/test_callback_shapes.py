@@ -140,6 +140,8 @@ def test_the_issues_boundary_shift_is_quarantined_and_the_genuine_paid_callback_
 
 
 # Each case: a change to a genuine paid callback, signed correctly, that must be quarantined.
+# Times are functions, read when the case is sent: a module imported minutes before its test
+# runs (a loaded machine, many workers) must not have its "10 minutes ahead" come due.
 MISSHAPEN: dict[str, Any] = {
     "status with letters": {"status": "00O0"},
     "status with a space": {"status": "0000 "},
@@ -149,9 +151,9 @@ MISSHAPEN: dict[str, Any] = {
     "amount of 1e999": {},
     "amount with a sign": {"amount": "-1000"},
     "amount with leading zero": {"amount": "01000"},
-    "timestamp in seconds": {"timestamp": str(int(time.time()))},
-    "timestamp 26 hours old": {"timestamp": str(now_ms() - 26 * 3600 * 1000)},
-    "timestamp 10 minutes ahead": {"timestamp": str(now_ms() + 10 * 60 * 1000)},
+    "timestamp in seconds": {"timestamp": lambda: str(int(time.time()))},
+    "timestamp 26 hours old": {"timestamp": lambda: str(now_ms() - 26 * 3600 * 1000)},
+    "timestamp 10 minutes ahead": {"timestamp": lambda: str(now_ms() + 10 * 60 * 1000)},
     "platFormTradeNo with a slash": {"platFormTradeNo": "sbx/1"},
     "platFormTradeNo missing": {"platFormTradeNo": None},
     "timestamp missing": {"timestamp": None},
@@ -166,6 +168,7 @@ def test_each_misshapen_signed_callback_gets_a_4xx_changes_nothing_and_is_quaran
 ) -> None:
     before = rows_state(journal_path)
     for name, change in MISSHAPEN.items():
+        change = {k: v() if callable(v) else v for k, v in change.items()}
         fields = {**genuine(placed), **change}
         fields = {k: v for k, v in fields.items() if v is not None}
         if name == "amount of 1e999":

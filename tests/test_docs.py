@@ -52,6 +52,9 @@ def test_every_command_and_option_in_the_readme_exists(words: list[str]) -> None
         return
     command = cli.commands.get(words[0])
     assert command is not None, f"README shows `batchpay {words[0]}`, which does not exist"
+    # A group's subcommand (`user add`, `config show`): its own options are the ones to check.
+    while isinstance(command, click.Group) and len(words) > 1 and words[1] in command.commands:
+        command, words = command.commands[words[1]], words[1:]
     known = option_names(command) | {"--help"}
     for word in words[1:]:
         if word.startswith("--") or re.fullmatch(r"-[a-zA-Z]", word):

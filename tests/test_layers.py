@@ -25,7 +25,7 @@ LIBRARY = sorted(
 SENDING_PATH = [
     "payrun", "gateway.sending", "gateway.dispatch", "gateway.client", "gateway.policy",
     "outcomes", "signing", "config", "accounts", "aftersend", "gateway.reconcile", "recover",
-    "folder",
+    "folder", "balance_check", "gateway.balance",
 ]  # fmt: skip
 
 # Imports the modules, then says which of the watched modules got loaded and, for each, the

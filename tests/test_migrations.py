@@ -47,7 +47,10 @@ def test_a_journal_of_the_previous_release_is_migrated_and_reads_the_same(
         assert [r.outcome.value for r in journal.rows(APRIL)] == ["repeat", "paid", "paid"]
     assert rows_of(path) == before  # every column of every row, through the `rows` view
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == VERSION == 5
+        # Version 6 (issue 15): row_state.pay_amount, empty for every row of an older journal.
+        assert db.execute("PRAGMA user_version").fetchone()[0] == VERSION == 8
+        paid = db.execute("SELECT DISTINCT pay_amount FROM rows").fetchall()
+        assert paid == [("",)]
         assert db.execute("SELECT * FROM callbacks ORDER BY id").fetchall() == callbacks
         tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"row_content", "row_state"} <= tables and "rows" not in tables

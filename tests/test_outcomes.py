@@ -148,7 +148,27 @@ PLACED_CASES = [
     pytest.param("0000", DEFAULT, Outcome.PAID, id="0000-paid"),
     pytest.param("0015", DEFAULT, Outcome.PROCESSING, id="0015-processing"),
     pytest.param("", DEFAULT, Outcome.PROCESSING, id="empty-status-processing"),
-    pytest.param("0001", DEFAULT, Outcome.FAILED, id="0001-failed"),
+    # Issue 15: 0001 is the family's "partial payment", by default partial, not failed; a
+    # gateway configured without it reads 0001 as failed, as before.
+    pytest.param("0001", DEFAULT, Outcome.PARTIAL, id="0001-partial-by-default"),
+    pytest.param(
+        "0001",
+        Protocol(partial_statuses=frozenset()),
+        Outcome.FAILED,
+        id="0001-failed-when-not-a-partial-status",
+    ),
+    pytest.param(
+        "0007",
+        Protocol(partial_statuses=frozenset({"0007"})),
+        Outcome.PARTIAL,
+        id="0007-partial-when-configured",
+    ),
+    pytest.param(
+        "0001",
+        Protocol(partial_statuses=frozenset({"0007"})),
+        Outcome.FAILED,
+        id="0001-failed-when-another-partial-status-is-configured",
+    ),
     pytest.param("9999", DEFAULT, Outcome.FAILED, id="9999-failed"),
     pytest.param("0016", DEFAULT, Outcome.FAILED, id="0016-failed-by-default"),
     pytest.param(
@@ -197,6 +217,8 @@ EXIT_CASES = [
     pytest.param([Out.PAID, Out.UNKNOWN], False, 3, id="one-unknown"),
     pytest.param([Out.PAID, Out.INVALID], False, 3, id="one-invalid"),
     pytest.param([Out.REJECTED, Out.FAILED, Out.UNKNOWN, Out.INVALID], False, 3, id="all-bad"),
+    pytest.param([Out.PAID, Out.PARTIAL], False, 3, id="one-partly-paid"),
+    pytest.param([Out.PARTIAL, Out.PENDING], False, 4, id="pending-outranks-partial"),
     pytest.param([Out.PAID, Out.PENDING], False, 4, id="one-pending"),
     pytest.param([Out.PENDING], False, 4, id="all-pending"),
     pytest.param([Out.REJECTED, Out.PENDING], False, 4, id="pending-outranks-rejected"),

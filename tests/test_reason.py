@@ -79,7 +79,9 @@ def test_run_and_report_give_each_row_its_reason_and_amount(
         "not sent: invalid (see errors)" if i == 2 else "" for i in range(10)
     ]
     assert [r["amountValue"] for r in sent] == ["" if i == 2 else str(1000 + i) for i in range(10)]
-    assert list(sent[0])[-3:] == ["errors", "reason", "amountValue"]
+    # Issue 15 adds paidAmount after them (empty: no row here is partly paid).
+    assert list(sent[0])[-4:] == ["errors", "reason", "amountValue", "paidAmount"]
+    assert {r["paidAmount"] for r in sent} == {""}
 
     assert invoke("reconcile", batch).exit_code == 3  # some payouts failed
     report = tmp_path / "report.csv"

@@ -85,13 +85,16 @@ def test_amounts_are_number_cells_and_everything_else_is_text(
     workbook = openpyxl.load_workbook(output)
     results = workbook["Results"]
     header = [c.value for c in results[1]]
-    assert header[-3:] == ["errors", "reason", "amountValue"]
-    amounts = [results.cell(row=r, column=len(header)) for r in range(2, 7)]
+    # Issue 15 adds paidAmount after them: a partly paid row's amount paid (none here).
+    assert header[-4:] == ["errors", "reason", "amountValue", "paidAmount"]
+    amount_column = header.index("amountValue") + 1
+    amounts = [results.cell(row=r, column=amount_column) for r in range(2, 7)]
+    assert [results.cell(row=r, column=len(header)).value for r in range(2, 7)] == [None] * 5
     assert [c.value for c in amounts] == [1000, 1001, None, 1003, 1004]
     assert {c.data_type for c in amounts if c.value is not None} == {"n"}
     assert amounts[0].number_format == "#,##0"
     text_types = {
-        c.data_type for row in results.iter_rows(min_row=2, max_col=len(header) - 1) for c in row
+        c.data_type for row in results.iter_rows(min_row=2, max_col=amount_column - 1) for c in row
         if c.value is not None
     }  # fmt: skip
     assert text_types == {"s"}  # account numbers, mobiles, the Amount column itself: text
@@ -109,8 +112,10 @@ def test_amounts_are_number_cells_and_everything_else_is_text(
     csv_output = tmp_path / "r.csv"
     run_to(tmp_path, csv_output)
     with csv_output.open(encoding="utf-8-sig", newline="") as stream:
-        amount_values = [row[-1] for row in csv.reader(stream)]
+        lines = list(csv.reader(stream))
+    amount_values = [row[-2] for row in lines]
     assert amount_values == ["amountValue", "1000", "1001", "", "1003", "1004"]
+    assert [row[-1] for row in lines] == ["paidAmount", "", "", "", "", ""]
 
 
 def test_every_sheet_prints_landscape_one_page_wide_with_its_header_on_each_page(

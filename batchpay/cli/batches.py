@@ -64,6 +64,7 @@ def status(batch: str | None, journal_option: str | None, as_json: bool) -> None
             f"created {entry['created_at']}  updated {entry['updated_at']}"
         )
         click.echo(f"  account {entry['account'] or '(not recorded: before release 0.2)'}")
+        click.echo(f"  state {entry['state']}")
         for outcome, count in entry["counts"].items():
             click.echo(f"  {outcome:<11} {count:>7}  {entry['amounts'][outcome]:>15,}")
     if quarantined["count"]:
@@ -191,12 +192,12 @@ def recover_command(
     """Rebuild a batch whose journal was lost from its RESULT_FILE (.xlsx or .csv, as batchpay
     wrote it), then ask the status query about every tradeNo in it. Needs BATCHPAY_QUERY_URL.
 
-    Placed orders become processing, paid or failed; only the gateway's "no such order"
+    Placed orders become processing, paid, failed or partial; only the gateway's "no such order"
     (not_found_codes) makes a row pending, for the next run to send; any other answer leaves
     it unknown. A tradeNo a spreadsheet damaged is refused, never guessed.
 
-    Exit code 0 when every row is processing or paid, 3 when some are failed, rejected or
-    unknown, 4 when some are pending (run the input again to send them).
+    Exit code 0 when every row is processing or paid, 3 when some are failed, partial,
+    rejected or unknown, 4 when some are pending (run the input again to send them).
 
     \b
     Example:
@@ -206,6 +207,7 @@ def recover_command(
     from ..rebuild import rebuild
     from ..recover import check_evidence, recover
     from ..result_file import read_result_file
+    from ..team.audit import Action, os_actor, record
 
     env = settings()
     if not env.get("BATCHPAY_QUERY_URL"):
@@ -219,6 +221,9 @@ def recover_command(
     with Journal(journal_path(journal_option, env, sandbox=False)) as journal:
         done = recover(config, options, journal, rebuilt)
         path = journal.path
+        # A batch written into the journal from a file: on the record, like any money option.
+        record(journal, os_actor(), Action.RECOVER, done.batch_id, result_file=str(result_file),
+               rows=done.rows, counts=done.counts)  # fmt: skip
     if as_json:
         click.echo(json.dumps({"result_file": str(result_file), "journal": str(path),
                                **done.as_json()}, ensure_ascii=False))  # fmt: skip

@@ -11,8 +11,9 @@ import click
 
 from .. import settings_file
 from ..errors import BatchpayError, mapped
-from . import batches, options, serve
+from . import batches, life, options, serve, team
 from . import run as run_commands
+from .audit import audit_command
 from .config import config_group
 from .console import (
     configure_logging,
@@ -113,6 +114,15 @@ for command in (
     serve.sandbox_command,
     serve.template,
     config_group,
+    team.user_group,
+    team.policy_group,
+    audit_command,
+    life.submit_command,
+    life.approve_command,
+    life.reject_command,
+    life.hold_command,
+    life.release_command,
+    life.cancel_command,
 ):
     cli.add_command(command)
 

@@ -74,6 +74,13 @@ def open_journal(option: str | None) -> Journal:
     return Journal(path)
 
 
+ca_bundle_option = click.option(
+    "--ca-bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="BATCHPAY_CA_BUNDLE",
+    help="Extra CA certificates (PEM) to trust. TLS verification cannot be turned off.",
+)  # fmt: skip
+
+
 def network_options(func: Any) -> Any:
     """The options of every command that talks to the gateway (run, reconcile)."""
     options = [
@@ -85,10 +92,7 @@ def network_options(func: Any) -> Any:
                      show_default=True, help="Seconds per attempt."),
         click.option("--max-attempts", type=click.IntRange(1, 100), default=5,
                      show_default=True, help="Attempts per row for retryable answers."),
-        click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     envvar="BATCHPAY_CA_BUNDLE",
-                     help="Extra CA certificates (PEM) to trust. TLS verification cannot be "
-                     "turned off."),
+        ca_bundle_option,
     ]  # fmt: skip
     for option in reversed(options):
         func = option(func)

@@ -33,8 +33,10 @@ if TYPE_CHECKING:  # the sheet and sending libraries load only for the commands 
     from ..gateway.sending import StopNotice
     from ..payrun import Confirmation, RunRequest
     from ..summary import Summary
+    from ..team.audit import Actor
 
 from .options import sheet_option, strict_duplicates_option
+from .signin import Secrets, as_option, sign_in
 
 NO_TERMINAL = (
     "refused: no terminal to confirm on; check the count and total, then pass --yes "
@@ -174,6 +176,8 @@ def validate(
     help="Also write every problem and warning to this spreadsheet (.xlsx or .csv).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as one JSON object.")
+@as_option("Who sends (a preparer, approver or admin of the journal); without it, the "
+           "operating-system user, recorded as such.")  # fmt: skip
 def run(
     file: Path,
     output: Path | None,
@@ -201,6 +205,8 @@ def run(
     archive: Path | None,
     report: Path | None,
     as_json: bool,
+    as_user: str | None,
+    password_stdin: bool,
 ) -> None:
     """Validate FILE, confirm the count and total, send one payout per row, write the results.
 
@@ -258,6 +264,8 @@ def run(
         # The in-process sandbox forgets its orders at the end of the run: so does its journal.
         ephemeral_journal=sandbox and not journal_option,
         report=report,
+        policy_env=env,
+        sender=sender(journal_path(journal_option, env, sandbox=sandbox), as_user, password_stdin),
     )
     quiet = options.root_options().quiet
 
@@ -267,7 +275,7 @@ def run(
 
         def ask(confirmation: Confirmation) -> None:
             confirm(confirmation, f"{request.file} (batch {confirmation.batch_id})", target,
-                    yes=yes)  # fmt: skip
+                    yes=yes, quiet=quiet)  # fmt: skip
 
         show = show_progress(quiet)
         with progress_display(show) as display:
@@ -308,10 +316,19 @@ def run(
     sys.exit(summary.exit_code)
 
 
-def confirm(confirmation: Confirmation, source: str, target: str, *, yes: bool) -> None:
-    rows, earlier = confirmation.rows, confirmation.earlier
+def confirm(
+    confirmation: Confirmation, source: str, target: str, *, yes: bool, quiet: bool = False
+) -> None:
+    from ..balance_check import amount_text
+
+    rows, earlier, balance = confirmation.rows, confirmation.earlier, confirmation.balance
     total = sum(r.amount for r in rows)
-    question = f"Send {len(rows)} payout(s) totalling {total:,} from {source} to {target}?"
+    # The balance beside the total it must cover, also under --yes: a log shows what it was.
+    funds = ""
+    if balance is not None and balance.available is not None:
+        frozen = "" if balance.frozen is None else f", {amount_text(balance.frozen)} frozen"
+        funds = f" (available balance {amount_text(balance.available)}{frozen})"
+    question = f"Send {len(rows)} payout(s) totalling {total:,}{funds} from {source} to {target}?"
     if earlier is not None:
         # --pay-again: the person sees what was paid before, and when, as they decide.
         click.echo(
@@ -320,8 +337,24 @@ def confirm(confirmation: Confirmation, source: str, target: str, *, yes: bool) 
             err=True,
         )
     if yes:
+        if funds and not quiet:
+            click.echo(f"sending {len(rows)} payout(s) totalling {total:,}{funds}", err=True)
         return
     if not sys.stdin.isatty():
         raise RefusedError(NO_TERMINAL)
     if not click.confirm(question, default=False, err=True):
         raise DeclinedError("you answered no at the confirmation; nothing was sent")
+
+
+def sender(journal: Path, as_user: str | None, password_stdin: bool) -> Actor | None:
+    """The user named with --as, signed in (and allowed to send), or None: the OS user."""
+    if as_user is None:
+        return None
+    from ..journal.store import Journal
+    from ..team.auth import require_role
+    from ..team.life import SENDERS
+
+    with Journal(journal) as opened:
+        user = sign_in(opened, as_user, Secrets(password_stdin))
+        require_role(user, *SENDERS)
+        return user.actor

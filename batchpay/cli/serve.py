@@ -88,6 +88,9 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
     web.run_app(app, host=host, port=port, print=None, **server_options())
 
 
+RATES_OVER_ONE = "--fail-rate and --partial-rate are shares of the same orders: at most 1 together"
+
+
 @click.command("sandbox")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, help="Default: a free port.")
@@ -124,6 +127,10 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
 )
 @click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="Share that fail.")
 @click.option(
+    "--partial-rate", type=click.FloatRange(0, 1), default=0.0,
+    help="Share paid in part (status 0001, payAmount about half the amount).",
+)  # fmt: skip
+@click.option(
     "--callback-repeats",
     type=click.IntRange(1, 10),
     default=1,
@@ -145,8 +152,14 @@ def listen(host: str, port: int, route: str, journal_option: str | None) -> None
     "codes",
     multiple=True,
     metavar="KIND=CODE",
-    help="Answer KIND (signature, merchant, duplicate, param, not_found) with CODE, as another "
-    "gateway of the family may.",
+    help="Answer KIND (signature, merchant, duplicate, param, not_found, balance) with CODE, as "
+    "another gateway of the family may.",
+)
+@click.option(
+    "--balance",
+    metavar="AMOUNT",
+    help="The merchant's available balance: each placed payout takes its amount, and one past "
+    "it is refused with the balance code (default: no limit).",
 )
 @click.option(
     "--answer-sign",
@@ -168,6 +181,7 @@ def sandbox_command(
     every_request: bool,
     settle_after: float | None,
     fail_rate: float,
+    partial_rate: float,
     callback_repeats: int,
     out_of_order: bool,
     no_callbacks: bool,
@@ -175,6 +189,7 @@ def sandbox_command(
     salt: str,
     codes: tuple[str, ...],
     answer_sign: str,
+    balance: str | None,
 ) -> None:
     """Run the simulated Vexora gateway until Ctrl-C, and print the settings that use it.
 
@@ -189,13 +204,17 @@ def sandbox_command(
         batchpay sandbox --port 8099 --fault 503=0.1
         batchpay sandbox --fault hang=0.05 --query-fault 503=0.3 --hang-seconds 5
         batchpay sandbox --answer-sign envelope --fault bad_answer=0.1
+        batchpay sandbox --balance 50000 --code balance=1006
     """
     import asyncio
 
+    from ..sandbox.balance import parse_amount
     from ..sandbox.gateway import FAULT_KINDS, Faults, SandboxGateway, Settlement
     from ..sandbox.server import SandboxServer
     from ..signing import AnswerSign, Salt
 
+    if fail_rate + partial_rate > 1:
+        raise click.BadParameter(RATES_OVER_ONE, param_hint="--partial-rate")
     rates = _fault_rates(faults, "--fault")
     query_rates = _fault_rates(query_faults, "--query-fault")
     try:
@@ -207,6 +226,10 @@ def sandbox_command(
     except ValueError as exc:
         hint = "--fault" if set(rates) - set(FAULT_KINDS) else "--query-fault"
         raise click.BadParameter(str(exc), param_hint=hint) from None
+    try:
+        funds = None if balance is None else parse_amount(balance)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--balance") from None
     env = settings()
     merchant = env.get("BATCHPAY_MERCHANT_NO") or SANDBOX_MERCHANT_NO
     secret_file = _sandbox_secret_file(env)
@@ -214,25 +237,30 @@ def sandbox_command(
     settlement = None
     if settle_after is not None:
         settlement = Settlement(
-            delay=settle_after, fail_rate=fail_rate, notify=not no_callbacks,
+            delay=settle_after, fail_rate=fail_rate, partial_rate=partial_rate,
+            notify=not no_callbacks,
             repeats=callback_repeats, out_of_order=out_of_order, seed=seed,
         )  # fmt: skip
     gateway = SandboxGateway(
         merchant, secret, faults=fault_plan, mobile_pattern=mobile_pattern(env),
-        settlement=settlement, announce=True, salt=Salt(salt), codes=_codes(codes),
+        settlement=settlement, announce=True, salt=Salt(salt), codes=_codes(codes), balance=funds,
         answer_sign=AnswerSign(answer_sign),
     )  # fmt: skip
     server = SandboxServer(gateway, host=host, port=port)
 
     async def serve() -> None:
         await server.start()
-        click.echo(f"sandbox gateway on {server.base_url} (Ctrl-C stops it). Use it with:")
+        limit = "no balance limit" if funds is None else f"a balance of {funds:,.2f}"
+        click.echo(f"sandbox gateway on {server.base_url} with {limit} (Ctrl-C stops it). "
+                   "Use it with:")  # fmt: skip
         click.echo(f"  export BATCHPAY_URL={server.payout_url}")
         click.echo(f"  export BATCHPAY_QUERY_URL={server.query_url}")
         click.echo(f"  export BATCHPAY_MERCHANT_NO={merchant}")
         if not env.get("BATCHPAY_SECRET"):
             click.echo(f"  export BATCHPAY_SECRET_FILE={secret_file}")
         click.echo(f"  export BATCHPAY_NOTIFY_URL={SANDBOX_NOTIFY_URL}")
+        # After the lines scripts written before it read by position (the first five).
+        click.echo(f"  export BATCHPAY_BALANCE_URL={server.balance_url}")
         if gateway.salt is not Salt.SUFFIX:
             click.echo(f"  export BATCHPAY_SIGN_SALT={gateway.salt.value}")
         if gateway.answer_sign is not AnswerSign.OFF:

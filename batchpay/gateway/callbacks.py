@@ -42,7 +42,7 @@ from aiohttp import web
 from ..config import Protocol
 from ..journal.rows import CallbackChange, CallbackTarget
 from ..journal.store import Journal
-from ..outcomes import FINAL, Outcome, placed_outcome
+from ..outcomes import FINAL, Outcome, amount_or_empty, placed_outcome
 from ..signing import SIGN_FIELD, verify
 from .shapes import CODE, CODE_RULE, FIELD_NAME, TOKEN, TOKEN_RULE, moved_boundary, shown
 
@@ -66,9 +66,13 @@ MAX_AGE_MS = 25 * 3600 * 1000
 MAX_AHEAD_MS = 5 * 60 * 1000
 
 EXPECTED_FIELDS = (
-    "amount", "message", "platFormTradeNo", "sign", "status", "successTime", "timestamp",
-    "tradeNo",
+    "amount", "message", "payAmount", "platFormTradeNo", "sign", "status", "successTime",
+    "timestamp", "tradeNo",
 )  # fmt: skip
+# A partly paid order's callback may say how much was paid; a value that is not an amount is
+# not shown (the row is still partly paid: the reason then says to ask the gateway).
+PAY_AMOUNT_FIELD = "payAmount"
+PAY_AMOUNT_IGNORED = "applied; payAmount {value} is not an amount: ignored"
 REQUIRED_FIELDS = ("amount", "platFormTradeNo", "sign", "status", "timestamp", "tradeNo")
 SHAPES = {
     "status": (CODE, CODE_RULE),
@@ -276,9 +280,15 @@ def callback_change(
         and (status == row.status)
     ):
         return CallbackChange("repeat")
+    effect, paid = "applied", ""
+    said = fields.get(PAY_AMOUNT_FIELD)
+    if incoming is Outcome.PARTIAL and said not in (None, ""):
+        paid = amount_or_empty(str(said)) if isinstance(said, str | int) else ""
+        if not paid:
+            effect = PAY_AMOUNT_IGNORED.format(value=shown(said))
     return CallbackChange(
-        "applied", outcome=incoming, message=str(fields.get("message") or ""),
-        platform_trade_no=platform_trade_no,
+        effect, outcome=incoming, message=str(fields.get("message") or ""),
+        platform_trade_no=platform_trade_no, pay_amount=paid,
     )  # fmt: skip
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 
 from ..config import SANDBOX_HEADER, GatewayConfig, Protocol
-from ..outcomes import Answer, Failure, envelope_decides
+from ..outcomes import Answer, Failure, amount_or_empty, envelope_decides
 from ..signing import AnswerSign, answer_sign_verifies, field_text, sign
 from .shapes import answer_problem, shown
 
@@ -76,6 +76,8 @@ def _retry_after(value: str | None) -> float | None:
 def parse_envelope(http_status: int, body: bytes, retry_after: float | None) -> Answer:
     """An HTTP answer's body read as the gateway's envelope (both layers)."""
     try:
+        # Numbers are kept as their text (as callbacks keep every value): a signature covers
+        # the text, and payAmount 12e3 is refused as an amount, not read as 12000.0.
         document = _DECODER.decode(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return _unreadable(http_status, retry_after)
@@ -83,6 +85,7 @@ def parse_envelope(http_status: int, body: bytes, retry_after: float | None) -> 
         return _unreadable(http_status, retry_after)
     data = document.get("data")
     data = data if isinstance(data, dict) else {}
+    pay_amount, note = _pay_amount(data)
     return Answer(
         http_status=http_status,
         code=field_text(document.get("code")),
@@ -90,6 +93,8 @@ def parse_envelope(http_status: int, body: bytes, retry_after: float | None) -> 
         status=field_text(data.get("status")),
         message=field_text(data.get("message")),
         platform_trade_no=field_text(data.get("platFormTradeNo")),
+        pay_amount=pay_amount,
+        note=note,
         retry_after=retry_after,
         has_envelope=True,
         document=document,
@@ -124,8 +129,24 @@ def untrusted_first(answer: Answer, protocol: Protocol) -> str:
     )  # fmt: skip
 
 
+PAY_AMOUNT_IGNORED = "payAmount {value} is not an amount: ignored"
+
+
+def _pay_amount(data: Mapping[str, Any]) -> tuple[str, str]:
+    """data.payAmount held to an amount's form (a JSON number by its text), and a note
+    when one was there and is not an amount: a person would act on a garbled figure."""
+    value = data.get("payAmount")
+    if value is None or value == "":
+        return "", ""
+    text = value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, bool | dict | list) or not amount_or_empty(text):
+        return "", PAY_AMOUNT_IGNORED.format(value=repr(text[:40]))
+    return text, ""
+
+
 class GatewayClient:
-    """Signs and posts payout requests and status queries over one aiohttp session."""
+    """Signs and posts payout requests, status queries and the balance query over one aiohttp
+    session."""
 
     def __init__(
         self, config: GatewayConfig, session: aiohttp.ClientSession, *, timeout: float
@@ -156,11 +177,11 @@ class GatewayClient:
         return body
 
     async def pay(self, fields: Mapping[str, str]) -> Answer:
-        return await self._post(self.config.payout_url, self.payout_body(fields))
+        return (await self._post(self.config.payout_url, self.payout_body(fields)))[0]
 
     async def query(self, trade_no: str) -> Answer:
         assert self.config.query_url is not None
-        return await self._post(self.config.query_url, self._signed({"tradeNo": trade_no}))
+        return (await self._post(self.config.query_url, self._signed({"tradeNo": trade_no})))[0]
 
     def _believed(self, answer: Answer, trade_no: str) -> Answer:
         """The answer, or an UNTRUSTED one in its place when it is not believed."""
@@ -176,7 +197,15 @@ class GatewayClient:
             retry_after=answer.retry_after, sandbox=answer.sandbox, document=answer.document,
         )  # fmt: skip
 
-    async def _post(self, url: str, body: dict[str, Any]) -> Answer:
+    async def balance(self) -> tuple[Answer, bytes]:
+        """The balance query (``balance_url``, a body of timestamp and sign only): its answer
+        and the body as received, from which ``gateway.balance`` reads the amounts (an Answer
+        carries no amounts)."""
+        assert self.config.balance_url is not None
+        return await self._post(self.config.balance_url, self._signed({}))
+
+    async def _post(self, url: str, body: dict[str, Any]) -> tuple[Answer, bytes]:
+        """The answer, and the body as received (empty when none was read)."""
         headers = {"merchantNo": self.config.merchant_no}
         try:
             async with self.session.post(
@@ -189,15 +218,16 @@ class GatewayClient:
                     answer = dataclasses.replace(answer, sandbox=True)
                 if self.verifying:
                     answer = self._believed(answer, body.get("tradeNo", ""))
-                return answer
+                return answer, raw
         except TimeoutError:
-            return Answer(failure=Failure.TIMEOUT, error="timeout")
+            return Answer(failure=Failure.TIMEOUT, error="timeout"), b""
         except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
-            return Answer(failure=Failure.TLS, error=f"tls: {type(exc).__name__}: {_reason(exc)}")
+            tls = f"tls: {type(exc).__name__}: {_reason(exc)}"
+            return Answer(failure=Failure.TLS, error=tls), b""
         except aiohttp.ClientConnectorError as exc:
             why = exc.os_error.strerror or type(exc).__name__
-            return Answer(failure=Failure.CONNECT, error=f"connect: {why}")
+            return Answer(failure=Failure.CONNECT, error=f"connect: {why}"), b""
         except aiohttp.ClientPayloadError:
-            return Answer(failure=Failure.UNREADABLE, error=UNREADABLE_BODY)
+            return Answer(failure=Failure.UNREADABLE, error=UNREADABLE_BODY), b""
         except aiohttp.ClientError as exc:
-            return Answer(failure=Failure.DROPPED, error=f"connection: {type(exc).__name__}")
+            return Answer(failure=Failure.DROPPED, error=f"connection: {type(exc).__name__}"), b""

@@ -138,8 +138,13 @@ class Dispatcher:
         *,
         rng: random.Random | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        watch: Callable[[], str | None] | None = None,
     ) -> None:
         self.config = config
+        # Asked before each row is handed out: why a person (a hold, a cancel made by another
+        # process) wants the run to stop, or None.
+        self.watch = watch
+        self.halted = False
         self.options = options
         self.journal = journal
         self.rng = rng or random.Random()
@@ -213,6 +218,11 @@ class Dispatcher:
         (the GIL hand-over on each SQLite call cost more than the fsync it overlapped)."""
         if self.stop.is_set():
             return None  # rows claimed and not handed out are released at the end
+        halt = self.watch() if self.watch is not None else None
+        if halt is not None:
+            self.halted = True
+            self.request_stop(halt)
+            return None
         if not self._claimed:
             chunk = list(itertools.islice(queue, self.options.concurrency))
             if not chunk:
@@ -371,7 +381,8 @@ class Dispatcher:
                 verdict=verdict.value,
                 http_status=answer.http_status, code=answer.code,
                 msg=answer.msg or answer.error, status=answer.status, message=answer.message,
-                platform_trade_no=answer.platform_trade_no, detail=answer.error,
+                platform_trade_no=answer.platform_trade_no, pay_amount=answer.pay_amount,
+                detail=answer.error or answer.note,
                 counts_as_attempt=kind is Request.PAY, settled=final,
             )
         )  # fmt: skip

@@ -59,8 +59,8 @@ async def reconcile(
                 trade_no=row.trade_no, outcome=outcome, kind=Kind.QUERY, verdict=verdict.value,
                 http_status=answer.http_status, code=answer.code, msg=answer.msg or answer.error,
                 status=answer.status, message=answer.message,
-                platform_trade_no=answer.platform_trade_no, detail=answer.error,
-                counts_as_attempt=False,
+                platform_trade_no=answer.platform_trade_no, pay_amount=answer.pay_amount,
+                detail=answer.error or answer.note, counts_as_attempt=False,
             )
         )  # fmt: skip
 

@@ -44,12 +44,13 @@ class SendResult:
     abandoned: bool = False  # a second interrupt: requests in flight were cancelled
     # Every answer said it came from a sandbox (None: no answer said either way).
     sandbox: bool | None = None
+    halted: bool = False  # a person stopped it (a hold or a cancel), not the gateway
 
     @property
     def systemic(self) -> bool:
         """Stopped by the gateway's refusals, not by a person: the same run would meet them
         again until the cause is fixed."""
-        return self.stopped and self.stop_reason != "interrupted"
+        return self.stopped and self.stop_reason != "interrupted" and not self.halted
 
 
 async def send(
@@ -59,11 +60,12 @@ async def send(
     rows: list[JournalRow],
     on_progress: Callable[[Progress], None] | None = None,
     on_stop: StopCallback | None = None,
+    watch: Callable[[], str | None] | None = None,
 ) -> SendResult:
     """Send the rows. A first SIGINT or SIGTERM hands no further request to the HTTP client
     and gives the requests in flight ``options.grace`` seconds; a second one (or the grace
     running out) cancels them. ``on_stop`` is told each time."""
-    dispatcher = Dispatcher(config, options, journal, on_progress=on_progress)
+    dispatcher = Dispatcher(config, options, journal, on_progress=on_progress, watch=watch)
     loop = asyncio.get_running_loop()
     signals = 0
     grace_timer: asyncio.TimerHandle | None = None
@@ -110,6 +112,7 @@ async def send(
         stop_reason=dispatcher.stop_reason,
         abandoned=dispatcher.abandoned and signals > 1,
         sandbox=(dispatcher.unmarked == 0) if dispatcher.marked + dispatcher.unmarked else None,
+        halted=dispatcher.halted,
     )
 
 
@@ -120,7 +123,8 @@ async def send_to(
     rows: list[JournalRow],
     on_progress: Callable[[Progress], None] | None = None,
     on_stop: StopCallback | None = None,
+    watch: Callable[[], str | None] | None = None,
 ) -> SendResult:
     """``send`` while the gateway can be sent to (an in-process one runs for this call)."""
     async with gateway.connect() as config:
-        return await send(config, options, journal, rows, on_progress, on_stop)
+        return await send(config, options, journal, rows, on_progress, on_stop, watch)

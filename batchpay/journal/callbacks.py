@@ -71,9 +71,9 @@ class CallbackLog(Connection):
             elif change.outcome is not None:
                 db.execute(
                     "UPDATE row_state SET outcome = ?, status = ?, message = ?, in_flight = 0, "
-                    "platform_trade_no = ?, updated_at = ? WHERE trade_no = ?",
+                    "platform_trade_no = ?, pay_amount = ?, updated_at = ? WHERE trade_no = ?",
                     (change.outcome.value, status, change.message[:500],
-                     change.platform_trade_no, stamp, trade_no),
+                     change.platform_trade_no, change.pay_amount, stamp, trade_no),
                 )  # fmt: skip
             self._log_callback(db, trade_no, status, change.effect, kept)
         return change

@@ -104,7 +104,7 @@ class Reads(Connection):
             f"SELECT key_digest, position, sheet_row, trade_no, assigned, amount, "
             f"{'fields' if fields else 'NULL'}, {outcome_sql}, "
             "code, msg, status, message, platform_trade_no, attempts, in_flight, flag, "
-            "fingerprint FROM rows "
+            "fingerprint, pay_amount FROM rows "
             "WHERE batch_id = ? ORDER BY position",
             (*outcome_values, batch_id),
         )
@@ -116,6 +116,7 @@ class Reads(Connection):
                 outcome=outcome,
                 code=r[8], msg=r[9], status=r[10], message=r[11], platform_trade_no=r[12],
                 attempts=r[13], in_flight=bool(r[14]), flag=r[15], fingerprint=r[16],
+                pay_amount=r[17],
             )  # fmt: skip
 
     def rows(self, batch_id: str, *, fields: bool = True) -> list[JournalRow]:

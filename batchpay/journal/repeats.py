@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 
-from ..outcomes import Outcome
+from ..outcomes import PLACED, Outcome
 from .connection import Connection, among
 from .rows import (
     HeldRepeat,
@@ -35,6 +35,23 @@ class Repeats(Connection):
                 )
                 for fingerprint, *earlier in cursor:
                     yield fingerprint, PlacedPayout(*earlier)
+
+    def paid_out_since(self, account: str, batch_id: str, since: str) -> int:
+        """What ``account`` paid out (or may have: unknown, in flight) from rows first sent at
+        or after ``since``; of ``batch_id`` only its placed rows (the rest it is about to send,
+        which the caller adds itself)."""
+        money = PLACED - {Outcome.FAILED}
+        out_in, out_values = among(money | {Outcome.UNKNOWN})
+        placed_in, placed_values = among(money)
+        with self.errors():
+            (total,) = self.db.execute(
+                "SELECT COALESCE(SUM(r.amount), 0) FROM rows r JOIN batches b USING (batch_id) "
+                "WHERE b.account = ? AND r.first_sent_at >= ? AND ("
+                f"(r.batch_id != ? AND (r.outcome IN {out_in} OR r.in_flight = 1)) OR "
+                f"(r.batch_id = ? AND r.outcome IN {placed_in} AND r.in_flight = 0))",
+                [account, since, batch_id, *out_values, batch_id, *placed_values],
+            ).fetchone()
+        return int(total)
 
     def hold_back(self, held: Mapping[str, HeldRepeat], release: Collection[str] = ()) -> None:
         """Mark rows never sent as ``repeat`` (by tradeNo, with why and the earlier payout's

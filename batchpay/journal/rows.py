@@ -187,6 +187,7 @@ class JournalRow:
     in_flight: bool = False  # claimed for sending and not settled: the order may exist
     flag: str = ""  # a contradiction to look at (a conflicting final callback)
     fingerprint: str = ""  # payout_fingerprint(fields), as planned
+    pay_amount: str = ""  # what the last answer said was paid (data.payAmount), when it did
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,7 @@ class Update:
     status: str = ""
     message: str = ""
     platform_trade_no: str = ""
+    pay_amount: str = ""  # data.payAmount, held to an amount's form ("" when none)
     detail: str = ""
     counts_as_attempt: bool = True
     settled: bool = True  # the run is done with the row: it is no longer in flight
@@ -237,6 +239,7 @@ class CallbackChange:
     outcome: Outcome | None = None
     message: str = ""
     platform_trade_no: str = ""
+    pay_amount: str = ""  # a partly paid row's paid amount, when the callback says it
 
 
 @dataclass(frozen=True)

@@ -203,6 +203,29 @@ CREATE VIEW rows AS
 """
 
 
+# Version 6 (issue 15): what the gateway said was paid (data.payAmount, or a callback's), kept
+# for a partly paid row's result; the `rows` view made again to show it.
+PAY_AMOUNT = """
+ALTER TABLE row_state ADD COLUMN pay_amount TEXT NOT NULL DEFAULT '';
+DROP VIEW IF EXISTS rows;
+CREATE VIEW rows AS
+    SELECT c.batch_id, c.position, c.key_digest, c.sheet_row, c.trade_no, c.assigned, c.amount,
+           c.fields, s.outcome, s.code, s.msg, s.status, s.message, s.platform_trade_no,
+           s.attempts, s.in_flight, s.first_sent_at, c.fingerprint, c.cells, c.errors, s.flag,
+           s.updated_at, s.pay_amount
+    FROM row_content c JOIN row_state s USING (batch_id, position);
+"""
+
+
+def add_pay_amount(db: sqlite3.Connection) -> None:
+    """Version 6 (``PAY_AMOUNT``); like ``split_rows``, nothing when it meets its own work."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(row_state)")}
+    if "pay_amount" in columns:
+        return
+    for statement in statements(PAY_AMOUNT):
+        db.execute(statement)
+
+
 def split_rows(db: sqlite3.Connection) -> None:
     """Version 5 (``SPLIT_ROWS``), with the key digest computed as this release does. Like the
     other migrations it may meet its own work (a version stamped lower by hand): then the
@@ -227,11 +250,96 @@ def statements(script: str) -> list[str]:
     return found
 
 
+# Version 7 (issue 16): team controls. Users (an Argon2id hash, never a password; the TOTP
+# secret, which cannot be hashed, so the journal is made owner-only when users exist), the
+# policy an admin sets, and the audit trail: append-only, each row's hash over the previous
+# row's hash and its own content. The triggers guard against accidents (an UPDATE or DELETE
+# raises); the hash chain, checked by `batchpay audit --verify`, against intent. Nothing here
+# is read while sending: without users and policy a journal works as before.
+TEAM = """
+CREATE TABLE IF NOT EXISTS users (
+    name            TEXT PRIMARY KEY,
+    role            TEXT NOT NULL,
+    password_hash   TEXT NOT NULL,
+    totp_secret     TEXT,
+    totp_last_step  INTEGER,
+    disabled        INTEGER NOT NULL DEFAULT 0,
+    failed_sign_ins INTEGER NOT NULL DEFAULT 0,
+    locked_until    TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS policy (
+    key     TEXT PRIMARY KEY,
+    value   TEXT NOT NULL,
+    set_at  TEXT NOT NULL,
+    set_by  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id         INTEGER PRIMARY KEY,
+    at         TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    actor_kind TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    batch      TEXT,
+    details    TEXT NOT NULL,
+    prev_hash  TEXT NOT NULL,
+    hash       TEXT NOT NULL UNIQUE
+);
+CREATE INDEX IF NOT EXISTS audit_batch ON audit(batch);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'the audit trail is append-only: its rows are never changed');
+END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'the audit trail is append-only: its rows are never deleted');
+END;
+"""
+
+
+# Version 8 (issue 16): the batch's life. A batch with no batch_life row is a draft (planned
+# by a run or a dry run, never submitted). Approvals belong to a round (the submission's
+# time): a batch submitted again after a rejection needs its approvals again. Each approval
+# keeps the content it approved (hash, rows, total), which a send compares with the batch's.
+LIFE = """
+CREATE TABLE IF NOT EXISTS batch_life (
+    batch_id     TEXT PRIMARY KEY REFERENCES batches(batch_id),
+    state        TEXT NOT NULL,
+    submitter    TEXT,
+    submitted_at TEXT,
+    content_hash TEXT NOT NULL,
+    row_count    INTEGER NOT NULL,
+    total        INTEGER NOT NULL,
+    reason       TEXT NOT NULL DEFAULT '',
+    held_from    TEXT,
+    sender       TEXT,
+    sender_kind  TEXT,
+    sent_at      TEXT,
+    updated_at   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    id           INTEGER PRIMARY KEY,
+    batch_id     TEXT NOT NULL REFERENCES batches(batch_id),
+    round        TEXT NOT NULL,
+    approver     TEXT NOT NULL,
+    approved_at  TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    row_count    INTEGER NOT NULL,
+    total        INTEGER NOT NULL,
+    UNIQUE (batch_id, round, approver)
+);
+"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     RELEASE_0_1,
     ACCOUNTS,
     scrub_callback_signs,
     SANDBOX_ACCOUNTS,
     split_rows,
+    add_pay_amount,
+    TEAM,
+    LIFE,
 )
 VERSION = len(MIGRATIONS)

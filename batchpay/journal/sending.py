@@ -82,11 +82,13 @@ class Sending(Connection):
             db.executemany(
                 "UPDATE row_state SET outcome = ?, code = ?, msg = ?, status = ?, message = ?, "
                 "platform_trade_no = CASE WHEN ? = '' THEN platform_trade_no ELSE ? END, "
+                "pay_amount = ?, "
                 "attempts = attempts + ?, in_flight = CASE WHEN ? THEN 0 ELSE in_flight END, "
                 f"updated_at = ? WHERE trade_no = ? AND outcome NOT IN {FINAL_IN}",
                 [
                     (u.outcome.value, u.code, u.msg[:500], u.status, u.message[:500],
-                     u.platform_trade_no, u.platform_trade_no, int(u.counts_as_attempt),
+                     u.platform_trade_no, u.platform_trade_no, u.pay_amount,
+                     int(u.counts_as_attempt),
                      u.settled, stamp, u.trade_no, *FINAL_VALUES)
                     for u in answers
                 ],

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
@@ -30,6 +31,7 @@ from ..config import (
     SANDBOX_HEADER,
 )
 from ..signing import AnswerSign, Salt, sign, sign_answer, verify
+from .balance import BALANCE_PATH, Ledger
 
 PAYOUT_PATH = "/v1/paypro/payOut"
 QUERY_PATH = "/v1/paypro/queryPayOutResult"
@@ -88,12 +90,14 @@ class Faults:
 @dataclass
 class Settlement:
     """How placed orders end: after ``delay`` seconds each becomes paid (``0000``) or, for a
-    ``fail_rate`` share, failed (``FAILED``); with ``notify``, the final status is posted to the
-    order's notifyUrl ``repeats`` times, and with ``out_of_order`` a stale processing callback
-    follows it."""
+    ``fail_rate`` share, failed (``FAILED``), or for a ``partial_rate`` share, paid in part
+    (``PARTIAL``, about half the amount as ``payAmount``); with ``notify``, the final status
+    is posted to the order's notifyUrl ``repeats`` times, and with ``out_of_order`` a stale
+    processing callback follows it."""
 
     delay: float = 0.0
     fail_rate: float = 0.0
+    partial_rate: float = 0.0
     notify: bool = True
     repeats: int = 1
     out_of_order: bool = False
@@ -104,6 +108,10 @@ class Settlement:
 
 
 FAILED = "0005"
+PARTIAL = "0001"  # the family's "partial payment"
+
+
+MESSAGES = {OK: "Success", PROCESSING: "Processing", PARTIAL: "Partial payment"}
 
 
 @dataclass
@@ -113,6 +121,7 @@ class Order:
     amount: str
     fields: dict[str, str]
     status: str = PROCESSING
+    pay_amount: str = "0"  # what the query answers as paid (payAmount)
     created_at: float = field(default_factory=time.time)
 
 
@@ -127,6 +136,7 @@ class Codes:
     signature: str = "1003"  # signature error
     param: str = "1004"  # parameter error
     not_found: str = "1005"  # (status query) no such order
+    balance: str = "1006"  # insufficient balance (unknown for the family: a guess)
 
 
 class SandboxGateway:
@@ -142,6 +152,7 @@ class SandboxGateway:
         salt: Salt = Salt.SUFFIX,
         codes: Codes | None = None,
         answer_sign: AnswerSign = AnswerSign.OFF,
+        balance: Decimal | None = None,
     ) -> None:
         # `batchpay sandbox` says what it is in every answer (SANDBOX_HEADER), so a run against
         # it is marked as practice; tests that play a real gateway leave it out.
@@ -156,6 +167,8 @@ class SandboxGateway:
         self.codes = codes or Codes()
         self.answer_sign = answer_sign  # what the sign of its answers covers
         self.faults = faults or Faults()
+        self.ledger = Ledger(balance)  # no balance: no limit
+        self.balance_requests = 0  # balance queries received
         self.rules = {**RULES, "mobile": mobile_pattern}
         self.orders: dict[str, Order] = {}
         self.payout_requests: list[str] = []  # tradeNo of every payout request, in order
@@ -171,6 +184,7 @@ class SandboxGateway:
         app = web.Application(client_max_size=64 * 1024)
         app.router.add_post(PAYOUT_PATH, self.handle_payout)
         app.router.add_post(QUERY_PATH, self.handle_query)
+        app.router.add_post(BALANCE_PATH, self.handle_balance)
         if self.announce:
 
             async def announce(request: web.Request, response: web.StreamResponse) -> None:
@@ -247,6 +261,8 @@ class SandboxGateway:
         with self._lock:
             if trade_no in self.orders:
                 return self._envelope(self.codes.duplicate, "duplicate tradeNo")
+            if not self.ledger.take(body["amount"]):
+                return self._envelope(self.codes.balance, "insufficient balance")
             # Only what the sandbox needs later: callbacks and the tests' checks.
             kept: dict[str, str] = {
                 k: body[k] for k in ("accountNo", "notifyUrl", "remark") if k in body
@@ -264,7 +280,15 @@ class SandboxGateway:
 
     async def _settle(self, order: Order, plan: Settlement) -> None:
         await asyncio.sleep(plan.delay)
-        order.status = FAILED if plan.rng.random() < plan.fail_rate else OK
+        draw = plan.rng.random()
+        if draw < plan.fail_rate:
+            order.status = FAILED
+        elif draw < plan.fail_rate + plan.partial_rate:
+            order.pay_amount = str(int(order.amount.split(".")[0]) // 2)
+            order.status = PARTIAL
+        else:
+            order.pay_amount, order.status = order.amount, OK
+        self.ledger.settle(order.amount, paid=order.status != FAILED)
         url = order.fields.get("notifyUrl", "")
         if not plan.notify or not url:
             return
@@ -280,15 +304,15 @@ class SandboxGateway:
         timestamp = int(time.time() * 1000)
         fields: dict[str, object] = {
             "status": status,
-            "message": "Success"
-            if status == OK
-            else ("Processing" if status == PROCESSING else "Failed"),
+            "message": MESSAGES.get(status, "Failed"),
             "platFormTradeNo": order.platform_trade_no,
             "tradeNo": order.trade_no,
             "amount": int(amount),
             "successTime": time.strftime("%Y-%m-%d %H:%M:%S") if status == OK else "",
             "timestamp": timestamp,
         }
+        if status == PARTIAL:
+            fields["payAmount"] = order.pay_amount
         fields["sign"] = sign({k: str(v) for k, v in fields.items()}, self._secret, salt=self.salt)
         if self._session is None:
             self._session = ClientSession()
@@ -341,6 +365,13 @@ class SandboxGateway:
             "remark": remark,
         }
 
+    async def handle_balance(self, request: web.Request) -> web.StreamResponse:
+        await self._delay()
+        with self._lock:
+            self.balance_requests += 1
+        _, refusal = await self._read(request)
+        return refusal or self._envelope(OK, "success", self.ledger.data())
+
     async def handle_query(self, request: web.Request) -> web.StreamResponse:
         await self._delay()
         body, refusal = await self._read(request)
@@ -362,7 +393,7 @@ class SandboxGateway:
             "tradeNo": order.trade_no,
             "platFormTradeNo": order.platform_trade_no,
             "orderAmount": order.amount,
-            "payAmount": order.amount if order.status == OK else "0",
+            "payAmount": order.pay_amount,
             "status": order.status,
             "message": "Processing" if order.status == PROCESSING else "",
             "successTime": "",

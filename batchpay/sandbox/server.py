@@ -21,6 +21,7 @@ from ..config import (
     Protocol,
     in_process_account,
 )
+from .balance import BALANCE_PATH
 from .gateway import PAYOUT_PATH, QUERY_PATH, SandboxGateway
 
 
@@ -64,6 +65,10 @@ class SandboxServer:
     @property
     def query_url(self) -> str:
         return self.base_url + QUERY_PATH
+
+    @property
+    def balance_url(self) -> str:
+        return self.base_url + BALANCE_PATH
 
 
 @dataclass(frozen=True)
