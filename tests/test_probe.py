@@ -161,6 +161,46 @@ def test_the_balance_query_is_asked_once_when_configured_and_shown(
     )
 
 
+@pytest.mark.parametrize("signs", ["data", "envelope"])
+def test_the_probe_finds_which_fields_the_answers_sign_covers(
+    sandbox: Sandbox, gateway_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, signs: str
+) -> None:
+    from batchpay.signing import AnswerSign
+
+    sandbox.gateway.answer_sign = AnswerSign(signs)
+    sandbox.gateway.salt = Salt.PREFIX  # found on the other salt's answer too
+    code, report = probe_json()
+    assert code == 2
+    assert checks(report)["answer signature"] == (
+        f"the sign verifies over {signs}",
+        "differs: BATCHPAY_VERIFY_ANSWER_SIGN is off",
+    )
+    assert advice(report)["BATCHPAY_VERIFY_ANSWER_SIGN"] == signs
+    calls = len(sandbox.gateway.query_requests)
+    other = "envelope" if signs == "data" else "data"
+    monkeypatch.setenv("BATCHPAY_VERIFY_ANSWER_SIGN", other)  # the wrong one: still named
+    monkeypatch.setenv("BATCHPAY_SIGN_SALT", "prefix")
+    code, report = probe_json()
+    assert code == 2 and advice(report) == {"BATCHPAY_VERIFY_ANSWER_SIGN": signs}
+    monkeypatch.setenv("BATCHPAY_VERIFY_ANSWER_SIGN", signs)
+    code, report = probe_json()
+    assert code == 0, report
+    assert checks(report)["answer signature"][1] == f"ok: BATCHPAY_VERIFY_ANSWER_SIGN={signs}"
+    assert len(sandbox.gateway.query_requests) == calls + 6  # three queries a probe
+    assert sandbox.gateway.payout_requests == []
+
+
+def test_a_verifying_setting_against_a_gateway_that_signs_nothing_is_named(
+    sandbox: Sandbox, gateway_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BATCHPAY_VERIFY_ANSWER_SIGN", "data")
+    code, report = probe_json()
+    assert code == 2
+    assert checks(report)["query, right signature"][0] == "1005 order not found"
+    assert checks(report)["answer signature"][0] == "no sign in the answers"
+    assert advice(report) == {"BATCHPAY_VERIFY_ANSWER_SIGN": "off"}
+
+
 def test_without_a_query_url_the_probe_says_so(
     sandbox: Sandbox, gateway_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -26,7 +26,7 @@ from ..config import PROBE_TIMEOUT, GatewayConfig, Protocol, SendOptions
 from ..errors import ConfigError
 from ..journal.rows import new_trade_nos
 from ..outcomes import Answer, Failure
-from ..signing import Salt
+from ..signing import AnswerSign, Salt, answer_sign_verifies
 from .balance import query_balance
 from .client import GatewayClient
 from .dispatch import ssl_context
@@ -74,6 +74,14 @@ WHY_SYSTEMIC = (
     "the gateway's signature and unknown-merchant codes must stop a run, not reject its rows "
     "(file key systemic_codes)"
 )
+WHY_ANSWER_SIGN = {
+    AnswerSign.OFF: "the gateway's answers carry no sign batchpay can check (file key "
+    "verify_answer_sign)",
+    AnswerSign.DATA: "the sign of the gateway's answers covers their data object: check it "
+    "(file key verify_answer_sign)",
+    AnswerSign.ENVELOPE: "the sign of the gateway's answers covers the whole envelope: check it "
+    "(file key verify_answer_sign)",
+}
 WHY_CLASH = "the gateway uses these codes for a signature error or an unknown merchant"
 
 TRANSPORT_VERDICTS: dict[Failure | None, str] = {
@@ -138,8 +146,14 @@ class _Probe:
     def __init__(
         self, config: GatewayConfig, session: aiohttp.ClientSession, timeout: float
     ) -> None:
-        self.config = config
+        # The probe judges answer signatures itself (every mode on the same answers), so its
+        # client believes every answer; the setting is what it compares with.
+        self.configured_sign = config.protocol.verify_answer_sign
+        plain = dataclasses.replace(config.protocol, verify_answer_sign=AnswerSign.OFF)
+        self.config = dataclasses.replace(config, protocol=plain)
         self.timeout = timeout
+        self.good_salt: Salt | None = None  # the salt an answer proved right
+        self.answers: list[Answer] = []  # rightly signed answers, to judge their sign
         self.session = session
         self.trade_no = next(iter(new_trade_nos(1)))  # the contract's form, never planned
         self.checks: list[Check] = []
@@ -183,14 +197,19 @@ class _Probe:
         self.advise_codes(self.config.protocol, not_found)
         if self.config.balance_url is not None:
             await self.balance()
+        if self.good_salt is not None:
+            self.judge_answer_sign(self.good_salt)
 
     async def balance(self) -> None:
         """The balance query, when configured: safe like a status query, and what the balance
         check before each run will ask."""
-        client = GatewayClient(self.config, self.session, timeout=self.timeout)
-        reading = await query_balance(client)
-        sent = self.sent(salt=self.salt)
+        salt = self.good_salt or self.salt
+        protocol = dataclasses.replace(self.config.protocol, sign_salt=salt)
+        config = dataclasses.replace(self.config, protocol=protocol)
+        reading = await query_balance(GatewayClient(config, self.session, timeout=self.timeout))
+        sent = self.sent(salt=salt)
         if reading.ok:
+            self.answers.append(reading.answer)
             assert reading.available is not None
             frozen = f", {reading.frozen:,} frozen" if reading.frozen is not None else ""
             verdict = f"ok: {reading.available:,} available{frozen}"
@@ -214,6 +233,8 @@ class _Probe:
             verdict = UNPROVEN
         else:
             self.learned["not_found"] = code
+            self.good_salt = self.salt
+            self.answers.append(answer)
             self.add("query, right signature", self.sent(salt=self.salt), answer, PROVEN, True)
             return code
         self.add("query, right signature", self.sent(salt=self.salt), answer, verdict, False)
@@ -230,10 +251,40 @@ class _Probe:
             self.add(name, sent, answer, NEITHER_SALT, False)
             return None
         self.learned["not_found"] = code
+        self.good_salt = other
+        self.answers.append(answer)
         self.add(name, sent, answer, f"ok: the gateway wants the secret as {other.value}", True)
         why = f"the gateway verifies the secret as {other.value} (file key sign_salt)"
         self.advise("BATCHPAY_SIGN_SALT", other.value, why)
         return code
+
+    def judge_answer_sign(self, salt: Salt) -> None:
+        """Which fields, if any, the sign of the gateway's (rightly signed) answers covers,
+        against ``verify_answer_sign``. No extra call: the answers already read."""
+        documents = [a.document for a in self.answers if a.document is not None]
+        signed = [d for d in documents if "sign" in d]
+        skip = self.config.protocol.sign_skip_empty
+        verifying = [
+            mode for mode in (AnswerSign.DATA, AnswerSign.ENVELOPE)
+            if signed and all(answer_sign_verifies(d, self.config.secret, mode=mode, salt=salt,
+                                                   skip_empty=skip) for d in signed)
+        ]  # fmt: skip
+        found = verifying[0] if verifying else AnswerSign.OFF
+        if not signed:
+            came = "no sign in the answers"
+        elif verifying:
+            came = f"the sign verifies over {' and '.join(m.value for m in verifying)}"
+        else:
+            came = "a sign that verifies over neither data nor the envelope"
+        sent = f"{len(documents)} answer(s) above, no new call"
+        configured = self.configured_sign
+        ok = configured is found or (configured is not AnswerSign.OFF and configured in verifying)
+        verdict = f"ok: BATCHPAY_VERIFY_ANSWER_SIGN={configured.value}" if ok else (
+            f"differs: BATCHPAY_VERIFY_ANSWER_SIGN is {configured.value}"
+        )  # fmt: skip
+        self.checks.append(Check("answer signature", sent, came, verdict, ok))
+        if not ok:
+            self.advise("BATCHPAY_VERIFY_ANSWER_SIGN", found.value, WHY_ANSWER_SIGN[found])
 
     def judge_refusal(
         self, name: str, sent: str, answer: Answer, kind: str, not_found: str | None
