@@ -86,7 +86,8 @@ class Plan:
 
     @property
     def already_placed(self) -> int:
-        return sum(1 for r in self.rows if r.outcome not in TO_SEND | {Outcome.INVALID})
+        not_placed = TO_SEND | {Outcome.INVALID, Outcome.CANCELLED}
+        return sum(1 for r in self.rows if r.outcome not in not_placed)
 
 
 def check_expectations(

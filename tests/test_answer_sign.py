@@ -415,7 +415,15 @@ def test_batchpay_sandbox_in_its_own_process_signs_its_answers_as_asked(tmp_path
         _,
     ):
         assert exports[VERIFY] == "envelope" and exports["BATCHPAY_SIGN_SALT"] == "prefix"
-        wrong = batchpay({**env, **exports, VERIFY: "data"}, tmp_path, "run", str(payroll),
+        # With the balance query configured, its answer is the first one read: not believed,
+        # the run is refused before anything is sent.
+        refused = batchpay({**env, **exports, VERIFY: "data"}, tmp_path, "run", str(payroll),
+                           "--yes", "--json", "--concurrency", "1")  # fmt: skip
+        assert refused.returncode == 1, refused.stderr
+        assert "the balance query's answer is not believed" in refused.stderr
+        # Without it, the first payout answer is: the run stops there.
+        no_balance = {k: v for k, v in exports.items() if k != "BATCHPAY_BALANCE_URL"}
+        wrong = batchpay({**env, **no_balance, VERIFY: "data"}, tmp_path, "run", str(payroll),
                          "--yes", "--json", "--concurrency", "1")  # fmt: skip
         assert wrong.returncode == 4, wrong.stderr
         stopped = json.loads(wrong.stdout)

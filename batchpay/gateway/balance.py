@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 
 from ..config import GatewayConfig, SendOptions
-from ..outcomes import Answer
+from ..outcomes import Answer, Failure
 from .client import GatewayClient
 from .dispatch import ssl_context
 
@@ -35,6 +35,10 @@ AMOUNT = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,2})?")
 NO_ANSWER = "the balance query got no answer ({error})"
 NOT_ENVELOPE = "the balance query's answer (HTTP {status}) is not the gateway's JSON envelope"
 REFUSED = "the gateway answered the balance query with {code} {msg!r} (HTTP {status})"
+UNTRUSTED = (
+    "the balance query's answer is not believed ({error}): is BATCHPAY_VERIFY_ANSWER_SIGN "
+    "right? `batchpay config check --live` finds it"
+)
 NO_AMOUNT = "the balance query's answer has no data.availableAmount"
 GARBLED = "the balance query's answer has data.{name} = {value}, not an amount"
 TWICE = "the balance query's answer names a field twice ({name})"
@@ -104,6 +108,8 @@ def _amount(data: dict[str, Any], name: str) -> Decimal | None:
 
 def parse_balance(answer: Answer, body: bytes) -> BalanceReading:
     """A balance query's answer and body, read (pure: table-tested)."""
+    if answer.failure is Failure.UNTRUSTED:  # BATCHPAY_VERIFY_ANSWER_SIGN on, and it failed
+        return BalanceReading(answer, problem=UNTRUSTED.format(error=answer.error))
     if answer.http_status is not None and not answer.has_envelope:  # HTML, a proxy's page
         return BalanceReading(answer, problem=NOT_ENVELOPE.format(status=answer.http_status))
     if answer.failure is not None or not answer.has_envelope:

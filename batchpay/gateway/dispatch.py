@@ -223,14 +223,22 @@ class Dispatcher:
             self.halted = True
             self.request_stop(halt)
             return None
-        if not self._claimed:
+        while not self._claimed:
             chunk = list(itertools.islice(queue, self.options.concurrency))
             if not chunk:
                 return None
-            self.journal.write(
+            claimed = self.journal.write(
                 self.journal.take_pending(), [r.trade_no for r in chunk if r.trade_no]
             )
-            self._claimed.extend(chunk)
+            self._claimed.extend(r for r in chunk if r.trade_no in claimed)
+            if len(claimed) < len(chunk):
+                # Not claimed: settled meanwhile (a callback), or the batch was held or
+                # cancelled by another process after the check above: never sent.
+                halt = self.watch() if self.watch is not None else None
+                if halt is not None:
+                    self.halted = True
+                    self.request_stop(halt)
+                    return None
         return self._claimed.popleft()
 
     async def _worker(

@@ -141,18 +141,14 @@ class BatchLife(AuditTrail):
                      a.row_count, a.total),
                 )  # fmt: skip
             if change.cancel_rows:
-                # Rows never sent and not being sent; placed and unknown rows stay as they are.
+                # Rows not placed and not being sent (pending: never sent, or the gateway said it
+                # holds no such order); placed and unknown rows stay as they are.
                 db.execute(
                     "UPDATE row_state SET outcome = ?, updated_at = ? WHERE batch_id = ? "
-                    "AND outcome IN (?, ?) AND in_flight = 0 AND attempts = 0",
+                    "AND outcome IN (?, ?) AND in_flight = 0",
                     (Outcome.CANCELLED.value, now(), batch_id, Outcome.PENDING.value,
                      Outcome.REPEAT.value),
                 )  # fmt: skip
             for event in change.events:
                 append(db, event)
         return change
-
-    def cancel_released(self, batch_id: str) -> None:
-        """After a sender of a cancelled batch stopped: the rows it had claimed and released
-        are pending again, and cancelled like the others."""
-        self.change_life(batch_id, lambda record, approvals: Change(cancel_rows=True))

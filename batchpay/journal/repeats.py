@@ -38,19 +38,23 @@ class Repeats(Connection):
 
     def paid_out_since(self, account: str, batch_id: str, since: str) -> int:
         """What ``account`` paid out (or may have: unknown, in flight) from rows first sent at
-        or after ``since``; of ``batch_id`` only its placed rows (the rest it is about to send,
-        which the caller adds itself)."""
+        or after ``since``, and what other batches being sent now are still to send; of
+        ``batch_id`` only its placed rows (the rest it is about to send, which the caller adds
+        itself)."""
         money = PLACED - {Outcome.FAILED}
         out_in, out_values = among(money | {Outcome.UNKNOWN})
         placed_in, placed_values = among(money)
         with self.errors():
             (total,) = self.db.execute(
                 "SELECT COALESCE(SUM(r.amount), 0) FROM rows r JOIN batches b USING (batch_id) "
-                "WHERE b.account = ? AND r.first_sent_at >= ? AND ("
+                "WHERE b.account = ? AND (r.first_sent_at >= ? AND ("
                 f"(r.batch_id != ? AND (r.outcome IN {out_in} OR r.in_flight = 1)) OR "
-                f"(r.batch_id = ? AND r.outcome IN {placed_in} AND r.in_flight = 0))",
-                [account, since, batch_id, *out_values, batch_id, *placed_values],
-            ).fetchone()
+                f"(r.batch_id = ? AND r.outcome IN {placed_in} AND r.in_flight = 0)) "
+                "OR (r.batch_id != ? AND r.outcome = ? AND r.batch_id IN "
+                "(SELECT batch_id FROM batch_life WHERE state = 'sending')))",
+                [account, since, batch_id, *out_values, batch_id, *placed_values, batch_id,
+                 Outcome.PENDING.value],
+            ).fetchone()  # fmt: skip
         return int(total)
 
     def hold_back(self, held: Mapping[str, HeldRepeat], release: Collection[str] = ()) -> None:

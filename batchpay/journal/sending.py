@@ -15,15 +15,18 @@ from .rows import (
     now,
 )
 
+# The batch states (batchpay.team.life.State) in which none of a batch's rows may be claimed.
+STOPPED_STATES = ("held", "cancelled")
+
 
 class Sending(Connection):
-    def claim(self, trade_nos: Sequence[str]) -> None:
-        """Mark rows as in flight, committed before any of them is sent.
+    def claim(self, trade_nos: Sequence[str]) -> set[str]:
+        """Mark rows as in flight, committed before any of them is sent; the tradeNos claimed.
 
         Until a row is settled, a crash leaves it ``unknown`` (it may be placed), never
         ``pending``: a re-run then asks the gateway, or re-sends the same tradeNo.
         """
-        self.write(self.take_pending(), trade_nos)
+        return self.write(self.take_pending(), trade_nos)
 
     def release(self, trade_nos: Sequence[str]) -> None:
         """Rows claimed and then never started (the run stopped first) are as they were.
@@ -55,13 +58,17 @@ class Sending(Connection):
         pending, self._pending = self._pending, []
         return pending
 
-    def write(self, pending: Sequence[Update], claim: Sequence[str] = ()) -> None:
+    def write(self, pending: Sequence[Update], claim: Sequence[str] = ()) -> set[str]:
         """Commit answers taken from the queue, and claim rows (see ``claim``), in one
-        transaction. A final outcome (paid, failed, rejected) is never replaced by another.
-        """
+        transaction; the tradeNos claimed. A final outcome (paid, failed, rejected) is never
+        replaced by another. A row is claimed only while it is not final (a callback may have
+        settled it) and its batch is not held or cancelled: a hold or cancel committed by
+        another process a moment before is obeyed here, under the same write lock, so no row
+        it stopped is ever sent."""
         if not pending and not claim:
-            return
+            return set()
         stamp = now()
+        claimed: set[str] = set()
         answers = [u for u in pending if u.kind != Kind.NOTE]
         with self.transaction() as db:
             # Attempts and claims go many rows to a statement: each statement is one call into
@@ -106,12 +113,17 @@ class Sending(Connection):
             )
             for start in range(0, len(claim), ROWS_PER_STATEMENT):
                 trade_nos = claim[start : start + ROWS_PER_STATEMENT]
-                db.execute(
+                found = db.execute(
                     "UPDATE row_state SET in_flight = 1, "
                     "first_sent_at = COALESCE(first_sent_at, ?) "
-                    f"WHERE trade_no IN ({', '.join('?' * len(trade_nos))})",
-                    [stamp, *trade_nos],
+                    f"WHERE trade_no IN ({', '.join('?' * len(trade_nos))}) "
+                    f"AND outcome NOT IN {FINAL_IN} AND NOT EXISTS (SELECT 1 FROM batch_life l "
+                    "WHERE l.batch_id = row_state.batch_id AND l.state IN (?, ?)) "
+                    "RETURNING trade_no",
+                    [stamp, *trade_nos, *FINAL_VALUES, *STOPPED_STATES],
                 )
+                claimed.update(trade_no for (trade_no,) in found)
+        return claimed
 
     def settle(self, trade_no: str, outcome: Outcome, note: str) -> None:
         """Queue the end of a row's run without an answer (stopped, interrupted)."""

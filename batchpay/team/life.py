@@ -134,8 +134,9 @@ def _role(
 
 
 def submit(
-    journal: Journal, user: User, content: Content, policy: Policy, now: dt.datetime | None = None
-) -> LifeRecord:
+    journal: Journal, user: User, content: Content, policy: Policy,
+    now: dt.datetime | None = None, *, pay_again: bool = False,
+) -> LifeRecord:  # fmt: skip
     batch = content.batch_id
     _role(journal, user, SUBMITTERS, "submit", batch, now)
     at = stamp(utc(now))
@@ -150,7 +151,9 @@ def submit(
                     batch=batch, who=record.submitter, when=record.submitted_at, state=state
                 )
             )
-        if state not in (State.DRAFT, State.REJECTED):
+        # A new round: a rejected batch, or one whose rows are left to send after the policy
+        # came to need approvals (stopped, done or sending: submitting sends nothing).
+        if state not in (State.DRAFT, State.REJECTED, State.STOPPED, State.DONE, State.SENDING):
             raise Refused(CANNOT_SUBMIT.format(batch=batch, state=state))
         new = LifeRecord(
             batch,
@@ -167,6 +170,7 @@ def submit(
             "total": content.total,
             "content_hash": content.content_hash,
             "approvals_needed": policy.approvals_needed(content.total),
+            "pay_again": pay_again,  # the same payouts as an earlier batch, on purpose
         }
         return Change(new, events=[event(user.actor, Action.SUBMITTED, batch, details, now)])
 

@@ -57,12 +57,14 @@ class Policy:
     max_row_amount: int | None = None
     max_batch_total: int | None = None
     daily_total: int | None = None  # on one gateway account, over the last 24 hours
+    # Each side's (approvals, approval_above): a threshold relaxes only its own side's
+    # approvals, so a threshold in the environment never lets a batch past the journal's.
+    sides: tuple[tuple[int, int | None], ...] = ()
 
     def approvals_needed(self, total: int) -> int:
-        """Approvals a batch of this total needs."""
-        if self.approval_above is not None and total <= self.approval_above:
-            return 0
-        return self.approvals
+        """Approvals a batch of this total needs: the most any side asks for."""
+        rules = self.sides or ((self.approvals, self.approval_above),)
+        return max(0 if above is not None and total <= above else n for n, above in rules)
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,8 @@ def effective_policy(journal: Journal, env: Mapping[str, str]) -> Policy:
     ours, theirs = _journal_side(journal), _environment_side(env)
     values = {key: _tighter(key, ours[key], theirs[key]) for key in VARIABLES}
     approvals = values.pop("approvals")
-    return Policy(approvals=approvals or 0, **values)
+    sides = tuple((side["approvals"] or 0, side["approval_above"]) for side in (ours, theirs))
+    return Policy(approvals=approvals or 0, sides=sides, **values)
 
 
 def describe_policy(

@@ -32,6 +32,7 @@ class RunControls:
     content: Content
     account: str
     money_options: tuple[Action, ...] = ()
+    rows: Sequence[JournalRow] = ()  # the batch's rows, as checked
 
     @classmethod
     def of(
@@ -43,7 +44,7 @@ class RunControls:
         if practice:
             # An in-process sandbox's batch lives for one run in a journal of its own: nobody
             # could approve it. Its limits still apply, as practice for the real ones.
-            policy = replace(policy, approvals=0)
+            policy = replace(policy, approvals=0, sides=())
         options = tuple(
             action
             for action, used in ((Action.ALLOW_REPEAT, allow_repeat),
@@ -62,14 +63,18 @@ class RunControls:
               sending: bool) -> None:  # fmt: skip
         """Before the confirmation: the limits (dry runs too), and whether the batch may be
         sent (its state, its approvals) when it is about to be."""
+        self.rows = rows
         enforce(self.limits, self.journal, self.account, self.content.batch_id, rows, to_send)
         if sending and to_send:
             may_send(self.journal, self.actor, self.content, self.policy)
 
     def start(self, to_send: Sequence[JournalRow]) -> None:
+        rows, self.rows = self.rows, ()  # not held past the start (a 100k-row batch)
         start_sending(
             self.journal, self.actor, self.content, self.policy, rows=len(to_send),
             amount=sum(r.amount for r in to_send), options=[a.value for a in self.money_options],
+            recheck=lambda: enforce(self.limits, self.journal, self.account,
+                                    self.content.batch_id, rows, to_send),
         )  # fmt: skip
 
     def watch(self) -> str | None:

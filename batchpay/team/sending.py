@@ -8,15 +8,18 @@ the batch; ``summary_rows`` names the people for the result's Summary sheet.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from ..errors import RefusedError
 from ..journal.life import ApprovalRecord, Change, LifeRecord
 from .audit import Action, Actor, audit_head, event, head_text, stamp, utc
-from .life import Content, Refused, State, blank, decided, state_of, why
+from .life import APPROVERS, Content, Refused, State, blank, decided, state_of, why
 from .policy import Policy
 from .users import refuse
+
+APPROVER_ROLES = {role.value for role in APPROVERS}
 
 if TYPE_CHECKING:
     from ..journal.store import Journal
@@ -63,6 +66,7 @@ def _refusal(
         for a in approvals
         if (a.content_hash, a.row_count, a.total)
         == (content.content_hash, content.row_count, content.total)
+        and _may_approve(journal, a.approver)
     ]
     if record is not None and state in (State.HELD, State.CANCELLED, State.REJECTED):
         words = {State.HELD: (HELD, Action.HELD), State.CANCELLED: (CANCELLED, Action.CANCELLED),
@@ -78,6 +82,13 @@ def _refusal(
         return NEEDS_APPROVALS.format(batch=batch, needed=needed, have=len(bound),
                                       names=names), bound  # fmt: skip
     return "", bound
+
+
+def _may_approve(journal: Journal, name: str) -> bool:
+    """Whether an approval by ``name`` still counts: a user disabled since, or no longer an
+    approver or admin, approves nothing any more."""
+    record = journal.user_record(name)
+    return record is not None and not record.disabled and record.role in APPROVER_ROLES
 
 
 def may_send(journal: Journal, actor: Actor, content: Content, policy: Policy) -> None:
@@ -99,11 +110,14 @@ def start_sending(
     rows: int,
     amount: int,
     options: Sequence[str] = (),
+    recheck: Callable[[], None] | None = None,
     now: dt.datetime | None = None,
 ) -> SendStart:
     """The batch, about to send ``rows`` rows (``amount`` in all), marked sending by ``actor``:
     refused (AccessError, audited, nothing changed) when it is held, cancelled or rejected,
-    or lacks the approvals the policy asks for (bound to this very content)."""
+    or lacks the approvals the policy asks for (bound to this very content). ``recheck`` (the
+    limits) runs under the same write lock: two runs confirmed at once take turns, and the
+    second sees the first as sending."""
     batch = content.batch_id
     at = stamp(utc(now))
     kept: list[ApprovalRecord] = []
@@ -113,6 +127,11 @@ def start_sending(
         refusal, bound = _refusal(journal, record, approvals, content, policy)
         if refusal:
             raise Refused(refusal)
+        if recheck is not None:
+            try:
+                recheck()
+            except RefusedError as refused:
+                raise Refused(str(refused)) from None
         kept.extend(bound)
         current = record or blank(content, at)
         new = replace(

@@ -71,5 +71,5 @@ def submit_file(journal: Journal, user: User, what: Submission, policy: Policy) 
                                 total=earlier.total).replace("nothing sent", "not submitted")
         )  # fmt: skip
     content = content_of(planned.batch_id, digest, planned.rows)
-    record = submit(journal, user, content, policy)
+    record = submit(journal, user, content, policy, pay_again=what.pay_again)
     return Submitted(record, content, policy.approvals_needed(content.total))
