@@ -27,7 +27,8 @@ BATCH_ABOVE = (
 )
 DAY_ABOVE = (
     "refused: the {rows} row(s) still to send ({to_send:,}) and the {placed:,} this gateway "
-    "account paid out in the last 24 hours make {total:,}, above the limit daily_total "
+    "account paid out in the last 24 hours (or is sending now) make {total:,}, above the limit "
+    "daily_total "
     "{limit:,}; nothing sent"
 )
 

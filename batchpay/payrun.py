@@ -34,9 +34,9 @@ from .journal.rows import JournalRow, PlanRows, content_hash, json_lists
 from .journal.store import Journal
 from .outcomes import TO_SEND, Outcome, exit_code
 from .problems import as_json, problem_lines, write_report
-from .protection import find_repeats, hold_back_repeats
+from .protection import hold_back_repeats, refuse_replacing_result
 from .recover import refuse_if_run_before
-from .result_target import check_output_path, refuse_replacing
+from .result_target import check_output_path
 from .results import ResultRow, default_output, summary_rows, write_results
 from .sheets.load import Loaded, load
 from .sheets.read import CANONICAL
@@ -314,7 +314,11 @@ def run_batch(
                 pay_again=request.pay_again,
             )  # fmt: skip
             team.check(plan.rows, to_send, sending=not request.dry_run)
-            replacing = refuse_replacing_result(request, journal, plan, to_send, account)
+            replacing = refuse_replacing_result(
+                request.output, journal, plan.batch_id, plan.rows, plan.to_send, to_send,
+                account=account, sandbox=gateway.in_process,
+                window_hours=request.options.repeat_window_hours,
+            )  # fmt: skip
             if replacing:
                 say(replacing)
             try:
@@ -383,24 +387,4 @@ def run_batch(
         balance=None if balance is None else balance.as_json(),
         unknown_trade_nos=[r.trade_no for r in latest
                            if r.outcome is Outcome.UNKNOWN and r.trade_no],
-    )  # fmt: skip
-
-
-def refuse_replacing_result(
-    request: RunRequest, journal: Journal, plan: Plan, to_send: list[JournalRow], account: str
-) -> str:
-    """Before the confirmation: the result path holds nothing but this batch's result, or a
-    result whose every payout this batch names as a repeat (a note says it is replaced)."""
-    sending = {r.trade_no for r in to_send}
-    held = [r for r in plan.to_send if r.trade_no not in sending]
-
-    def carried() -> set[str]:
-        found = find_repeats(
-            journal, plan.batch_id, held, request.options.repeat_window_hours, account
-        )
-        return {repeat.trade_no for repeat in found.values()}
-
-    return refuse_replacing(
-        request.output, plan.batch_id, {r.trade_no for r in plan.rows if r.trade_no}, journal,
-        account=account, sandbox=request.config.in_process, carried=carried,
     )  # fmt: skip

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
 
 from .config import IN_PROCESS, SendOptions
 from .errors import RefusedError
 from .journal.rows import HeldRepeat, JournalRow, PlacedPayout, payout_fingerprint
 from .journal.store import Journal
 from .outcomes import Outcome
+from .result_target import refuse_replacing
 
 # A row of another batch that placed the same payout.
 Repeat = PlacedPayout
@@ -112,3 +114,24 @@ def hold_back_repeats(
             "not sent (see the msg column; --allow-repeat sends them)"
         )
     return [row for row in candidates if row.trade_no not in repeats and row.trade_no not in kept]
+
+
+def refuse_replacing_result(
+    output: Path, journal: Journal, batch_id: str, rows: Sequence[JournalRow],
+    planned: Sequence[JournalRow], to_send: Sequence[JournalRow], *, account: str,
+    sandbox: bool, window_hours: float,
+) -> str:  # fmt: skip
+    """Before the confirmation: the result path holds nothing but this batch's result, or a
+    result whose every payout this batch names as a repeat (a note says it is replaced).
+    ``planned``: the rows the plan left to send; ``to_send``: those not held back."""
+    sending = {r.trade_no for r in to_send}
+    held = [r for r in planned if r.trade_no not in sending]
+
+    def carried() -> set[str]:
+        found = find_repeats(journal, batch_id, held, window_hours, account)
+        return {repeat.trade_no for repeat in found.values()}
+
+    return refuse_replacing(
+        output, batch_id, {r.trade_no for r in rows if r.trade_no}, journal, account=account,
+        sandbox=sandbox, carried=carried,
+    )  # fmt: skip

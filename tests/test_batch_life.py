@@ -500,3 +500,105 @@ def test_the_whole_flow_against_a_sandbox_in_its_own_process(tmp_path: Path) -> 
         assert broken.returncode == 1
         first = next(r["id"] for r in trail if r["action"] == "approved")
         assert f"#{first}" in broken.stdout + broken.stderr
+
+
+@pytest.mark.parametrize("command", ["hold", "cancel"])
+def test_a_claim_made_after_a_hold_or_cancel_claims_nothing_and_the_rows_stay_unsent(
+    sandbox: Sandbox, gateway_env: dict[str, str], team: Any, tmp_path: Path,
+    journal_path: Path, command: str,
+) -> None:  # fmt: skip
+    """The race a sender's check before each row cannot close alone: a hold or cancel that
+    commits between that check and the claim. The claim itself obeys it (one statement under
+    the write lock), so no row it stopped is ever handed to the HTTP client."""
+    from batchpay.journal.store import Journal
+
+    team("approvals=0")
+    path = write_csv(tmp_path / "p.csv", payroll_rows(3))
+    assert invoke("run", str(path), "--dry-run").exit_code == 0
+    batch = json.loads(invoke("status", "--json").stdout)["batches"][0]["batch"]
+    assert act(command, batch, "alice")[0] == 0
+    with Journal(journal_path) as journal:
+        rows = journal.rows(batch, fields=False)
+        claimed = journal.claim([r.trade_no for r in rows if r.trade_no])
+        after = journal.rows(batch, fields=False)
+    assert claimed == set()
+    assert not any(r.in_flight for r in after)
+    expected = "pending" if command == "hold" else "cancelled"
+    assert {r.outcome.value for r in after} == {expected}
+
+
+def test_a_threshold_in_the_environment_never_relaxes_the_journals_approvals(
+    sandbox: Sandbox, gateway_env: dict[str, str], team: Any, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    team("approvals=2")
+    monkeypatch.setenv("BATCHPAY_APPROVAL_ABOVE", "999999999")
+    result = invoke("run", str(write_csv(tmp_path / "p.csv", payroll_rows(3))), "--yes")
+    assert result.exit_code == 1 and "needs 2 approval(s)" in result.stderr
+    # The environment's own approvals, below its own threshold, need none: the journal's do.
+    monkeypatch.setenv("BATCHPAY_APPROVALS", "3")
+    again = invoke("run", str(tmp_path / "p.csv"), "--yes")
+    assert again.exit_code == 1 and "needs 2 approval(s)" in again.stderr
+    assert sandbox.gateway.payout_requests == []
+
+
+def test_an_approval_by_a_user_disabled_since_no_longer_counts(
+    sandbox: Sandbox, gateway_env: dict[str, str], team: Any, tmp_path: Path
+) -> None:
+    team("approvals=1")
+    path = write_csv(tmp_path / "p.csv", payroll_rows(2))
+    batch = submit(path)
+    assert act("approve", batch, "carol")[0] == 0
+    disabled = invoke("user", "disable", "carol", "--as", "alice", "--password-stdin",
+                      input=lines(PASSWORDS["alice"]))  # fmt: skip
+    assert disabled.exit_code == 0, disabled.output
+    result = invoke("run", str(path), "--yes")
+    assert result.exit_code == 1 and "needs 1 approval(s)" in result.stderr
+    assert sandbox.gateway.payout_requests == []
+    assert act("approve", batch, "dave")[0] == 0
+    assert invoke("run", str(path), "--yes").exit_code == 0
+
+
+def test_a_stopped_batch_is_submitted_again_when_approvals_come_to_be_needed(
+    sandbox: Sandbox, gateway_env: dict[str, str], team: Any, tmp_path: Path
+) -> None:
+    team("approvals=0")
+    sandbox.faults = Faults(rates={"bad_sign": 1.0})  # a systemic refusal: the run stops
+    path = write_csv(tmp_path / "p.csv", payroll_rows(3))
+    stopped = json.loads(invoke("run", str(path), "--yes", "--json").stdout)
+    assert stopped["counts"] == {"pending": 3}
+    batch = stopped["batch"]
+    assert json.loads(invoke("status", "--json").stdout)["batches"][0]["state"] == "stopped"
+    sandbox.faults = Faults()
+    team("approvals=1")
+    assert invoke("run", str(path), "--yes").exit_code == 1  # needs its approval now
+    assert submit(path) == batch  # a new round for the rows left to send
+    assert act("approve", batch, "carol")[0] == 0
+    done = invoke("run", str(path), "--yes", "--json")
+    assert done.exit_code == 0 and json.loads(done.stdout)["counts"] == {"processing": 3}
+
+
+def test_the_daily_total_counts_the_rows_another_batch_being_sent_has_still_to_send(
+    sandbox: Sandbox, gateway_env: dict[str, str], team: Any, tmp_path: Path,
+    journal_path: Path,
+) -> None:  # fmt: skip
+    """Two runs confirmed at once: the limit is checked again when sending starts, under the
+    journal's write lock, and a batch marked sending counts with the rows it has left."""
+    from batchpay.journal.store import Journal
+    from batchpay.team.audit import os_actor
+    from batchpay.team.life import journal_content
+    from batchpay.team.policy import Policy
+    from batchpay.team.sending import start_sending
+
+    team("daily_total=3000")
+    first = write_csv(tmp_path / "a.csv", payroll_rows(2))  # 2,001
+    assert invoke("run", str(first), "--dry-run").exit_code == 0
+    batch = json.loads(invoke("status", "--json").stdout)["batches"][0]["batch"]
+    with Journal(journal_path) as journal:  # as a run that has just started sending it
+        start_sending(journal, os_actor(), journal_content(journal, batch), Policy(),
+                      rows=2, amount=2001)  # fmt: skip
+    second = write_csv(tmp_path / "b.csv", payroll_rows(2, start=10))  # 2,021
+    refused = invoke("run", str(second), "--yes")
+    assert refused.exit_code == 1
+    assert "the 2,001 this gateway account paid out in the last 24 hours (or is sending now)" in refused.stderr
+    assert sandbox.gateway.payout_requests == []

@@ -27,9 +27,7 @@ from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
-from ..config import (
-    SANDBOX_HEADER,
-)
+from ..config import SANDBOX_HEADER
 from ..signing import AnswerSign, Salt, sign, sign_answer, verify
 from .balance import BALANCE_PATH, Ledger
 
