@@ -4,9 +4,12 @@ multipart uploads."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import shutil
+import socket
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 
+from aiohttp import web
 from helpers import MERCHANT, SECRET, serve_app
 
 from batchpay.config import DEFAULT_MOBILE_PATTERN, gateway_from_env, protocol_from_env
@@ -58,11 +62,13 @@ def copy_team(template: Path, folder: Path) -> Path:
     return path
 
 
-def gateway_settings(payout_url: str, query_url: str) -> dict[str, str]:
+def gateway_settings(payout_url: str, query_url: str,
+                     notify_url: str = "https://merchant.example.com/vexora/notify"
+                     ) -> dict[str, str]:  # fmt: skip
     return {
         "BATCHPAY_URL": payout_url, "BATCHPAY_QUERY_URL": query_url,
         "BATCHPAY_MERCHANT_NO": MERCHANT, "BATCHPAY_SECRET": SECRET,
-        "BATCHPAY_NOTIFY_URL": "https://merchant.example.com/vexora/notify",
+        "BATCHPAY_NOTIFY_URL": notify_url,
     }  # fmt: skip
 
 
@@ -79,6 +85,41 @@ def serving(console: Console) -> Iterator[str]:
             yield base
         finally:
             console.senders.wait()
+
+
+def free_port() -> int:
+    """A loopback port free now (for a console whose own address is its notify URL)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serving_on(console: Console, port: int) -> Iterator[str]:
+    """The console on this port, from a thread of its own."""
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(make_app(console), **server_options())
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        console.senders.wait()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
 
 
 @dataclass
