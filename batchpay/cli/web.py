@@ -68,7 +68,6 @@ def serve_command(host: str, port: int, journal_option: str | None, public_url: 
     shown = public_url or f"http://{host}:{port}"
     click.echo(f"serving the console at {shown} (journal {path}); callbacks at {shown}/notify; "
                "Ctrl-C stops")  # fmt: skip
-    try:
-        web.run_app(make_app(console), host=host, port=port, print=None, **server_options())
-    finally:
-        console.senders.wait()
+    # Ctrl-C or SIGTERM: a send in progress stops before its next row (the batch stopped,
+    # the rows not sent pending) once its requests in flight are answered.
+    web.run_app(make_app(console), host=host, port=port, print=None, **server_options())

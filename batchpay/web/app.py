@@ -164,7 +164,11 @@ def make_app(console: Console) -> web.Application:
         yield
         app[JOURNAL].close()
 
+    async def stop_sends(app: web.Application) -> None:
+        await asyncio.to_thread(console.senders.stop_all)
+
     app.cleanup_ctx.append(open_journal)
+    app.on_shutdown.append(stop_sends)
     pages.add_routes(app)
     app.router.add_post("/notify", receiver(console.secret, console.protocol))
     app.router.add_static("/static", Path(__file__).parent / "static", append_version=True)

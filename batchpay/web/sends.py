@@ -27,6 +27,7 @@ log = logging.getLogger("batchpay.web")
 
 ALREADY_SENDING = "batch {batch} is being sent already (by {who}): watch its progress here"
 FAILED = "the send of batch {batch} failed: {error}"
+SHUTDOWN = "the console was stopped: the rows not sent are still pending; Send resumes the batch"
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Senders:
         self._lock = threading.Lock()
         self._jobs: dict[str, SendJob] = {}
         self._threads: dict[str, threading.Thread] = {}
+        self._stopping = threading.Event()
 
     def job(self, batch: str) -> SendJob | None:
         with self._lock:
@@ -71,6 +73,8 @@ class Senders:
     def start(self, batch: str, source: Path, output: Path, sender: Actor) -> str:
         """Start sending ``batch`` (its file ``source``); '' when started, else why not."""
         with self._lock:
+            if self._stopping.is_set():
+                return SHUTDOWN
             running = self._jobs.get(batch)
             if running is not None and running.running:
                 return ALREADY_SENDING.format(batch=batch, who=running.by)
@@ -80,7 +84,7 @@ class Senders:
                 file=source, output=output, journal=self.setup.journal,
                 options=self.setup.options, config=self.setup.gateway,
                 mobile_pattern=self.setup.mobile_pattern, policy_env=self.setup.env,
-                sender=sender,
+                sender=sender, stop=self._stop_reason,
             )  # fmt: skip
             thread = threading.Thread(target=self._run, args=(job, request),
                                       name=f"send-{batch[:12]}", daemon=True)  # fmt: skip
@@ -109,7 +113,15 @@ class Senders:
         finally:
             job.running = False
 
+    def _stop_reason(self) -> str | None:
+        return SHUTDOWN if self._stopping.is_set() else None
+
+    def stop_all(self, timeout: float = 30.0) -> None:
+        """At shutdown: every running send stops before its next row (its batch ``stopped``,
+        the rows not sent pending) once its requests in flight are answered."""
+        self._stopping.set()
+        self.wait(timeout)
+
     def wait(self, timeout: float = 30.0) -> None:
-        """At shutdown: give running sends time to stop at a row boundary."""
         for thread in list(self._threads.values()):
             thread.join(timeout)
