@@ -316,3 +316,27 @@ def test_the_api_follows_the_contract(site: tuple[Console, str, dict[str, str]])
     assert one["outcomes"] == {"pending": 3} and one["approved_by"] == []
     assert json.loads(vera.get("/healthz").text) == {"status": "ok"}
     assert vera.get("/api/batches/nope").status == 404
+
+
+def test_failed_sign_ins_from_one_address_are_throttled(
+    team_journal: tuple[Path, str], tmp_path: Path
+) -> None:
+    env = gateway_settings("http://127.0.0.1:9/payout", "http://127.0.0.1:9/query")
+    console = console_for(copy_team(team_journal[0], tmp_path), env)
+    with serving(console) as base:
+        client = Client(base)
+        client.get("/login")
+
+        def attempt(address: str, name: str = "nobody", password: str = "x" * 12) -> int:
+            # Behind the reverse proxy on loopback: the address it appended is the client's.
+            forwarded = {"X-Forwarded-For": f"198.51.100.1, {address}"}
+            fields = {"username": name, "password": password}
+            return client.post("/login", fields, headers=forwarded).status
+
+        assert [attempt("203.0.113.9") for _ in range(20)] == [200] * 20
+        assert attempt("203.0.113.9") == 429
+        assert attempt("203.0.113.9", "bob", PASSWORDS["bob"]) == 429  # even the right one
+        assert attempt("203.0.113.10", "bob", PASSWORDS["bob"]) == 303  # another client
+    with Journal(console.journal) as journal:
+        origins = {r.details for r in journal.audit_rows() if r.action == "sign_in_failed"}
+    assert all("web 203.0.113.9" in d for d in origins)

@@ -152,8 +152,9 @@ class Client:
     )
 
     def request(self, method: str, path: str, body: bytes | None = None,
-                content_type: str = "") -> Answer:  # fmt: skip
+                content_type: str = "", more: dict[str, str] | None = None) -> Answer:  # fmt: skip
         headers = {"Cookie": self.cookie} if self.cookie else {}
+        headers.update(more or {})
         if content_type:
             headers["Content-Type"] = content_type
         sent = urllib.request.Request(self.base + path, data=body, method=method, headers=headers)
@@ -174,13 +175,13 @@ class Client:
     def get(self, path: str) -> Answer:
         return self.request("GET", path)
 
-    def post(self, path: str, fields: dict[str, str] | None = None, *,
-             token: bool = True) -> Answer:  # fmt: skip
+    def post(self, path: str, fields: dict[str, str] | None = None, *, token: bool = True,
+             headers: dict[str, str] | None = None) -> Answer:  # fmt: skip
         form = dict(fields or {})
         if token and self.csrf:
             form["csrf_token"] = self.csrf
         body = urllib.parse.urlencode(form).encode()
-        return self.request("POST", path, body, "application/x-www-form-urlencoded")
+        return self.request("POST", path, body, "application/x-www-form-urlencoded", headers)
 
     def upload(self, path: str, name: str, content: bytes, *, token: bool = True) -> Answer:
         boundary = "----batchpay" + secrets.token_hex(8)

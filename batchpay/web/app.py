@@ -5,6 +5,7 @@ in a worker thread)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ import jinja2
 from aiohttp import web
 
 from ..config import Gateway, Protocol
+from ..errors import BatchpayError
 from ..gateway.callbacks import JOURNAL, MAX_BODY, receiver
 from ..journal.store import Journal
 from ..team.users import User, find_user
@@ -23,6 +25,7 @@ from .sessions import COOKIE, IDLE, Session, Sessions, Throttle
 from .uploads import UploadRecords, uploads_dir
 
 T = TypeVar("T")
+log = logging.getLogger("batchpay.web")
 
 # Every page: no script or style but the console's own files, no framing, no form posted
 # elsewhere, no referrer leaking batch ids.
@@ -85,6 +88,16 @@ def session_of(request: web.Request) -> Session | None:
     return request.get(SESSION)
 
 
+def client_address(request: web.Request) -> str:
+    """The client's address: behind the reverse proxy on loopback, the one it forwarded
+    (the last X-Forwarded-For entry, which the proxy itself appended)."""
+    remote = request.remote or "unknown"
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    if forwarded and remote in ("127.0.0.1", "::1"):
+        return forwarded.split(",")[-1].strip()[:64] or remote
+    return remote
+
+
 def is_api(request: web.Request) -> bool:
     return request.path.startswith("/api/")
 
@@ -98,6 +111,9 @@ async def security_headers(
     except web.HTTPException as exc:
         exc.headers.update(SECURITY_HEADERS)
         raise
+    except BatchpayError as exc:  # the journal or a file failed: one line, never a traceback
+        log.warning("%s %s: %s", request.method, request.path, exc)
+        response = web.Response(status=500, text=f"batchpay: {exc}")
     response.headers.update(SECURITY_HEADERS)
     return response
 

@@ -27,6 +27,7 @@ from .app import (
     SESSION,
     Console,
     check_csrf,
+    client_address,
     console_of,
     form_of,
     session_of,
@@ -66,12 +67,9 @@ CHUNK = 256 * 1024
 def page(request: web.Request, template: str, context: dict[str, Any],
          status: int = 200) -> web.Response:  # fmt: skip
     session = session_of(request)
-    context = {"csrf": session.csrf if session else "", "user": None, "messages": [],
-               **context}  # fmt: skip
-    if session is not None and "messages" not in context:
-        context["messages"] = session.take_messages()
-    elif session is not None:
-        context["messages"] = [*session.take_messages(), *context["messages"]]
+    said = session.take_messages() if session is not None else []
+    context = {"csrf": session.csrf if session else "", "user": None, **context,
+               "messages": said}  # fmt: skip
     return aiohttp_jinja2.render_template(template, request, context, status=status)
 
 
@@ -94,7 +92,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if session is None:
         raise web.HTTPForbidden(text="no sign-in form was opened: reload /login")
     form = await form_of(request, session)
-    address = request.remote or "unknown"
+    address = client_address(request)
     if console.throttle.blocked(address):
         return page(request, "login.html", {"error": TOO_MANY_FAILURES}, status=429)
     name, password = form.get("username", "").strip(), form.get("password", "")
@@ -133,50 +131,13 @@ async def batches_page(request: web.Request) -> web.Response:
 
 
 async def upload(request: web.Request) -> web.StreamResponse:
+    """A file streamed to the private folder under a random name, bounded as it arrives; the
+    CSRF token (the form's first field) and the role are checked before a byte is stored."""
     console = console_of(request)
     session, user = await signed_in(request)
     if not request.content_type.startswith("multipart/"):
         check_csrf(session, None)
-    reader = await request.multipart()
-    token: str | None = None
-    saved: Path | None = None
-    name, problem = "", ""
-    try:
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                continue
-            if part.name == "csrf_token":
-                token = (await part.read(decode=True)).decode("utf-8", "replace")[:200]
-            elif part.name == "file" and saved is None:
-                check_csrf(session, token)  # the form sends the token first: nothing stored
-                name = shown_name(part.filename)
-                extension = extension_of(name)
-                if not part.filename:
-                    problem = NO_FILE
-                    continue
-                if extension is None:
-                    problem = BAD_EXTENSION.format(name=name)
-                    continue
-                saved = saved_path(console.folder, extension)
-                size = 0
-                with saved.open("xb") as stream:
-                    while chunk := await part.read_chunk(CHUNK):
-                        size += len(chunk)
-                        if size > MAX_UPLOAD:
-                            problem = TOO_BIG
-                            break
-                        stream.write(chunk)
-                if problem:
-                    break
-    except BaseException:
-        if saved is not None:
-            saved.unlink(missing_ok=True)
-        raise
-    check_csrf(session, token)
-    if not allowed_upload(user):
-        await refused(console, user, "upload", None)
-    if saved is None and not problem:
-        problem = NO_FILE
+    saved, name, problem = await receive_file(request, console, session, user)
     if problem:
         if saved is not None:
             saved.unlink(missing_ok=True)
@@ -193,6 +154,50 @@ async def upload(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther(f"/batches/{record.id}")
     console.uploads.planned(record)
     raise web.HTTPSeeOther(f"/batches/{record.batch}")
+
+
+async def receive_file(
+    request: web.Request, console: Console, session: Session, user: User
+) -> tuple[Path | None, str, str]:
+    """The saved file, the client's name for display, and a problem ('' when none)."""
+    reader = await request.multipart()
+    token: str | None = None
+    saved: Path | None = None
+    try:
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "csrf_token":
+                token = (await part.read(decode=True)).decode("utf-8", "replace")[:200]
+                continue
+            if part.name != "file":
+                continue
+            check_csrf(session, token)
+            if not allowed_upload(user):
+                await refused(console, user, "upload", None)
+            name = shown_name(part.filename)
+            if not part.filename:
+                return None, name, NO_FILE
+            extension = extension_of(name)
+            if extension is None:
+                return None, name, BAD_EXTENSION.format(name=name)
+            saved = saved_path(console.folder, extension)
+            size = 0
+            with saved.open("xb") as stream:
+                while chunk := await part.read_chunk(CHUNK):
+                    size += len(chunk)
+                    if size > MAX_UPLOAD:
+                        return saved, name, TOO_BIG
+                    stream.write(chunk)
+            return saved, name, ""
+    except BaseException:
+        if saved is not None:  # a dropped connection leaves nothing half-written behind
+            saved.unlink(missing_ok=True)
+        raise
+    check_csrf(session, token)
+    if not allowed_upload(user):
+        await refused(console, user, "upload", None)
+    return None, "", NO_FILE
 
 
 def allowed_upload(user: User) -> bool:
