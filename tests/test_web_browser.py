@@ -126,6 +126,9 @@ def run_the_flow(driver: WebDriver, base: str, gateway: SandboxGateway, tmp_path
     assert len(driver.find_elements(By.CSS_SELECTOR, "tr.invalid")) == 4
     assert len(driver.find_elements(By.CSS_SELECTOR, "td.error")) == 4
     assert not driver.find_elements(By.ID, "action-submit")
+    assert driver.save_screenshot(str(tmp_path / "upload-problems.png"))
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    shutil.copy(tmp_path / "upload-problems.png", SCREENSHOT.with_name("upload-problems.png"))
 
     # The fixed file: planned as a draft, submitted.
     upload(driver, base, FIXED)
