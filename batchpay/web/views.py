@@ -73,6 +73,7 @@ def batch_views(
     journal: Journal, env: Mapping[str, str], batch_id: str | None = None
 ) -> list[BatchView]:
     policy = effective_policy(journal, env)
+    lives = journal.lives()
     views = []
     for entry in summaries(journal, batch_id):
         batch = entry["batch"]
@@ -84,7 +85,7 @@ def batch_views(
             counts.get(Outcome.INVALID.value, 0), counts, amounts, entry["created_at"],
             entry["updated_at"], entry["account"], approvals_needed=policy.approvals_needed(total),
         )  # fmt: skip
-        life = journal.life(batch)
+        life = lives.get(batch)
         if life is not None:
             view.prepared_by, view.submitted_at = life.submitter, life.submitted_at
             view.sent_by, view.sent_at, view.reason = life.sender, life.sent_at, life.reason
