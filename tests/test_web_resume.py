@@ -118,7 +118,9 @@ def test_a_console_stopped_mid_send_leaves_the_batch_truthful_and_send_resumes_i
             carol = Client(base)
             carol.sign_in("carol")
             page = carol.get(f"/batches/{batch}").text
-            assert 'id="action-send"' in page
+            assert 'id="action-send"' in page and "Resume sending" in page
+            # The restarted console reads the saved upload again for the file's checks.
+            assert f"{ROWS} rows: {ROWS} valid, 0 invalid" in page
             assert carol.post(f"/batches/{batch}/send").status == 303
             until("done", lambda: api(carol, batch)["state"] == "done")
             result = tmp_path / "result.csv"

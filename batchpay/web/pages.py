@@ -41,6 +41,7 @@ from .uploads import (
     NO_FILE,
     TOO_BIG,
     extension_of,
+    read_again,
     read_and_plan,
     saved_path,
     shown_name,
@@ -241,9 +242,14 @@ async def batch_page(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text=NO_SUCH_BATCH.format(batch=batch))
     job = console.senders.job(batch)
     running = job is not None and job.running
+    record = console.uploads.of_batch(batch)
+    if record is None:  # a restart forgot it: the saved file says it again
+        record = await asyncio.to_thread(read_again, console.folder, batch, view.path,
+                                         view.source, console.mobile_pattern)  # fmt: skip
+        if record is not None:
+            console.uploads.planned(record)
     context = {"user": user, "view": view, "trail": trail, "job": job,
-               "actions": actions_for(user, view, running),
-               "upload": console.uploads.of_batch(batch)}  # fmt: skip
+               "actions": actions_for(user, view, running), "upload": record}  # fmt: skip
     return page(request, "batch.html", context)
 
 

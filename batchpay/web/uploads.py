@@ -20,7 +20,7 @@ from ..errors import BatchpayError
 from ..journal.store import Journal
 from ..problems import problem_lines
 from ..sheets.damage import WARNING
-from ..sheets.load import Loaded
+from ..sheets.load import Loaded, load
 from ..team.submitting import Submission, load_file, plan_draft
 
 EXTENSIONS = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
@@ -145,6 +145,24 @@ def read_and_plan(journal_path: Path, upload: Upload, saved: Path, what: Submiss
             upload.batch = plan_draft(journal, what, loaded).batch_id
     except BatchpayError as exc:
         upload.error = str(exc).replace(str(saved), upload.name)
+
+
+def read_again(
+    folder: Path, batch: str, source: str, name: str, mobile_pattern: str
+) -> Upload | None:
+    """After a restart: a console upload's problems and warnings, from its saved file (read
+    as it was when planned); None for a file the console did not save or that is gone."""
+    saved = Path(source)
+    if saved.parent != folder or not saved.is_file():
+        return None
+    upload = Upload("u-" + secrets.token_hex(8), name, "", batch=batch)
+    try:
+        loaded = load(saved, sheet=None, mobile_pattern=mobile_pattern)
+    except BatchpayError as exc:
+        upload.error = str(exc).replace(str(saved), name)
+        return upload
+    describe(upload, loaded, saved)
+    return upload
 
 
 class UploadRecords:

@@ -49,6 +49,7 @@ class BatchView:
     sent_at: str | None = None
     reason: str = ""
     approvals_needed: int = 0
+    path: str = ""  # the source as the journal has it (a saved upload's server-side path)
 
     def as_json(self) -> dict[str, Any]:
         return {"batch": self.batch, "state": self.state, "rows": self.rows, "total": self.total,
@@ -84,6 +85,7 @@ def batch_views(
             batch, entry["state"], shown_source(entry["source"]), entry["rows"], total,
             counts.get(Outcome.INVALID.value, 0), counts, amounts, entry["created_at"],
             entry["updated_at"], entry["account"], approvals_needed=policy.approvals_needed(total),
+            path=entry["source"],
         )  # fmt: skip
         life = lives.get(batch)
         if life is not None:
