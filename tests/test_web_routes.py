@@ -340,3 +340,46 @@ def test_failed_sign_ins_from_one_address_are_throttled(
     with Journal(console.journal) as journal:
         origins = {r.details for r in journal.audit_rows() if r.action == "sign_in_failed"}
     assert all("web 203.0.113.9" in d for d in origins)
+
+
+def buttons(page: str) -> list[str]:
+    return re.findall(r'id="action-(\w+)"', page)
+
+
+def test_each_page_shows_only_the_actions_its_user_may_take_and_the_library_decides(
+    site: tuple[Console, str, dict[str, str]], tmp_path: Path
+) -> None:
+    _, base, _ = site
+    alice, carol, bob, vera = Client(base), Client(base), Client(base), Client(base)
+    for client, name in ((alice, "alice"), (carol, "carol"), (bob, "bob"), (vera, "vera")):
+        client.sign_in(name)
+    csv = write_csv(tmp_path / "april.csv", payroll_rows(2, start=300))
+    batch = alice.upload("/batches", "april.csv", csv.read_bytes()).location
+    assert buttons(alice.get(batch).text) == ["submit", "hold", "cancel"]
+    assert buttons(bob.get(batch).text) == ["submit"]
+    assert buttons(carol.get(batch).text) == [] and buttons(vera.get(batch).text) == []
+    alice.post(batch + "/submit")
+    assert buttons(alice.get(batch).text) == ["reject", "hold", "cancel"]  # not her own
+    # Asked for anyway, the library refuses it: nobody approves their own batch.
+    assert alice.post(batch + "/approve").status == 303
+    page = alice.get(batch).text
+    assert "someone else must approve it" in page and 'id="state">submitted<' in page
+    assert buttons(carol.get(batch).text) == ["approve", "reject"]
+    assert carol.post(batch + "/reject", {"reason": "row 2 is <last> month"}).status == 303
+    page = bob.get(batch).text
+    assert 'id="state">rejected<' in page and "row 2 is &lt;last&gt; month" in page
+    assert buttons(page) == ["submit"]  # fixed, it is submitted again
+    bob.post(batch + "/submit")
+    carol.post(batch + "/approve")
+    assert buttons(carol.get(batch).text) == ["reject", "send"]
+    alice.post(batch + "/hold", {"reason": "bank holiday"})
+    assert buttons(alice.get(batch).text) == ["release", "cancel"]
+    assert buttons(carol.get(batch).text) == []
+    # A send asked for anyway is the library's refusal, shown; nothing sent.
+    assert carol.post(batch + "/send").status == 303
+    assert "is held" in carol.get(batch).text
+    alice.post(batch + "/release")
+    alice.post(batch + "/cancel")
+    page = alice.get(batch).text
+    assert 'id="state">cancelled<' in page and buttons(page) == []
+    assert "cancelled" in json.loads(alice.get("/api" + batch).text)["outcomes"]
