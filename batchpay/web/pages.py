@@ -34,7 +34,7 @@ from .app import (
     set_session_cookie,
     signed_in,
 )
-from .sessions import Session
+from .sessions import COOKIE, Session
 from .uploads import (
     BAD_EXTENSION,
     MAX_UPLOAD,
@@ -119,7 +119,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     await form_of(request, session)
     console_of(request).sessions.end(session.id)
     response = web.HTTPSeeOther("/login")
-    response.del_cookie("batchpay_session", path="/")
+    response.del_cookie(COOKIE, path="/")
     raise response
 
 
