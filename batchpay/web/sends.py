@@ -27,6 +27,7 @@ log = logging.getLogger("batchpay.web")
 
 ALREADY_SENDING = "batch {batch} is being sent already (by {who}): watch its progress here"
 FAILED = "the send of batch {batch} failed: {error}"
+PATHS = ("journal", "source", "result_file")
 SHUTDOWN = "the console was stopped: the rows not sent are still pending; Send resumes the batch"
 
 
@@ -102,7 +103,8 @@ class Senders:
 
         try:
             summary = run_batch(request, confirm, job.notes.append, progress)
-            job.summary = summary.as_json()
+            # The server's own paths (journal, saved file, result) are nobody's business here.
+            job.summary = {k: v for k, v in summary.as_json().items() if k not in PATHS}
             if summary.error:
                 job.error = FAILED.format(batch=job.batch, error=summary.error)
         except BatchpayError as exc:
