@@ -194,6 +194,7 @@ class RunRequest:
     # policy; who sends (None: the operating-system user, marked as such).
     policy_env: Mapping[str, str] = field(default_factory=dict)
     sender: Actor | None = None
+    stop: Callable[[], str | None] | None = None  # asked before each row: why to stop, or None
 
 
 @dataclass(frozen=True)
@@ -332,7 +333,7 @@ def run_batch(
                     sent = asyncio.run(
                         send_to(
                             gateway, request.options, journal, to_send,
-                            watching(watched, on_progress), on_stop, team.watch,
+                            watching(watched, on_progress), on_stop, team.watcher(request.stop),
                         )
                     )  # fmt: skip
                 if sending:  # before reading the rows: a cancel made meanwhile cancels some

@@ -600,5 +600,6 @@ def test_the_daily_total_counts_the_rows_another_batch_being_sent_has_still_to_s
     second = write_csv(tmp_path / "b.csv", payroll_rows(2, start=10))  # 2,021
     refused = invoke("run", str(second), "--yes")
     assert refused.exit_code == 1
-    assert "the 2,001 this gateway account paid out in the last 24 hours (or is sending now)" in refused.stderr
+    said = "the 2,001 this gateway account paid out in the last 24 hours (or is sending now)"
+    assert said in refused.stderr
     assert sandbox.gateway.payout_requests == []

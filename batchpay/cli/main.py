@@ -11,7 +11,7 @@ import click
 
 from .. import settings_file
 from ..errors import BatchpayError, mapped
-from . import batches, life, options, serve, team
+from . import batches, life, options, serve, team, web
 from . import run as run_commands
 from .audit import audit_command
 from .config import config_group
@@ -113,6 +113,7 @@ for command in (
     serve.listen,
     serve.sandbox_command,
     serve.template,
+    web.serve_command,
     config_group,
     team.user_group,
     team.policy_group,

@@ -32,7 +32,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -337,21 +337,16 @@ def server_options(header_timeout: float = HEADER_TIMEOUT) -> dict[str, Any]:
 JOURNAL = web.AppKey("journal", Journal)
 
 
-def callback_app(
-    journal_path: Path, secret: str, protocol: Protocol, path: str,
-    *, body_timeout: float = BODY_TIMEOUT, on_effect: Callable[[Effect], None] | None = None,
-) -> web.Application:  # fmt: skip
-    """The receiver. It opens its own connection to the journal (WAL: it shares the file
-    safely with a run in progress) when it starts, in the thread that serves it. Serve it with
-    ``server_options()``."""
-    app = web.Application(client_max_size=MAX_BODY)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-    async def open_journal(app: web.Application) -> AsyncIterator[None]:
-        app[JOURNAL] = Journal(journal_path)
-        yield
-        app[JOURNAL].close()
 
-    app.cleanup_ctx.append(open_journal)
+def receiver(
+    secret: str, protocol: Protocol, *, body_timeout: float = BODY_TIMEOUT,
+    on_effect: Callable[[Effect], None] | None = None,
+) -> Handler:  # fmt: skip
+    """The callback route's handler, for ``callback_app`` and any server that mounts the
+    receiver (the web console's ``/notify``): the app holds the journal under ``JOURNAL``
+    and bounds bodies to ``MAX_BODY`` (its ``client_max_size``)."""
 
     async def receive(request: web.Request) -> web.Response:
         try:
@@ -373,9 +368,30 @@ def callback_app(
             )  # fmt: skip
         return web.Response(status=effect.http_status, text=effect.text)
 
+    return receive
+
+
+def callback_app(
+    journal_path: Path, secret: str, protocol: Protocol, path: str,
+    *, body_timeout: float = BODY_TIMEOUT, on_effect: Callable[[Effect], None] | None = None,
+) -> web.Application:  # fmt: skip
+    """The receiver. It opens its own connection to the journal (WAL: it shares the file
+    safely with a run in progress) when it starts, in the thread that serves it. Serve it with
+    ``server_options()``."""
+    app = web.Application(client_max_size=MAX_BODY)
+
+    async def open_journal(app: web.Application) -> AsyncIterator[None]:
+        app[JOURNAL] = Journal(journal_path)
+        yield
+        app[JOURNAL].close()
+
+    app.cleanup_ctx.append(open_journal)
+
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
-    app.router.add_post(path, receive)
+    app.router.add_post(
+        path, receiver(secret, protocol, body_timeout=body_timeout, on_effect=on_effect)
+    )
     app.router.add_get("/health", health)
     return app

@@ -6,7 +6,7 @@ order: ``check`` before the confirmation, ``start`` once confirmed, ``finish`` a
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -79,6 +79,13 @@ class RunControls:
 
     def watch(self) -> str | None:
         return watch(self.journal, self.content.batch_id)
+
+    def watcher(self, stop: Callable[[], str | None] | None) -> Callable[[], str | None]:
+        """What the sender asks before each row: the caller's own stop first (a console
+        shutting down), then the journal's (a hold or cancel by another process)."""
+        if stop is None:
+            return self.watch
+        return lambda: stop() or self.watch()
 
     def finish(self, *, stopped: bool, reason: str) -> None:
         totals = self.journal.outcome_totals(self.content.batch_id)

@@ -13,7 +13,7 @@ from ..journal.rows import content_hash
 from ..payrun import NOTHING_SENT, require_valid, sheet_rows
 from ..recover import refuse_if_run_before
 from ..results import default_output
-from ..sheets.load import load
+from ..sheets.load import Loaded, load
 from .life import Content, content_of, submit
 from .policy import Policy
 from .users import User
@@ -42,13 +42,10 @@ class Submitted:
     approvals_needed: int
 
 
-def submit_file(journal: Journal, user: User, what: Submission, policy: Policy) -> Submitted:
-    """Read and validate the file (a file with invalid rows cannot be submitted), plan it as
-    a batch and submit that batch; a refusal changes nothing else and is audited."""
-    loaded = load(
-        what.file, sheet=what.sheet, mobile_pattern=what.mobile_pattern,
-        strict_duplicates=what.strict_duplicates,
-    )  # fmt: skip
+def plan_draft(journal: Journal, what: Submission, loaded: Loaded) -> Content:
+    """A file already read and validated, with no invalid row, planned as a batch in the
+    journal (its tradeNos assigned, nothing sent): a draft until it is submitted. A batch
+    that was paid before (the same rows, already finished) is refused, as a run refuses it."""
     require_valid(loaded, skip_invalid=False)
     rows = sheet_rows(loaded, what.notify_url)
     digest = content_hash(rows)
@@ -70,6 +67,20 @@ def submit_file(journal: Journal, user: User, what: Submission, policy: Policy) 
             NOTHING_SENT.format(batch=earlier.batch_id, date=earlier.date, rows=earlier.rows,
                                 total=earlier.total).replace("nothing sent", "not submitted")
         )  # fmt: skip
-    content = content_of(planned.batch_id, digest, planned.rows)
+    return content_of(planned.batch_id, digest, planned.rows)
+
+
+def load_file(what: Submission) -> Loaded:
+    """The file read and validated with the command line's reader, limits and damage checks."""
+    return load(
+        what.file, sheet=what.sheet, mobile_pattern=what.mobile_pattern,
+        strict_duplicates=what.strict_duplicates,
+    )  # fmt: skip
+
+
+def submit_file(journal: Journal, user: User, what: Submission, policy: Policy) -> Submitted:
+    """Read and validate the file (a file with invalid rows cannot be submitted), plan it as
+    a batch and submit that batch; a refusal changes nothing else and is audited."""
+    content = plan_draft(journal, what, load_file(what))
     record = submit(journal, user, content, policy, pay_again=what.pay_again)
     return Submitted(record, content, policy.approvals_needed(content.total))
