@@ -603,3 +603,23 @@ def test_the_daily_total_counts_the_rows_another_batch_being_sent_has_still_to_s
     said = "the 2,001 this gateway account paid out in the last 24 hours (or is sending now)"
     assert said in refused.stderr
     assert sandbox.gateway.payout_requests == []
+
+
+def test_cancelling_again_cancels_rows_a_reconcile_later_found_never_placed(
+    sandbox: Sandbox, gateway_env: dict[str, str], team: Any, tmp_path: Path,
+    journal_path: Path,
+) -> None:  # fmt: skip
+    team("approvals=0")
+    path = write_csv(tmp_path / "p.csv", payroll_rows(3))
+    assert invoke("run", str(path), "--dry-run").exit_code == 0
+    batch = json.loads(invoke("status", "--json").stdout)["batches"][0]["batch"]
+    assert act("cancel", batch, "alice")[0] == 0
+    # As after a reconcile whose query said "no such order" for a row once left unknown.
+    with contextlib.closing(sqlite3.connect(journal_path)) as db, db:
+        db.execute(
+            "UPDATE row_state SET outcome = 'pending', attempts = 1 WHERE batch_id = ? "
+            "AND position = 0", (batch,),
+        )  # fmt: skip
+    assert act("cancel", batch, "alice")[0] == 0
+    counts = json.loads(invoke("status", "--json").stdout)["batches"][0]["counts"]
+    assert counts == {"cancelled": 3}

@@ -328,7 +328,9 @@ def cancel(
 
     def decide(record: LifeRecord | None, approvals: list[ApprovalRecord]) -> Change:
         state = state_of(record)
-        if state in ENDED:
+        # Cancelling a cancelled batch again cancels rows a reconcile has since found never
+        # placed (unknown -> pending); a done batch has nothing left to cancel.
+        if state is State.DONE:
             raise Refused(CANNOT_CANCEL.format(batch=batch, state=state))
         current = record or blank(content, at)
         new = replace(current, state=State.CANCELLED, held_from=None, reason=reason, updated_at=at)

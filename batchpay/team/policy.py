@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import AccessError, BadValueError, ConfigError
@@ -59,7 +59,8 @@ class Policy:
     daily_total: int | None = None  # on one gateway account, over the last 24 hours
     # Each side's (approvals, approval_above): a threshold relaxes only its own side's
     # approvals, so a threshold in the environment never lets a batch past the journal's.
-    sides: tuple[tuple[int, int | None], ...] = ()
+    # (Derived from the fields' sources: not part of what a policy is equal to.)
+    sides: tuple[tuple[int, int | None], ...] = field(default=(), compare=False, repr=False)
 
     def approvals_needed(self, total: int) -> int:
         """Approvals a batch of this total needs: the most any side asks for."""
