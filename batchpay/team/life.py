@@ -273,28 +273,12 @@ def blank(content: Content, at: str) -> LifeRecord:
 
 
 def hold(
-    journal: Journal,
-    user: User,
-    content: Content,
-    reason: str = "",
+    journal: Journal, user: User, content: Content, reason: str = "",
     now: dt.datetime | None = None,
-) -> LifeRecord:
-    batch = content.batch_id
-    _role(journal, user, (Role.ADMIN,), "hold", batch, now)
-    at = stamp(utc(now))
-
-    def decide(record: LifeRecord | None, approvals: list[ApprovalRecord]) -> Change:
-        state = state_of(record)
-        if state in (*ENDED, State.HELD):
-            raise Refused(CANNOT_HOLD.format(batch=batch, state=state))
-        current = record or blank(content, at)
-        new = replace(
-            current, state=State.HELD, held_from=state.value, reason=reason, updated_at=at
-        )
-        details = {"from": state.value, "reason": reason}
-        return Change(new, events=[event(user.actor, Action.HELD, batch, details, now)])
-
-    return decided(journal, user.actor, "hold", batch, decide, now)
+) -> LifeRecord:  # fmt: skip
+    """Nothing of the batch is sent until an admin releases it (back to where it was)."""
+    return _halt(journal, user, content, reason, now, State.HELD,
+                 refused_in=(*ENDED, State.HELD), message=CANNOT_HOLD)  # fmt: skip
 
 
 def release(journal: Journal, user: User, batch: str, now: dt.datetime | None = None) -> LifeRecord:
@@ -316,27 +300,36 @@ def release(journal: Journal, user: User, batch: str, now: dt.datetime | None = 
 
 
 def cancel(
-    journal: Journal,
-    user: User,
-    content: Content,
-    reason: str = "",
+    journal: Journal, user: User, content: Content, reason: str = "",
     now: dt.datetime | None = None,
-) -> LifeRecord:
-    batch = content.batch_id
-    _role(journal, user, (Role.ADMIN,), "cancel", batch, now)
+) -> LifeRecord:  # fmt: skip
+    """The batch's rows not placed are cancelled, never to be sent. Cancelling a cancelled
+    batch again cancels rows a reconcile has since found never placed (unknown -> pending);
+    a done batch has nothing left to cancel."""
+    return _halt(journal, user, content, reason, now, State.CANCELLED,
+                 refused_in=(State.DONE,), message=CANNOT_CANCEL)  # fmt: skip
+
+
+def _halt(
+    journal: Journal, user: User, content: Content, reason: str, now: dt.datetime | None,
+    to: State, *, refused_in: tuple[State, ...], message: str,
+) -> LifeRecord:  # fmt: skip
+    """A hold or a cancel (admins): the batch's state, the rows a cancel cancels, one audit
+    row, in one transaction."""
+    batch, attempted = content.batch_id, "hold" if to is State.HELD else "cancel"
+    _role(journal, user, (Role.ADMIN,), attempted, batch, now)
     at = stamp(utc(now))
 
     def decide(record: LifeRecord | None, approvals: list[ApprovalRecord]) -> Change:
         state = state_of(record)
-        # Cancelling a cancelled batch again cancels rows a reconcile has since found never
-        # placed (unknown -> pending); a done batch has nothing left to cancel.
-        if state is State.DONE:
-            raise Refused(CANNOT_CANCEL.format(batch=batch, state=state))
-        current = record or blank(content, at)
-        new = replace(current, state=State.CANCELLED, held_from=None, reason=reason, updated_at=at)
+        if state in refused_in:
+            raise Refused(message.format(batch=batch, state=state))
+        held_from = state.value if to is State.HELD else None  # what a release returns to
+        new = replace(record or blank(content, at), state=to, held_from=held_from,
+                      reason=reason, updated_at=at)  # fmt: skip
+        action = Action.HELD if to is State.HELD else Action.CANCELLED
         details = {"from": state.value, "reason": reason}
-        return Change(
-            new, cancel_rows=True, events=[event(user.actor, Action.CANCELLED, batch, details, now)]
-        )
+        return Change(new, cancel_rows=to is State.CANCELLED,
+                      events=[event(user.actor, action, batch, details, now)])  # fmt: skip
 
-    return decided(journal, user.actor, "cancel", batch, decide, now)
+    return decided(journal, user.actor, attempted, batch, decide, now)
